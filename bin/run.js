@@ -1,0 +1,16 @@
+#!/usr/bin/env node
+// Entry point of the `microk8s` CLI. It must parse and run on an old Node too, so that it can
+// refuse clearly instead of crashing inside a native module (better-sqlite3 13 aborts on Node 20).
+const REQUIRED_NODE_MAJOR = 24;
+const major = Number(process.versions.node.split('.')[0]);
+if (!(major >= REQUIRED_NODE_MAJOR)) {
+  process.stderr.write(
+    `Error [MK_NODE_TOO_OLD]: microk8s needs Node.js ${REQUIRED_NODE_MAJOR} or newer, but this is Node.js ${process.versions.node}.\n` +
+      'Hint: run it as `npx microk8s ...` (or `npm start -- ...`) inside the project folder after `npm ci`: ' +
+      'the project pins its own Node.js runtime.\n',
+  );
+  process.exit(78);
+}
+
+const { execute } = await import('@oclif/core');
+await execute({ dir: import.meta.url });
