@@ -40,7 +40,7 @@ function runFile(file) {
         const t = Number(total[1]);
         const p = Number(passed[1]);
         const s = skipped ? Number(skipped[1]) : 0;
-        result = { passed: p, failed: t - p - s, skipped: s };
+        result = { passed: p, failed: t - p, skipped: s };
         if (code !== 0 && result.failed === 0) result.failed = 1;
       } else {
         result = { passed: 0, failed: 1, skipped: 0 };

@@ -70,25 +70,20 @@ export class MicroK8sError extends Error {
   readonly code: ErrorCode;
   readonly exitCode: ExitCode;
   readonly hint: string;
-  readonly details: Readonly<Record<string, unknown>>;
+  readonly info: Readonly<Record<string, unknown>>;
 
-  constructor(
-    code: ErrorCode,
-    message: string,
-    details: Record<string, unknown> = {},
-    options?: ErrorOptions,
-  ) {
+  constructor(code: ErrorCode, message: string, info: Record<string, unknown> = {}, options?: ErrorOptions) {
     super(message, options);
     this.name = 'MicroK8sError';
     this.code = code;
     const spec = errorSpec(code);
     this.exitCode = spec.exitCode;
     this.hint = spec.hint;
-    this.details = details;
+    this.info = info;
   }
 
   toJSON(): Record<string, unknown> {
-    return { code: this.code, message: this.message, hint: this.hint, ...this.details };
+    return { code: this.code, message: this.message, hint: this.hint, ...this.info };
   }
 }
 
