@@ -228,6 +228,10 @@ export function runSeed(seed: number, options: SwarmOptions = {}): SeedResult {
     }
     if (voters(conf).length === 0 || roleOf(conf, leader) !== 'voter')
       return result(false, 'the leader is not a voter');
+    // No committed entry was lost: the final leader has applied past everything anyone ever applied.
+    if (cluster.node(leader).applied < cluster.maxApplied()) {
+      return result(false, `the leader applied ${cluster.node(leader).applied} < ${cluster.maxApplied()} applied before`);
+    }
     cluster.settleClients();
     cluster.checkLogMatching();
     cluster.checkStateMachines();
