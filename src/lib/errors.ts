@@ -56,6 +56,26 @@ export const ERROR_TABLE = {
     exitCode: ExitCode.dataCorruption,
     hint: 'The files were kept untouched; restore from a backup or recover from the other members.',
   },
+  MK_BAD_FRAME: {
+    exitCode: ExitCode.invalidInput,
+    hint: 'A peer sent a malformed or oversized frame; the connection was closed and the node carries on.',
+  },
+  MK_PEER_REJECTED: {
+    exitCode: ExitCode.unavailable,
+    hint: 'The peer presented a certificate or identity this cluster does not accept.',
+  },
+  MK_TLS: { exitCode: ExitCode.configuration, hint: 'Check the certificates under the certs folder.' },
+  MK_COMPACTED: {
+    exitCode: ExitCode.invalidInput,
+    hint: 'The requested revision has been compacted; read at a newer revision.',
+  },
+  MK_FUTURE_REVISION: {
+    exitCode: ExitCode.invalidInput,
+    hint: 'The requested revision is newer than the current revision.',
+  },
+  MK_LEASE_NOT_FOUND: { exitCode: ExitCode.invalidInput, hint: 'The lease does not exist or has expired.' },
+  MK_TIMEOUT: { exitCode: ExitCode.unavailable, hint: 'The operation did not finish in time; retry it.' },
+  MK_STOPPED: { exitCode: ExitCode.unavailable, hint: 'The node is stopping or stopped.' },
   MK_INTERNAL: { exitCode: ExitCode.internal, hint: 'This is a bug; please report it with the logs.' },
 } as const satisfies Record<string, ErrorSpec>;
 

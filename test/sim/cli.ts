@@ -32,7 +32,10 @@ let steps = 0;
 let operations = 0;
 const failures: { seed: number; violation: string }[] = [];
 for (const seed of seeds) {
-  const r = runSeed(seed, faultTicks === undefined ? {} : { faultTicks });
+  const r = runSeed(seed, {
+    ...(faultTicks === undefined ? {} : { faultTicks }),
+    explain: seeds.length === 1,
+  });
   steps += r.steps;
   operations += r.operations;
   if (values.verbose || seeds.length === 1) {

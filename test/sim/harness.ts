@@ -76,6 +76,8 @@ export class SimNode {
   raft: RawNode | undefined;
   /** Volatile state machine, rebuilt from the disk on restart. */
   kv = new Map<string, string>();
+  /** Last applied sequence per client: a proposal duplicated by the network applies once. */
+  sessions = new Map<number, number>();
   applied = 0;
   conf: ConfState;
   private lastSnapshot = 0;
@@ -100,10 +102,7 @@ export class SimNode {
       limits: cluster.limits,
     });
     const snap = this.disk.snapshot();
-    this.kv =
-      snap.data.byteLength > 0
-        ? new Map(JSON.parse(decoder.decode(snap.data)) as [string, string][])
-        : new Map();
+    this.restoreState(snap.data);
     this.applied = snap.meta.index;
     this.lastSnapshot = snap.meta.index;
     this.conf = snap.meta.conf;
@@ -112,6 +111,24 @@ export class SimNode {
 
   crash(): void {
     this.raft = undefined;
+  }
+
+  restoreState(data: Uint8Array): void {
+    const state =
+      data.byteLength > 0
+        ? (JSON.parse(decoder.decode(data)) as { kv: [string, string][]; sessions: [number, number][] })
+        : { kv: [], sessions: [] };
+    this.kv = new Map(state.kv);
+    this.sessions = new Map(state.sessions);
+  }
+
+  private stateData(): Uint8Array {
+    return encoder.encode(
+      JSON.stringify({
+        kv: [...this.kv.entries()].sort(),
+        sessions: [...this.sessions.entries()].sort((a, b) => a[0] - b[0]),
+      }),
+    );
   }
 
   applyEntry(cluster: Cluster, e: Entry): void {
@@ -125,6 +142,8 @@ export class SimNode {
       this.conf = applyConfChange(this.conf, decodeConfChange(e.data));
     } else if (e.data.byteLength > 0) {
       const cmd = JSON.parse(decoder.decode(e.data)) as Command;
+      if ((this.sessions.get(cmd.client) ?? 0) >= cmd.seq) return; // a duplicate of an applied proposal
+      this.sessions.set(cmd.client, cmd.seq);
       if (cmd.op === 'put') this.kv.set(cmd.key, cmd.value);
       else this.kv.delete(cmd.key);
       cluster.onApplied(this.id, cmd);
@@ -133,8 +152,7 @@ export class SimNode {
 
   maybeSnapshot(every: number, lag: number): void {
     if (every <= 0 || this.applied - this.lastSnapshot < every) return;
-    const data = encoder.encode(JSON.stringify([...this.kv.entries()].sort()));
-    this.disk.createSnapshot(this.applied, this.conf, data);
+    this.disk.createSnapshot(this.applied, this.conf, this.stateData());
     this.lastSnapshot = this.applied;
     // Keep `lag` entries behind the snapshot by compacting less than all of it.
     const compactTo = this.applied - lag;
@@ -317,11 +335,7 @@ export class Cluster {
       }
       for (const m of rd.messages) this.send(m);
       if (rd.snapshot) {
-        node.kv = new Map(
-          rd.snapshot.data.byteLength > 0
-            ? (JSON.parse(decoder.decode(rd.snapshot.data)) as [string, string][])
-            : [],
-        );
+        node.restoreState(rd.snapshot.data);
         node.applied = rd.snapshot.meta.index;
         node.conf = rd.snapshot.meta.conf;
         this.checkSnapshotAgainstLog(node);

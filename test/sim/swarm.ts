@@ -15,6 +15,10 @@ export interface SwarmOptions {
   faultTicks?: number;
   /** Ticks the healed cluster has to elect a leader and commit a write. */
   healTicks?: number;
+  /** Include the offending operations in the violation text. */
+  explain?: boolean;
+  /** Called after every tick of the faulty phase (for debugging a seed). */
+  observe?: (cluster: Cluster, tick: number) => void;
 }
 
 export interface SeedResult {
@@ -195,6 +199,7 @@ export function runSeed(seed: number, options: SwarmOptions = {}): SeedResult {
       }
       issueClientOps();
       cluster.ticks(1);
+      options.observe?.(cluster, tick);
     }
 
     // ---- heal phase: everything back, the cluster must elect a leader and commit within healTicks
@@ -230,13 +235,25 @@ export function runSeed(seed: number, options: SwarmOptions = {}): SeedResult {
       return result(false, 'the leader is not a voter');
     // No committed entry was lost: the final leader has applied past everything anyone ever applied.
     if (cluster.node(leader).applied < cluster.maxApplied()) {
-      return result(false, `the leader applied ${cluster.node(leader).applied} < ${cluster.maxApplied()} applied before`);
+      return result(
+        false,
+        `the leader applied ${cluster.node(leader).applied} < ${cluster.maxApplied()} applied before`,
+      );
     }
     cluster.settleClients();
     cluster.checkLogMatching();
     cluster.checkStateMachines();
     const lin = checkKvHistory(cluster.history);
-    if (lin.ok === false) return result(false, `linearizability: key ${lin.key}: ${lin.reason}`);
+    if (lin.ok === false) {
+      const ops = lin.operations.map(
+        (o) =>
+          `    ${JSON.stringify(o.input)} -> ${JSON.stringify(o.output)} [${o.call}, ${o.ret}] client ${o.client}`,
+      );
+      return result(
+        false,
+        `linearizability: key ${lin.key}: ${lin.reason}${options.explain ? `\n${ops.join('\n')}` : ''}`,
+      );
+    }
     if (lin.ok === 'unknown') return result(false, `linearizability undecided: ${lin.reason}`);
     return result(true);
   } catch (error) {
