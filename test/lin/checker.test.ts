@@ -306,4 +306,41 @@ test('step limit yields unknown, never a pass', () => {
   assert.is(r2.ok, false);
 });
 
+test('many unobserved pending puts do not blow up the search', () => {
+  const history: Operation[] = [];
+  for (let i = 0; i < 40; i++) {
+    history.push({
+      client: i,
+      input: { op: 'put', key: 'x', value: `lost-${i}` },
+      call: i,
+      ret: Number.POSITIVE_INFINITY,
+    });
+  }
+  history.push({
+    client: 100,
+    input: { op: 'put', key: 'x', value: 'seen' },
+    call: 50,
+    ret: 60,
+    output: { ok: true },
+  });
+  history.push({ client: 101, input: { op: 'get', key: 'x' }, call: 70, ret: 80, output: { value: 'seen' } });
+  assert.is(checkKvHistory(history, { maxSteps: 10_000 }).ok, true);
+  // An observed pending put still counts, and a stale read is still caught.
+  history.push({
+    client: 102,
+    input: { op: 'get', key: 'x' },
+    call: 90,
+    ret: 95,
+    output: { value: 'lost-3' },
+  });
+  history.push({
+    client: 103,
+    input: { op: 'get', key: 'x' },
+    call: 100,
+    ret: 105,
+    output: { value: 'seen' },
+  });
+  assert.is(checkKvHistory(history, { maxSteps: 100_000 }).ok, false);
+});
+
 test.run();
