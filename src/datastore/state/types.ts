@@ -126,7 +126,12 @@ export type Command =
   | { readonly type: 'leaseGrant'; readonly id: number; readonly ttl: number }
   | { readonly type: 'leaseRevoke'; readonly id: number }
   /** The leader found the lease expired; same effect as revoke, but a no-op if it was renewed meanwhile is not tracked here. */
-  | { readonly type: 'leaseExpire'; readonly id: number };
+  | { readonly type: 'leaseExpire'; readonly id: number }
+  /**
+   * Renew a lease: no change to the key space and no new revision; every replica notes the
+   * renewal time when it applies it, so any new leader knows the deadlines. Unknown id → MK_LEASE_NOT_FOUND.
+   */
+  | { readonly type: 'leaseKeepAlive'; readonly id: number };
 
 export type CommandResponse =
   | { readonly type: 'put'; readonly response: PutResponse }
@@ -134,7 +139,8 @@ export type CommandResponse =
   | { readonly type: 'txn'; readonly response: TxnResponse }
   | { readonly type: 'compact'; readonly revision: number }
   | { readonly type: 'leaseGrant'; readonly id: number; readonly ttl: number; readonly revision: number }
-  | { readonly type: 'leaseRevoke'; readonly revision: number };
+  | { readonly type: 'leaseRevoke'; readonly revision: number }
+  | { readonly type: 'leaseKeepAlive'; readonly id: number; readonly ttl: number };
 
 /** A deterministic failure of a command (every replica reaches the same one). */
 export interface CommandError {
@@ -144,7 +150,9 @@ export interface CommandError {
   readonly message: string;
 }
 
-export type ApplyResult = { readonly ok: true; readonly response: CommandResponse } | { readonly ok: false; readonly error: CommandError };
+export type ApplyResult =
+  | { readonly ok: true; readonly response: CommandResponse }
+  | { readonly ok: false; readonly error: CommandError };
 
 export type EventType = 'put' | 'delete';
 

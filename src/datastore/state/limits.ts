@@ -1,0 +1,24 @@
+/** The named limits of the key-value state machine. */
+import { MiB } from '../../lib/limits.js';
+
+/**
+ * Deepest nesting of txn inside txn the codec accepts. etcd has no explicit bound, but a crafted
+ * entry must not be able to blow the stack of every replica while decoding it.
+ */
+export const MAX_TXN_DEPTH = 32;
+
+/**
+ * Largest magnitude of a signed integer field (compare operands, range limit and revisions). The
+ * zigzag encoding doubles the magnitude, and doubles stay exact for even values up to 2^54, so
+ * 2^52 - 1 keeps every encoded value exact. Revisions never get near it.
+ */
+export const MAX_SIGNED_FIELD = 2 ** 52 - 1;
+
+/** Initial size of the codec's output buffer; it doubles as needed. */
+export const ENCODE_INITIAL_BYTES = 256;
+
+/**
+ * SQLite page cache per connection (negative = KiB, SQLite's convention). Reads of the hot key
+ * space stay in memory without relying on the OS page cache alone.
+ */
+export const SQLITE_CACHE_KIB = (64 * MiB) / 1024;

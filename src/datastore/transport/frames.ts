@@ -1,0 +1,171 @@
+/**
+ * Framing on a peer connection: `[u32 big-endian payload length][payload]`, payload =
+ * `[u8 kind][body]`.
+ *
+ *   kind 1, hello: u8 protocol version, varint length + UTF-8 cluster id, varint node id.
+ *                  The first frame on every connection, and only the first.
+ *   kind 2, batch: a codec batch (varint count + messages).
+ *
+ * Connections are one-way (dialer writes, listener reads), so there is no reply frame: a
+ * listener that refuses a hello simply closes the connection.
+ */
+import { assert } from '../../lib/assert.js';
+import type { NodeId } from '../raft/types.js';
+import { type ByteReader, ByteWriter, badFrame, varintSize } from './bytes.js';
+
+export const FRAME_HEADER_BYTES = 4;
+export const FrameKind = { Hello: 1, Batch: 2 } as const;
+export const PROTOCOL_VERSION = 1;
+/** Cluster ids are names, not documents. */
+export const MAX_CLUSTER_ID_BYTES = 128;
+/**
+ * Until the hello is accepted a connection may only send a frame this large, so a peer that
+ * has a cluster certificate but not yet an identity cannot make us buffer a 16 MiB frame.
+ */
+export const MAX_HELLO_FRAME_BYTES = 512;
+
+export interface Hello {
+  readonly version: number;
+  readonly clusterId: string;
+  readonly nodeId: NodeId;
+}
+
+const utf8 = new TextEncoder();
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
+
+/** The complete hello frame, length prefix included. */
+export function encodeHelloFrame(hello: Hello): Buffer {
+  const id = utf8.encode(hello.clusterId);
+  assert(id.length >= 1 && id.length <= MAX_CLUSTER_ID_BYTES, 'cluster id is 1..128 bytes');
+  const w = new ByteWriter();
+  w.u8(FrameKind.Hello);
+  w.u8(hello.version);
+  w.varint(id.length);
+  w.bytes(id);
+  w.varint(hello.nodeId);
+  const payload = w.finish();
+  const frame = Buffer.allocUnsafe(FRAME_HEADER_BYTES + payload.length);
+  frame.writeUInt32BE(payload.length, 0);
+  frame.set(payload, FRAME_HEADER_BYTES);
+  return frame;
+}
+
+/** Decode the body of a hello frame (the payload after the kind byte). */
+export function decodeHello(r: ByteReader): Hello {
+  const version = r.u8('hello version');
+  const length = r.varint('cluster id length');
+  if (length < 1 || length > MAX_CLUSTER_ID_BYTES) throw badFrame(`bad cluster id length ${length}`);
+  const raw = r.bytes(length, 'cluster id');
+  let clusterId: string;
+  try {
+    clusterId = strictUtf8.decode(raw);
+  } catch {
+    throw badFrame('cluster id is not UTF-8');
+  }
+  const nodeId = r.varint('hello node id');
+  if (nodeId < 1) throw badFrame('hello node id must be >= 1');
+  r.expectEnd('hello');
+  return { version, clusterId, nodeId };
+}
+
+/** Bytes a batch frame of `count` messages adds around the messages themselves. */
+export function batchFrameOverhead(count: number): number {
+  return FRAME_HEADER_BYTES + 1 + varintSize(count);
+}
+
+/**
+ * One batch frame, length prefix included, from already encoded messages (the transport
+ * encodes at send time so that queues are bounded by exact byte counts).
+ */
+export function buildBatchFrame(encoded: readonly Uint8Array[], messageBytes: number): Buffer {
+  const count = encoded.length;
+  const total = batchFrameOverhead(count) + messageBytes;
+  const frame = Buffer.allocUnsafe(total);
+  frame.writeUInt32BE(total - FRAME_HEADER_BYTES, 0);
+  let at = FRAME_HEADER_BYTES;
+  frame[at++] = FrameKind.Batch;
+  let value = count;
+  while (value >= 0x80) {
+    frame[at++] = (value % 128) | 0x80;
+    value = Math.floor(value / 128);
+  }
+  frame[at++] = value;
+  for (const part of encoded) {
+    frame.set(part, at);
+    at += part.length;
+  }
+  assert(at === total, 'batch frame filled exactly');
+  return frame;
+}
+
+/**
+ * Splits a byte stream into frame payloads. Pull-based (`push` then `next` until undefined) so
+ * the caller can change the size limit between frames: after the hello, the limit rises from
+ * MAX_HELLO_FRAME_BYTES to maxFrameBytes. A bad length throws MK_BAD_FRAME before the frame's
+ * bytes are buffered.
+ */
+export class FrameReader {
+  private readonly chunks: Buffer[] = [];
+  private buffered = 0;
+  /** Payload length of the frame whose header has been read; -1 while waiting for a header. */
+  private pending = -1;
+
+  constructor(public maxFrameBytes: number) {}
+
+  push(chunk: Buffer): void {
+    if (chunk.length === 0) return;
+    this.chunks.push(chunk);
+    this.buffered += chunk.length;
+  }
+
+  /** Bytes held for a frame not complete yet (bounded by maxFrameBytes + a read chunk). */
+  get bufferedBytes(): number {
+    return this.buffered;
+  }
+
+  next(): Buffer | undefined {
+    if (this.pending < 0) {
+      if (this.buffered < FRAME_HEADER_BYTES) return undefined;
+      const length = this.take(FRAME_HEADER_BYTES).readUInt32BE(0);
+      if (length === 0) throw badFrame('empty frame');
+      if (length > this.maxFrameBytes) {
+        throw badFrame(`frame of ${length} bytes exceeds the limit of ${this.maxFrameBytes}`, { length });
+      }
+      this.pending = length;
+    }
+    if (this.buffered < this.pending) return undefined;
+    const payload = this.take(this.pending);
+    this.pending = -1;
+    return payload;
+  }
+
+  private take(bytes: number): Buffer {
+    assert(bytes <= this.buffered, 'take within the buffered bytes');
+    this.buffered -= bytes;
+    const first = this.chunks[0]!;
+    if (first.length > bytes) {
+      this.chunks[0] = first.subarray(bytes);
+      return first.subarray(0, bytes);
+    }
+    if (first.length === bytes) {
+      this.chunks.shift();
+      return first;
+    }
+    const out = Buffer.allocUnsafe(bytes);
+    let filled = 0;
+    while (filled < bytes) {
+      const chunk = this.chunks[0]!;
+      const wanted = bytes - filled;
+      if (chunk.length <= wanted) {
+        out.set(chunk, filled);
+        filled += chunk.length;
+        this.chunks.shift();
+      } else {
+        out.set(chunk.subarray(0, wanted), filled);
+        this.chunks[0] = chunk.subarray(wanted);
+        filled += wanted;
+      }
+    }
+    return out;
+  }
+}
