@@ -3,18 +3,50 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { runLabBench } from './lab.js';
 import { runCoreBench } from './raft-core.js';
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
-  options: { seconds: { type: 'string', default: '3' }, runs: { type: 'string', default: '3' } },
+  options: {
+    seconds: { type: 'string', default: '3' },
+    runs: { type: 'string', default: '3' },
+    failovers: { type: 'string', default: '5' },
+  },
 });
 const which = positionals[0] ?? 'raft-core';
 const seconds = Number(values.seconds);
 const runs = Number(values.runs);
 
+function save(name: string, data: unknown): void {
+  const dir = join(import.meta.dirname, 'results');
+  mkdirSync(dir, { recursive: true });
+  const file = join(dir, `${name}-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
+  writeFileSync(
+    file,
+    `${JSON.stringify({ benchmark: name, node: process.version, ...((data as object) ?? {}) }, null, 2)}\n`,
+  );
+  console.log(`wrote ${file}`);
+}
+
+if (which === 'lab') {
+  const r = await runLabBench({ seconds, failovers: Number(values.failovers) });
+  for (const w of r.writes) {
+    console.log(
+      `lab put conc=${String(w.concurrency).padStart(2)}  ${w.opsPerSecond.toFixed(0).padStart(6)} ops/s  p50 ${w.p50Ms.toFixed(1)} ms  p99 ${w.p99Ms.toFixed(1)} ms  errors ${w.errors}`,
+    );
+  }
+  console.log(
+    `failover (SIGKILL leader -> first write): median ${r.failoverMedianMs.toFixed(0)} ms of [${r.failoverMs.map((f) => f.toFixed(0)).join(', ')}]`,
+  );
+  console.log(
+    `RSS per node idle: ${r.rssIdleMb.map((m) => m.toFixed(0)).join(' / ')} MB; peak: ${r.rssPeakMb.map((m) => m.toFixed(0)).join(' / ')} MB`,
+  );
+  save('lab', r);
+  process.exit(0);
+}
 if (which !== 'raft-core') {
-  console.error(`unknown benchmark '${which}'; available: raft-core`);
+  console.error(`unknown benchmark '${which}'; available: raft-core, lab`);
   process.exit(2);
 }
 
@@ -37,8 +69,4 @@ for (const batch of [1, 16, 64, 256]) {
     `raft-core batch=${String(batch).padStart(3)}  ${String(row.medianEntriesPerSecond).padStart(9)} entries/s  (min ${row.min}, max ${row.max}, ${runs} runs of ${seconds}s)`,
   );
 }
-const dir = join(import.meta.dirname, 'results');
-mkdirSync(dir, { recursive: true });
-const file = join(dir, `raft-core-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
-writeFileSync(file, `${JSON.stringify({ benchmark: 'raft-core', node: process.version, rows }, null, 2)}\n`);
-console.log(`wrote ${file}`);
+save('raft-core', { rows });

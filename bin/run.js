@@ -12,5 +12,10 @@ if (!(major >= REQUIRED_NODE_MAJOR)) {
   process.exit(78);
 }
 
+// Interactive commands keep stderr for warnings and errors; the daemons log at info.
+if (!process.env.MICROK8S_LOG_LEVEL && !(process.argv[2] === 'datastore' && process.argv[3] === 'run')) {
+  process.env.MICROK8S_LOG_LEVEL = 'warn';
+}
+
 const { execute } = await import('@oclif/core');
 await execute({ dir: import.meta.url });

@@ -43,6 +43,10 @@ export const ERROR_TABLE = {
     exitCode: ExitCode.unavailable,
     hint: 'The cluster has no leader right now (no quorum reachable); it recovers when a majority of voters is back.',
   },
+  MK_LEADER_CHANGED: {
+    exitCode: ExitCode.unavailable,
+    hint: 'The leader changed while the request was in flight; it may or may not have been applied. Retry it.',
+  },
   MK_PROPOSAL_DROPPED: { exitCode: ExitCode.unavailable, hint: 'The proposal was not accepted; retry it.' },
   MK_TRANSFER_IN_PROGRESS: {
     exitCode: ExitCode.unavailable,

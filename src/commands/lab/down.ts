@@ -1,0 +1,21 @@
+import { Flags } from '@oclif/core';
+import { labDirFlag } from '../../datastore/lab/flags.js';
+import { labDown } from '../../datastore/lab/lab.js';
+import { MicroK8sCommand } from '../../lib/command.js';
+
+export default class LabDown extends MicroK8sCommand {
+  static override summary = 'Stop every lab node (with --purge, delete the lab folder too).';
+  static override examples = ['<%= config.bin %> lab down', '<%= config.bin %> lab down --purge'];
+  static override enableJsonFlag = true;
+  static override flags = {
+    dir: labDirFlag,
+    purge: Flags.boolean({ description: 'delete the lab data', default: false }),
+  };
+
+  async run() {
+    const { flags } = await this.parse(LabDown);
+    const stopped = await labDown(flags.dir, { purge: flags.purge });
+    this.log(`stopped ${stopped} node(s)${flags.purge ? ` and deleted ${flags.dir}` : ''}`);
+    return { stopped, purged: flags.purge };
+  }
+}

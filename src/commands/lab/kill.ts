@@ -1,0 +1,19 @@
+import { Args } from '@oclif/core';
+import { labDirFlag } from '../../datastore/lab/flags.js';
+import { labSignal } from '../../datastore/lab/lab.js';
+import { MicroK8sCommand } from '../../lib/command.js';
+
+export default class LabKill extends MicroK8sCommand {
+  static override summary = 'Kill a lab node at once (SIGKILL), as a crash would.';
+  static override examples = ['<%= config.bin %> lab kill node1'];
+  static override enableJsonFlag = true;
+  static override args = { node: Args.string({ description: 'node name (node1) or id', required: true }) };
+  static override flags = { dir: labDirFlag };
+
+  async run() {
+    const { args, flags } = await this.parse(LabKill);
+    const node = await labSignal(flags.dir, args.node, 'SIGKILL');
+    this.log(`${node.name} (pid ${node.pid}) stopped by SIGKILL`);
+    return { name: node.name, pid: node.pid, signal: 'SIGKILL' };
+  }
+}

@@ -1,0 +1,19 @@
+import { Args } from '@oclif/core';
+import { labDirFlag } from '../../datastore/lab/flags.js';
+import { labStart } from '../../datastore/lab/lab.js';
+import { MicroK8sCommand } from '../../lib/command.js';
+
+export default class LabStart extends MicroK8sCommand {
+  static override summary = 'Start a stopped or killed lab node again.';
+  static override examples = ['<%= config.bin %> lab start node1'];
+  static override enableJsonFlag = true;
+  static override args = { node: Args.string({ description: 'node name (node1) or id', required: true }) };
+  static override flags = { dir: labDirFlag };
+
+  async run() {
+    const { args, flags } = await this.parse(LabStart);
+    const node = await labStart(flags.dir, args.node);
+    this.log(`${node.name} started (pid ${node.pid})`);
+    return { name: node.name, pid: node.pid };
+  }
+}

@@ -1,0 +1,18 @@
+import { labDirFlag } from '../../datastore/lab/flags.js';
+import { formatLabTable } from '../../datastore/lab/format.js';
+import { labStatus } from '../../datastore/lab/lab.js';
+import { MicroK8sCommand } from '../../lib/command.js';
+
+export default class LabStatus extends MicroK8sCommand {
+  static override summary = 'Show every lab node: pid, address, role, Raft state and progress.';
+  static override examples = ['<%= config.bin %> lab status', '<%= config.bin %> lab status --json'];
+  static override enableJsonFlag = true;
+  static override flags = { dir: labDirFlag };
+
+  async run() {
+    const { flags } = await this.parse(LabStatus);
+    const nodes = await labStatus(flags.dir);
+    this.log(formatLabTable(nodes));
+    return { dir: flags.dir, nodes };
+  }
+}

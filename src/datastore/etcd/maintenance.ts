@@ -1,0 +1,85 @@
+/** Maintenance.Status and Alarm, Cluster.MemberList and grpc.health.v1.Health. */
+import type { EtcdBackend } from './backend.js';
+import { headerOut } from './convert.js';
+import type { OutHeader, OutInt64, WireAlarmRequest } from './proto.js';
+
+/** The oldest etcd version we claim: kube-apiserver enables its watch progress features from 3.5.13. */
+export const MIN_REPORTED_VERSION = '3.5.13';
+
+/** Health status values of grpc.health.v1.HealthCheckResponse.ServingStatus. */
+export const SERVING = 1;
+export const NOT_SERVING = 2;
+
+/** Services a health check may name; "" is the server as a whole. */
+export const HEALTH_SERVICES = new Set([
+  '',
+  'etcdserverpb.KV',
+  'etcdserverpb.Watch',
+  'etcdserverpb.Lease',
+  'etcdserverpb.Cluster',
+  'etcdserverpb.Maintenance',
+]);
+
+function versionAtLeast(version: string, minimum: string): boolean {
+  const a = version.split('.').map((p) => Number.parseInt(p, 10));
+  const b = minimum.split('.').map((p) => Number.parseInt(p, 10));
+  for (let i = 0; i < 3; i++) {
+    const x = a[i] ?? 0;
+    const y = b[i] ?? 0;
+    if (Number.isNaN(x)) return false;
+    if (x !== y) return x > y;
+  }
+  return true;
+}
+
+export class MaintenanceService {
+  constructor(private readonly backend: EtcdBackend) {}
+
+  status(): {
+    header: OutHeader;
+    version: string;
+    dbSize: OutInt64;
+    leader: OutInt64;
+    raftIndex: OutInt64;
+    raftTerm: OutInt64;
+    raftAppliedIndex: OutInt64;
+    errors: string[];
+    dbSizeInUse: OutInt64;
+    isLearner: boolean;
+  } {
+    const s = this.backend.status();
+    return {
+      header: headerOut(this.backend.header()),
+      version: versionAtLeast(s.version, MIN_REPORTED_VERSION) ? s.version : MIN_REPORTED_VERSION,
+      dbSize: s.dbSize,
+      leader: s.leader.toString(),
+      raftIndex: s.raftIndex,
+      raftTerm: s.raftTerm,
+      raftAppliedIndex: s.raftAppliedIndex,
+      errors: s.errors,
+      dbSizeInUse: s.dbSizeInUse,
+      isLearner: s.isLearner,
+    };
+  }
+
+  /** No alarms are ever raised here (no space quota, corruption stops the node instead). */
+  alarm(_req: WireAlarmRequest): { header: OutHeader; alarms: never[] } {
+    return { header: headerOut(this.backend.header()), alarms: [] };
+  }
+
+  memberList(): {
+    header: OutHeader;
+    members: { ID: string; name: string; peerURLs: string[]; clientURLs: string[]; isLearner: boolean }[];
+  } {
+    return {
+      header: headerOut(this.backend.header()),
+      members: this.backend.members().map((m) => ({
+        ID: m.id.toString(),
+        name: m.name,
+        peerURLs: m.peerURLs,
+        clientURLs: m.clientURLs,
+        isLearner: m.isLearner,
+      })),
+    };
+  }
+}

@@ -1,0 +1,373 @@
+/**
+ * The local HA lab: N real datastore processes on one machine, each with its own data folder and
+ * its own loopback address (127.0.1.1, 127.0.1.2, ...) so a test can cut one node off from
+ * another with a firewall rule on loopback. The lab's description lives in one file, lab.json.
+ */
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Client } from 'undici';
+import { ensureClusterCa, issueCertificate } from '../../cluster/pki.js';
+import { MicroK8sError } from '../../lib/errors.js';
+import { packageRoot } from '../../lib/paths.js';
+import type { NodeStatusReport } from '../node/driver.js';
+
+export interface LabNode {
+  readonly id: number;
+  readonly name: string;
+  readonly address: string;
+  readonly peerPort: number;
+  readonly clientPort: number;
+  readonly dataDir: string;
+  readonly argsFile: string;
+  readonly logFile: string;
+  pid: number;
+}
+
+export interface LabSpec {
+  readonly clusterId: string;
+  readonly dir: string;
+  readonly nodes: LabNode[];
+}
+
+export interface LabNodeStatus {
+  readonly name: string;
+  readonly id: number;
+  readonly pid: number;
+  readonly running: boolean;
+  readonly address: string;
+  readonly peerPort: number;
+  readonly clientEndpoint: string;
+  readonly dataDir: string;
+  readonly role: string;
+  readonly state: string;
+  readonly term: number;
+  readonly leader: number;
+  readonly applied: number;
+  readonly revision: number;
+  readonly failureDomain: string;
+  readonly weight: number;
+}
+
+export const LAB_LIMITS = {
+  maxNodes: 9,
+  readyTimeoutMs: 60_000,
+  statusTimeoutMs: 1_500,
+  stopTimeoutMs: 15_000,
+  pollMs: 200,
+} as const;
+
+export interface LabUpOptions {
+  nodes: number;
+  dir: string;
+  /** First node address; the next nodes count up in the last octet. */
+  baseAddress?: string;
+  peerPort?: number;
+  clientPort?: number;
+  clusterId?: string;
+  /** Called while waiting, with a one-line description of the progress. */
+  onProgress?: (line: string) => void;
+  /** Extra flags written into every node's args file (tests). */
+  extraArgs?: readonly string[];
+}
+
+function specPath(dir: string): string {
+  return join(dir, 'lab.json');
+}
+
+export function readLab(dir: string): LabSpec {
+  const path = specPath(dir);
+  if (!existsSync(path)) {
+    throw new MicroK8sError('MK_NOT_RUNNING', `no lab in ${dir}: run \`microk8s lab up\` first`, { dir });
+  }
+  try {
+    return JSON.parse(readFileSync(path, 'utf8')) as LabSpec;
+  } catch (error) {
+    throw new MicroK8sError('MK_DATA_CORRUPTION', `cannot read ${path}: ${(error as Error).message}`);
+  }
+}
+
+function writeLab(spec: LabSpec): void {
+  const tmp = `${specPath(spec.dir)}.tmp`;
+  writeFileSync(tmp, `${JSON.stringify(spec, null, 2)}\n`);
+  renameSync(tmp, specPath(spec.dir));
+}
+
+function addressOf(base: string, offset: number): string {
+  const parts = base.split('.').map(Number);
+  if (parts.length !== 4 || parts[0] !== 127 || parts.some((p) => !Number.isInteger(p) || p < 0 || p > 255)) {
+    throw new MicroK8sError(
+      'MK_INVALID_ARGUMENT',
+      `the lab needs a loopback base address (127.x.y.z), got ${base}`,
+    );
+  }
+  const last = parts[3]! + offset;
+  if (last > 254) throw new MicroK8sError('MK_INVALID_ARGUMENT', `too many nodes for base address ${base}`);
+  return `${parts[0]}.${parts[1]}.${parts[2]}.${last}`;
+}
+
+export function isAlive(pid: number): boolean {
+  if (!(pid > 0)) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** Ask a node for its status over its admin socket; undefined if it does not answer in time. */
+export async function nodeReport(node: LabNode): Promise<NodeStatusReport | undefined> {
+  const socketPath = join(node.dataDir, 'admin.sock');
+  if (!existsSync(socketPath)) return undefined;
+  const client = new Client('http://admin', {
+    socketPath,
+    headersTimeout: LAB_LIMITS.statusTimeoutMs,
+    bodyTimeout: LAB_LIMITS.statusTimeoutMs,
+  });
+  try {
+    const res = await client.request({ path: '/status', method: 'GET' });
+    if (res.statusCode !== 200) {
+      await res.body.dump();
+      return undefined;
+    }
+    return (await res.body.json()) as NodeStatusReport;
+  } catch {
+    return undefined; // down, starting or stopping: the caller reports it as not answering
+  } finally {
+    await client.close();
+  }
+}
+
+function spawnNode(node: LabNode): number {
+  const out = openSync(node.logFile, 'a');
+  const child = spawn(
+    process.execPath,
+    [join(packageRoot(), 'bin', 'run.js'), 'datastore', 'run', '--args-file', node.argsFile],
+    {
+      detached: true,
+      stdio: ['ignore', out, out],
+      env: {
+        ...process.env,
+        MICROK8S_LOG_FILE: '',
+        MICROK8S_LOG_LEVEL: process.env.MICROK8S_LAB_LOG_LEVEL ?? 'info',
+      },
+    },
+  );
+  child.unref();
+  if (child.pid === undefined) throw new MicroK8sError('MK_INTERNAL', `could not start ${node.name}`);
+  return child.pid;
+}
+
+async function sleep(ms: number): Promise<void> {
+  await new Promise((r) => setTimeout(r, ms));
+}
+
+export async function labUp(options: LabUpOptions): Promise<LabNodeStatus[]> {
+  const n = options.nodes;
+  if (!(Number.isInteger(n) && n >= 1 && n <= LAB_LIMITS.maxNodes)) {
+    throw new MicroK8sError('MK_INVALID_ARGUMENT', `--nodes must be 1 to ${LAB_LIMITS.maxNodes}, got ${n}`);
+  }
+  const dir = options.dir;
+  if (existsSync(specPath(dir))) {
+    const existing = readLab(dir);
+    if (existing.nodes.some((node) => isAlive(node.pid))) {
+      throw new MicroK8sError(
+        'MK_INVALID_ARGUMENT',
+        `a lab is already running in ${dir}: \`microk8s lab down\` first`,
+      );
+    }
+  }
+  mkdirSync(dir, { recursive: true });
+  const base = options.baseAddress ?? '127.0.1.1';
+  const peerPort = options.peerPort ?? 2380;
+  const clientPort = options.clientPort ?? 2379;
+  const clusterId = options.clusterId ?? 'microk8s-lab';
+  const certs = join(dir, 'certs');
+  const ca = await ensureClusterCa(certs);
+  const voters = Math.min(n, n >= 5 ? 5 : 3);
+  const bootstrap = Array.from(
+    { length: n },
+    (_, i) => `${i + 1}=${i < voters ? 'voter' : i < voters + 3 ? 'standby' : 'spare'}`,
+  ).join(',');
+  const nodes: LabNode[] = [];
+  for (let i = 0; i < n; i++) {
+    const id = i + 1;
+    const name = `node${id}`;
+    const address = addressOf(base, i);
+    const dataDir = join(dir, name);
+    mkdirSync(dataDir, { recursive: true });
+    const cert = await issueCertificate(ca, join(certs, name), 'peer', {
+      commonName: `node-${id}`,
+      ips: [address],
+      dnsNames: [`node-${id}.peer.microk8s`],
+      usage: 'peer',
+    });
+    nodes.push({
+      id,
+      name,
+      address,
+      peerPort,
+      clientPort,
+      dataDir,
+      argsFile: join(dataDir, 'args'),
+      logFile: join(dataDir, 'datastore.log'),
+      pid: 0,
+    });
+    const peers = Array.from(
+      { length: n },
+      (_, j) =>
+        `--peer=${j + 1}=${addressOf(base, j)}:${peerPort},http://${addressOf(base, j)}:${clientPort}`,
+    );
+    const args = [
+      `--id=${id}`,
+      `--name=${name}`,
+      `--cluster-id=${clusterId}`,
+      `--data-dir=${dataDir}`,
+      `--peer-listen=${address}:${peerPort}`,
+      `--client-listen=${address}:${clientPort}`,
+      `--client-unix=${join(dataDir, 'etcd.sock')}`,
+      `--bootstrap=${bootstrap}`,
+      `--ca-cert=${ca.certPath}`,
+      `--cert=${cert.certPath}`,
+      `--key=${cert.keyPath}`,
+      `--failure-domain=zone-${(i % 3) + 1}`,
+      ...peers,
+      ...(options.extraArgs ?? []),
+    ];
+    writeFileSync(
+      nodes[i]!.argsFile,
+      `# datastore args of ${name} (one flag per line)\n${args.join('\n')}\n`,
+    );
+  }
+  const spec: LabSpec = { clusterId, dir, nodes };
+  for (const node of nodes) node.pid = spawnNode(node);
+  writeLab(spec);
+  await waitReady(spec, options.onProgress);
+  return labStatus(dir);
+}
+
+/** Wait until every node answers and they agree on one leader. */
+async function waitReady(spec: LabSpec, onProgress?: (line: string) => void): Promise<void> {
+  const deadline = Date.now() + LAB_LIMITS.readyTimeoutMs;
+  while (Date.now() < deadline) {
+    const reports = await Promise.all(spec.nodes.map((n) => nodeReport(n)));
+    const up = reports.filter((r) => r !== undefined);
+    const leaders = new Set(up.map((r) => r.leader).filter((l) => l !== 0));
+    const leader = leaders.size === 1 ? [...leaders][0] : undefined;
+    onProgress?.(
+      `${up.length}/${spec.nodes.length} nodes answering, leader: ${leader === undefined ? 'electing' : `node${leader}`}`,
+    );
+    if (up.length === spec.nodes.length && leader !== undefined && up.every((r) => r.leader === leader))
+      return;
+    const dead = spec.nodes.filter((n) => !isAlive(n.pid));
+    if (dead.length > 0) {
+      throw new MicroK8sError(
+        'MK_NOT_RUNNING',
+        `${dead.map((d) => d.name).join(', ')} exited; see ${dead[0]!.logFile}`,
+      );
+    }
+    await sleep(LAB_LIMITS.pollMs);
+  }
+  throw new MicroK8sError(
+    'MK_TIMEOUT',
+    `the lab did not become ready within ${LAB_LIMITS.readyTimeoutMs / 1000} s`,
+  );
+}
+
+export async function labStatus(dir: string): Promise<LabNodeStatus[]> {
+  const spec = readLab(dir);
+  return Promise.all(
+    spec.nodes.map(async (node) => {
+      const running = isAlive(node.pid);
+      const report = running ? await nodeReport(node) : undefined;
+      return {
+        name: node.name,
+        id: node.id,
+        pid: node.pid,
+        running,
+        address: node.address,
+        peerPort: node.peerPort,
+        clientEndpoint: `http://${node.address}:${node.clientPort}`,
+        dataDir: node.dataDir,
+        role: report?.role ?? (running ? 'unknown' : 'down'),
+        state: report?.state ?? (running ? 'not answering' : 'stopped'),
+        term: report?.term ?? 0,
+        leader: report?.leader ?? 0,
+        applied: report?.applied ?? 0,
+        revision: report?.revision ?? 0,
+        failureDomain: report?.failureDomain ?? '',
+        weight: report?.weight ?? 0,
+      };
+    }),
+  );
+}
+
+function findNode(spec: LabSpec, name: string): LabNode {
+  const node = spec.nodes.find((n) => n.name === name || String(n.id) === name);
+  if (!node) {
+    throw new MicroK8sError(
+      'MK_INVALID_ARGUMENT',
+      `no node '${name}' in the lab; nodes: ${spec.nodes.map((n) => n.name).join(', ')}`,
+    );
+  }
+  return node;
+}
+
+async function waitExit(pid: number, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (!isAlive(pid)) return true;
+    await sleep(50);
+  }
+  return !isAlive(pid);
+}
+
+/** SIGTERM (clean stop with handover) or SIGKILL one node. */
+export async function labSignal(dir: string, name: string, signal: 'SIGTERM' | 'SIGKILL'): Promise<LabNode> {
+  const spec = readLab(dir);
+  const node = findNode(spec, name);
+  if (!isAlive(node.pid)) throw new MicroK8sError('MK_NOT_RUNNING', `${node.name} is not running`);
+  process.kill(node.pid, signal);
+  if (!(await waitExit(node.pid, LAB_LIMITS.stopTimeoutMs))) {
+    throw new MicroK8sError('MK_TIMEOUT', `${node.name} (pid ${node.pid}) did not exit after ${signal}`);
+  }
+  return node;
+}
+
+export async function labStart(dir: string, name: string): Promise<LabNode> {
+  const spec = readLab(dir);
+  const node = findNode(spec, name);
+  if (isAlive(node.pid))
+    throw new MicroK8sError('MK_INVALID_ARGUMENT', `${node.name} is already running (pid ${node.pid})`);
+  node.pid = spawnNode(node);
+  writeLab(spec);
+  const deadline = Date.now() + LAB_LIMITS.readyTimeoutMs;
+  while (Date.now() < deadline) {
+    // Ready once it answers and knows a leader (it may still be catching up).
+    const report = await nodeReport(node);
+    if (report && report.leader !== 0) return node;
+    if (!isAlive(node.pid))
+      throw new MicroK8sError('MK_NOT_RUNNING', `${node.name} exited; see ${node.logFile}`);
+    await sleep(LAB_LIMITS.pollMs);
+  }
+  throw new MicroK8sError(
+    'MK_TIMEOUT',
+    `${node.name} did not answer within ${LAB_LIMITS.readyTimeoutMs / 1000} s`,
+  );
+}
+
+/** Stop every node (SIGTERM, then SIGKILL if it hangs); with purge, delete the lab folder. */
+export async function labDown(dir: string, options: { purge?: boolean } = {}): Promise<number> {
+  const spec = readLab(dir);
+  let stopped = 0;
+  for (const node of spec.nodes) {
+    if (!isAlive(node.pid)) continue;
+    process.kill(node.pid, 'SIGTERM');
+    if (!(await waitExit(node.pid, LAB_LIMITS.stopTimeoutMs))) process.kill(node.pid, 'SIGKILL');
+    await waitExit(node.pid, LAB_LIMITS.stopTimeoutMs);
+    stopped++;
+  }
+  if (options.purge) rmSync(dir, { recursive: true, force: true });
+  return stopped;
+}

@@ -1,0 +1,59 @@
+/**
+ * The node's admin endpoint: HTTP on a unix socket in its data folder, so only local users with
+ * access to the folder can reach it. `lab status` and later `dbctl` read the node through it.
+ *   GET  /status            the node's view: role, term, leader, indexes, members, transport, log
+ *   GET  /hash              a hash of the key space (to compare replicas)
+ *   POST /transfer?to=ID    leadership transfer
+ */
+import { existsSync, rmSync } from 'node:fs';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { isMicroK8sError } from '../../lib/errors.js';
+import type { Logger } from '../../lib/log.js';
+import type { DatastoreNode } from './driver.js';
+
+function reply(res: ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+  res.end(text);
+}
+
+export class AdminServer {
+  private readonly server: Server;
+  private readonly path: string;
+
+  constructor(node: DatastoreNode, path: string, logger: Logger) {
+    this.path = path;
+    this.server = createServer((req: IncomingMessage, res: ServerResponse) => {
+      const url = new URL(req.url ?? '/', 'http://admin');
+      try {
+        if (req.method === 'GET' && url.pathname === '/status') return reply(res, 200, node.report());
+        if (req.method === 'GET' && url.pathname === '/hash')
+          return reply(res, 200, { hash: node.hash(), revision: node.revision() });
+        if (req.method === 'POST' && url.pathname === '/transfer') {
+          const to = Number(url.searchParams.get('to'));
+          node.transferLeadership(to);
+          return reply(res, 202, { transferring: to });
+        }
+        return reply(res, 404, { code: 'MK_INVALID_ARGUMENT', message: `no ${req.method} ${url.pathname}` });
+      } catch (error) {
+        logger.warn('admin request failed', { path: url.pathname, error });
+        const code = isMicroK8sError(error) ? error.code : 'MK_INTERNAL';
+        return reply(res, isMicroK8sError(error) ? 400 : 500, { code, message: (error as Error).message });
+      }
+    });
+  }
+
+  async listen(): Promise<void> {
+    // A socket file left by a killed process would make listen fail.
+    if (existsSync(this.path)) rmSync(this.path);
+    await new Promise<void>((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen(this.path, () => resolve());
+    });
+  }
+
+  async close(): Promise<void> {
+    this.server.closeAllConnections();
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+}

@@ -1,0 +1,208 @@
+/**
+ * The datastore daemon's configuration: flags, from an args file under $SNAP_DATA/args/ (one
+ * flag per line, as operators edit them) and/or the command line (which wins). Every value is
+ * validated here, with a clear MK_INVALID_CONFIG error naming the flag.
+ */
+import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
+import { MicroK8sError } from '../../lib/errors.js';
+import { checkLimit } from '../../lib/limits.js';
+import type { ConfState, NodeId, Role } from '../raft/types.js';
+
+export interface HostPort {
+  readonly host: string;
+  readonly port: number;
+}
+
+export interface PeerConfig extends HostPort {
+  readonly id: NodeId;
+  /** The peer's client URL, for MemberList. */
+  readonly clientUrl?: string;
+}
+
+export interface DaemonConfig {
+  readonly id: NodeId;
+  readonly name: string;
+  readonly clusterId: string;
+  readonly dataDir: string;
+  readonly peerListen: HostPort;
+  readonly peers: readonly PeerConfig[];
+  /** Initial membership of a new cluster (ignored once the log exists). */
+  readonly bootstrap?: ConfState;
+  readonly clientListen?: HostPort;
+  readonly clientUnix?: string;
+  readonly clientTlsListen?: HostPort;
+  readonly caCert: string;
+  readonly cert: string;
+  readonly key: string;
+  readonly tickMs: number;
+  readonly electionTicks: number;
+  readonly snapshotEntries: number;
+  /** Entries kept behind a snapshot, so a slightly lagging follower gets entries, not a snapshot. */
+  readonly compactionLag: number;
+  readonly failureDomain: string;
+  readonly weight: number;
+}
+
+const FLAGS = new Set([
+  'id',
+  'name',
+  'cluster-id',
+  'data-dir',
+  'peer-listen',
+  'peer',
+  'bootstrap',
+  'client-listen',
+  'client-unix',
+  'client-tls-listen',
+  'ca-cert',
+  'cert',
+  'key',
+  'tick-ms',
+  'election-ticks',
+  'snapshot-entries',
+  'compaction-lag',
+  'failure-domain',
+  'weight',
+]);
+const REPEATABLE = new Set(['peer']);
+
+function bad(flag: string, message: string): never {
+  throw new MicroK8sError('MK_INVALID_CONFIG', `--${flag}: ${message}`, { flag });
+}
+
+/** Parse "--name=value" / "--name value" tokens into a multimap. */
+export function parseFlagTokens(tokens: readonly string[], origin: string): Map<string, string[]> {
+  const out = new Map<string, string[]>();
+  for (let i = 0; i < tokens.length; i++) {
+    const token = tokens[i]!;
+    if (!token.startsWith('--')) bad('?', `unexpected '${token}' in ${origin}`);
+    const eq = token.indexOf('=');
+    const name = eq >= 0 ? token.slice(2, eq) : token.slice(2);
+    if (!FLAGS.has(name)) bad(name, `unknown flag in ${origin}`);
+    let value: string;
+    if (eq >= 0) value = token.slice(eq + 1);
+    else {
+      const next = tokens[i + 1];
+      if (next === undefined || next.startsWith('--')) bad(name, `needs a value in ${origin}`);
+      value = next;
+      i++;
+    }
+    const list = out.get(name) ?? [];
+    if (list.length > 0 && !REPEATABLE.has(name)) bad(name, `given twice in ${origin}`);
+    list.push(value);
+    out.set(name, list);
+  }
+  return out;
+}
+
+/** An args file: one flag per line, blank lines and '#' comments ignored. */
+export function readArgsFile(path: string): Map<string, string[]> {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (error) {
+    throw new MicroK8sError(
+      'MK_INVALID_CONFIG',
+      `cannot read args file ${path}: ${(error as Error).message}`,
+    );
+  }
+  const tokens: string[] = [];
+  for (const raw of text.split('\n')) {
+    const line = raw.trim();
+    if (line === '' || line.startsWith('#')) continue;
+    const space = line.indexOf(' ');
+    if (space > 0 && !line.slice(0, space).includes('=')) {
+      tokens.push(line.slice(0, space), line.slice(space + 1).trim());
+    } else tokens.push(line);
+  }
+  return parseFlagTokens(tokens, path);
+}
+
+export function parseHostPort(flag: string, value: string): HostPort {
+  const at = value.lastIndexOf(':');
+  if (at <= 0) bad(flag, `expected HOST:PORT, got '${value}'`);
+  const host = value.slice(0, at).replace(/^\[|\]$/g, '');
+  const port = Number(value.slice(at + 1));
+  if (!Number.isInteger(port) || port < 0 || port > 65535) bad(flag, `invalid port in '${value}'`);
+  if (isIP(host) === 0 && host !== 'localhost') bad(flag, `expected an IP address, got '${host}'`);
+  return { host, port };
+}
+
+function parsePeer(value: string): PeerConfig {
+  // ID=HOST:PORT[,CLIENT_URL]
+  const m = /^(\d+)=([^,]+)(?:,(.+))?$/.exec(value);
+  if (!m) bad('peer', `expected ID=HOST:PORT[,CLIENT_URL], got '${value}'`);
+  const id = Number(m[1]);
+  if (!(id > 0 && Number.isSafeInteger(id))) bad('peer', `invalid id in '${value}'`);
+  return { id, ...parseHostPort('peer', m[2]!), ...(m[3] ? { clientUrl: m[3] } : {}) };
+}
+
+function parseBootstrap(value: string): ConfState {
+  const members = value.split(',').map((part) => {
+    const m = /^(\d+)=(voter|standby|spare)$/.exec(part.trim());
+    if (!m) bad('bootstrap', `expected ID=voter|standby|spare[,...], got '${part}'`);
+    return { id: Number(m[1]), role: m[2] as Role };
+  });
+  if (new Set(members.map((m) => m.id)).size !== members.length) bad('bootstrap', 'duplicate id');
+  if (!members.some((m) => m.role === 'voter')) bad('bootstrap', 'needs at least one voter');
+  return { members: members.sort((a, b) => a.id - b.id) };
+}
+
+function intFlag(
+  flags: Map<string, string[]>,
+  name: string,
+  fallback: number,
+  min: number,
+  max: number,
+): number {
+  const raw = flags.get(name)?.[0];
+  const value = raw === undefined ? fallback : Number(raw);
+  try {
+    return checkLimit({ name: `--${name}`, min, max, unit: '' }, value);
+  } catch {
+    return bad(name, `must be an integer from ${min} to ${max}, got '${raw}'`);
+  }
+}
+
+/** Merge the args file (if any) with command-line tokens (which win) and validate. */
+export function buildDaemonConfig(
+  fileFlags: Map<string, string[]> | undefined,
+  cliFlags: Map<string, string[]>,
+): DaemonConfig {
+  const flags = new Map(fileFlags ?? []);
+  for (const [k, v] of cliFlags) flags.set(k, v);
+  const one = (name: string): string => {
+    const v = flags.get(name)?.[0];
+    if (v === undefined || v === '') bad(name, 'is required');
+    return v;
+  };
+  const id = intFlag(flags, 'id', 0, 1, 2 ** 31);
+  const peers = (flags.get('peer') ?? []).map(parsePeer).filter((p) => p.id !== id);
+  const bootstrapRaw = flags.get('bootstrap')?.[0];
+  return {
+    id,
+    name: flags.get('name')?.[0] ?? `node${id}`,
+    clusterId: one('cluster-id'),
+    dataDir: one('data-dir'),
+    peerListen: parseHostPort('peer-listen', one('peer-listen')),
+    peers,
+    ...(bootstrapRaw ? { bootstrap: parseBootstrap(bootstrapRaw) } : {}),
+    ...(flags.has('client-listen')
+      ? { clientListen: parseHostPort('client-listen', one('client-listen')) }
+      : {}),
+    ...(flags.has('client-unix') ? { clientUnix: one('client-unix') } : {}),
+    ...(flags.has('client-tls-listen')
+      ? { clientTlsListen: parseHostPort('client-tls-listen', one('client-tls-listen')) }
+      : {}),
+    caCert: one('ca-cert'),
+    cert: one('cert'),
+    key: one('key'),
+    tickMs: intFlag(flags, 'tick-ms', 100, 5, 10_000),
+    electionTicks: intFlag(flags, 'election-ticks', 10, 3, 1000),
+    snapshotEntries: intFlag(flags, 'snapshot-entries', 10_000, 10, 10_000_000),
+    compactionLag: intFlag(flags, 'compaction-lag', 1_000, 0, 10_000_000),
+    failureDomain: flags.get('failure-domain')?.[0] ?? 'default',
+    weight: intFlag(flags, 'weight', 0, 0, 1_000_000),
+  };
+}

@@ -1,0 +1,737 @@
+/**
+ * The driver of one datastore node: it ties the pure Raft core to the durable log, the peer
+ * transport and the SQLite state machine, and serves the etcd backend interface.
+ *
+ * The Ready loop runs one Ready at a time: persist (one fsync for everything proposed since the
+ * last one: group commit), send, apply, advance. A leader whose term and vote are already on disk
+ * sends its appends before its own fsync, so its disk write overlaps the followers' (Raft thesis
+ * §10.2.1); the commit that depends on it is only made visible by a later Ready, after it.
+ * Proposals and ReadIndex requests that arrive in the same turn of the event loop are batched.
+ */
+import { randomInt } from 'node:crypto';
+import { join } from 'node:path';
+import { assert } from '../../lib/assert.js';
+import { MicroK8sError } from '../../lib/errors.js';
+import { createLogger, type Logger } from '../../lib/log.js';
+import { SeededRandom } from '../../lib/random.js';
+import type { EtcdBackend, EtcdHeaderInfo, EtcdMember, EtcdStatus } from '../etcd/backend.js';
+import { applyConfChange, decodeConfChange, roleOf } from '../raft/membership.js';
+import { RawNode } from '../raft/rawnode.js';
+import {
+  type ConfState,
+  type Entry,
+  EntryType,
+  type HardState,
+  NONE,
+  type NodeId,
+  type ReadState,
+  type Ready,
+  type Role,
+} from '../raft/types.js';
+import { decodeCommand, encodeCommand } from '../state/codec.js';
+import { KvStateMachine } from '../state/kv-store.js';
+import type { ApplyResult, Command, RangeRequest, RangeResponse, RevisionEvents } from '../state/types.js';
+import { DurableLog } from '../storage/durable-log.js';
+import { PeerTransport } from '../transport/peer-transport.js';
+import type { DaemonConfig, PeerConfig } from './config.js';
+import { LeaseClock } from './lease-clock.js';
+import { decodeProposal, encodeProposal, type ProposalId, proposalKey } from './proposal.js';
+
+export interface DatastoreNodeOptions {
+  readonly config: DaemonConfig;
+  readonly tls: { ca: string; cert: string; key: string };
+  /** The URL clients use for this node (MemberList). */
+  readonly clientUrl?: string;
+  readonly logger?: Logger;
+  readonly requestTimeoutMs?: number;
+}
+
+/** Limits of the driver's own queues. */
+export const DRIVER_LIMITS = {
+  maxPendingProposals: 100_000,
+  maxProposalBatch: 4096,
+  maxPendingReads: 100_000,
+  leaseCheckMs: 500,
+  defaultRequestTimeoutMs: 7_000,
+  handoverWaitTicks: 30,
+} as const;
+
+interface Pending {
+  resolve: (result: ApplyResult) => void;
+  reject: (error: Error) => void;
+  timer: NodeJS.Timeout;
+}
+
+interface ReadWaiter {
+  resolve: () => void;
+  reject: (error: Error) => void;
+  timer: NodeJS.Timeout;
+}
+
+export interface NodeStatusReport {
+  id: NodeId;
+  name: string;
+  role: Role | 'none';
+  state: string;
+  term: number;
+  leader: NodeId;
+  commit: number;
+  applied: number;
+  lastIndex: number;
+  revision: number;
+  members: { id: NodeId; role: Role; match?: number; ticksSinceHeard?: number }[];
+  failureDomain: string;
+  weight: number;
+  transport: Record<string, number>;
+  log: Record<string, number>;
+}
+
+const EMPTY = new Uint8Array(0);
+
+function noLeader(): MicroK8sError {
+  return new MicroK8sError('MK_NO_LEADER', 'etcdserver: no leader');
+}
+
+function timeout(): MicroK8sError {
+  return new MicroK8sError('MK_TIMEOUT', 'etcdserver: request timed out');
+}
+
+function clusterIdOf(name: string): bigint {
+  // A stable 63-bit id from the cluster name (FNV-1a 64).
+  let h = 0xcbf29ce484222325n;
+  for (const byte of new TextEncoder().encode(name)) {
+    h ^= BigInt(byte);
+    h = (h * 0x100000001b3n) & 0xffffffffffffffffn;
+  }
+  return h & 0x7fffffffffffffffn;
+}
+
+export class DatastoreNode implements EtcdBackend {
+  readonly id: NodeId;
+  readonly config: DaemonConfig;
+  private readonly logger: Logger;
+  private readonly raft: RawNode;
+  private readonly log: DurableLog;
+  private readonly sm: KvStateMachine;
+  private readonly transport: PeerTransport;
+  private readonly incarnation = randomInt(1, 2 ** 31);
+  private readonly requestTimeoutMs: number;
+  private readonly compactionLag: number;
+  private readonly clientUrl: string | undefined;
+  private readonly clusterId: bigint;
+  private readonly leaseClock = new LeaseClock();
+
+  private seq = 0;
+  private readonly pending = new Map<string, Pending>();
+  private proposalQueue: Uint8Array[] = [];
+  private readQueue: ReadWaiter[] = [];
+  private readCtx = 0;
+  private readonly readBatches = new Map<number, ReadWaiter[]>();
+  private applyWaiters: { index: number; waiters: ReadWaiter[] }[] = [];
+  private flushScheduled = false;
+  private readyRunning = false;
+  private readyAgain = false;
+  private readyIdle: Promise<void> = Promise.resolve();
+  private persisted: HardState;
+  private appliedConf: ConfState;
+  private snapshotIndex: number;
+  private ticker: NodeJS.Timeout | undefined;
+  private leaseTimer: NodeJS.Timeout | undefined;
+  private readonly expiring = new Set<number>();
+  private stopping = false;
+  private knownLeader: NodeId = NONE;
+  private fatal: Error | undefined;
+  private onFatal: ((error: Error) => void) | undefined;
+
+  private constructor(options: DatastoreNodeOptions, log: DurableLog, sm: KvStateMachine, logger: Logger) {
+    const { config } = options;
+    this.id = config.id;
+    this.config = config;
+    this.logger = logger;
+    this.log = log;
+    this.sm = sm;
+    this.requestTimeoutMs = options.requestTimeoutMs ?? DRIVER_LIMITS.defaultRequestTimeoutMs;
+    this.compactionLag = config.compactionLag;
+    this.clientUrl = options.clientUrl;
+    this.clusterId = clusterIdOf(config.clusterId);
+    this.persisted = log.initialState().hardState;
+    this.snapshotIndex = log.snapshot().meta.index;
+    this.appliedConf = this.recoverAppliedConf();
+    this.raft = new RawNode({
+      id: config.id,
+      storage: log,
+      random: SeededRandom.fromEntropy(),
+      electionTicks: config.electionTicks,
+      heartbeatTicks: 1,
+      applied: sm.appliedIndex(),
+    });
+    this.transport = new PeerTransport({
+      id: config.id,
+      clusterId: config.clusterId,
+      listen: config.peerListen,
+      localAddress: config.peerListen.host,
+      tls: options.tls,
+      peers: new Map(config.peers.map((p) => [p.id, { host: p.host, port: p.port }])),
+      logger: logger.child('transport'),
+    });
+  }
+
+  /** Open the log and the database, recover, and join the cluster's traffic. */
+  static async start(options: DatastoreNodeOptions): Promise<DatastoreNode> {
+    const logger = options.logger ?? createLogger(`datastore.${options.config.id}`);
+    const { dataDir, bootstrap } = options.config;
+    const log = await DurableLog.open(join(dataDir, 'raft'), {
+      logger: logger.child('log'),
+      ...(bootstrap ? { bootstrap } : {}),
+    });
+    const sm = KvStateMachine.open(join(dataDir, 'state.db'), { logger: logger.child('state') });
+    const snapIndex = log.snapshot().meta.index;
+    if (sm.appliedIndex() < snapIndex) {
+      // A snapshot from the leader was persisted but not (fully) installed before a crash.
+      const data = log.storedSnapshotData();
+      if (!data) {
+        throw new MicroK8sError(
+          'MK_DATA_CORRUPTION',
+          `the database is at index ${sm.appliedIndex()} but the log starts after snapshot ${snapIndex} and holds no snapshot data`,
+        );
+      }
+      sm.restore(data);
+      logger.info('restored the database from the stored snapshot', { index: snapIndex });
+    }
+    log.setSnapshotProvider(() => sm.snapshot());
+    const node = new DatastoreNode(options, log, sm, logger);
+    await node.begin();
+    return node;
+  }
+
+  private recoverAppliedConf(): ConfState {
+    let conf = this.log.snapshot().meta.conf;
+    const applied = this.sm.appliedIndex();
+    let lo = this.log.firstIndex();
+    const hi = Math.min(applied, this.log.lastIndex()) + 1;
+    while (lo < hi) {
+      const page = this.log.entries(lo, hi, 64 * 1024 * 1024);
+      for (const e of page)
+        if (e.type === EntryType.ConfChange) conf = applyConfChange(conf, decodeConfChange(e.data));
+      lo += page.length;
+    }
+    return conf;
+  }
+
+  private async begin(): Promise<void> {
+    this.transport.onMessage((m) => {
+      if (m.to !== this.id || this.stopping) return;
+      this.raft.step(m);
+      this.scheduleReady();
+    });
+    await this.transport.start();
+    this.ticker = setInterval(() => {
+      if (this.stopping) return;
+      this.raft.tick();
+      this.scheduleReady();
+    }, this.config.tickMs);
+    this.leaseTimer = setInterval(() => this.expireLeases(), DRIVER_LIMITS.leaseCheckMs);
+    // The only voter need not wait an election timeout to lead (a single-node cluster serves at once).
+    const conf = this.raft.raft.conf;
+    if (
+      conf.members.filter((m) => m.role === 'voter').every((m) => m.id === this.id) &&
+      roleOf(conf, this.id) === 'voter'
+    ) {
+      this.raft.campaign();
+    }
+    this.scheduleReady();
+    this.logger.info('datastore node started', {
+      id: this.id,
+      peer: `${this.config.peerListen.host}:${this.transport.port}`,
+      applied: this.sm.appliedIndex(),
+      revision: this.sm.revision(),
+    });
+  }
+
+  /** Called once when the node hits an unrecoverable error (the daemon exits). */
+  setFatalHandler(handler: (error: Error) => void): void {
+    this.onFatal = handler;
+    if (this.fatal) handler(this.fatal);
+  }
+
+  get peerPort(): number {
+    return this.transport.port;
+  }
+
+  // ------------------------------------------------------------------ the Ready loop
+
+  private scheduleReady(): void {
+    if (this.readyRunning) {
+      this.readyAgain = true;
+      return;
+    }
+    if (!this.raft.hasReady() || this.fatal) return;
+    this.readyRunning = true;
+    this.readyIdle = this.runReady().finally(() => {
+      this.readyRunning = false;
+    });
+  }
+
+  private async runReady(): Promise<void> {
+    try {
+      do {
+        this.readyAgain = false;
+        while (this.raft.hasReady()) await this.handleReady(this.raft.ready());
+      } while (this.readyAgain);
+    } catch (error) {
+      this.die(error as Error);
+    }
+  }
+
+  private async handleReady(rd: Ready): Promise<void> {
+    const hs = rd.hardState;
+    const termStable = !hs || (hs.term === this.persisted.term && hs.vote === this.persisted.vote);
+    const sendEarly = this.raft.raft.state === 'leader' && termStable;
+    if (sendEarly && rd.messages.length > 0) this.transport.send(rd.messages);
+    if (rd.snapshot) await this.log.installSnapshot(rd.snapshot);
+    if (hs || rd.entries.length > 0) {
+      await this.log.save({ ...(hs ? { hardState: hs } : {}), entries: rd.entries });
+      if (hs) this.persisted = hs;
+    }
+    if (!sendEarly && rd.messages.length > 0) this.transport.send(rd.messages);
+    if (rd.snapshot) {
+      this.sm.restore(rd.snapshot.data);
+      this.appliedConf = rd.snapshot.meta.conf;
+      this.snapshotIndex = rd.snapshot.meta.index;
+      this.logger.info('installed a snapshot from the leader', {
+        index: rd.snapshot.meta.index,
+        bytes: rd.snapshot.data.byteLength,
+      });
+    }
+    if (rd.committed.length > 0) this.apply(rd.committed);
+    if (rd.readStates.length > 0) this.onReadStates(rd.readStates);
+    if (rd.softState) this.onSoftState(rd.softState.state, rd.softState.leader);
+    this.raft.advance(rd);
+    this.releaseApplyWaiters();
+    await this.maybeSnapshot();
+  }
+
+  private apply(entries: readonly Entry[]): void {
+    const items: { index: number; data: Uint8Array }[] = [];
+    const owners: (ProposalId | undefined)[] = [];
+    for (const e of entries) {
+      if (e.type === EntryType.ConfChange) {
+        this.appliedConf = applyConfChange(this.appliedConf, decodeConfChange(e.data));
+        items.push({ index: e.index, data: EMPTY });
+        owners.push(undefined);
+      } else if (e.data.byteLength === 0) {
+        items.push({ index: e.index, data: EMPTY });
+        owners.push(undefined);
+      } else {
+        const { id, command } = decodeProposal(e.data);
+        items.push({ index: e.index, data: command });
+        owners.push(id);
+      }
+    }
+    const results = this.sm.applyEntries(items);
+    for (let i = 0; i < items.length; i++) {
+      const result = results[i];
+      if (result?.ok) this.trackLease(result, items[i]!.data);
+      const owner = owners[i];
+      if (!owner || owner.node !== this.id || owner.incarnation !== this.incarnation) continue;
+      const key = proposalKey(owner);
+      const p = this.pending.get(key);
+      if (!p) continue;
+      this.pending.delete(key);
+      clearTimeout(p.timer);
+      if (result) p.resolve(result);
+      else
+        p.reject(
+          new MicroK8sError('MK_INTERNAL', 'a proposal of this process was applied before it was made'),
+        );
+    }
+  }
+
+  private trackLease(result: Extract<ApplyResult, { ok: true }>, command: Uint8Array): void {
+    const r = result.response;
+    if (r.type === 'leaseGrant') this.leaseClock.renew(r.id, r.ttl);
+    else if (r.type === 'leaseRevoke' || r.type === 'leaseKeepAlive') {
+      const cmd = decodeCommand(command);
+      if (cmd.type === 'leaseRevoke' || cmd.type === 'leaseExpire') {
+        this.leaseClock.forget(cmd.id);
+        this.expiring.delete(cmd.id);
+      } else if (cmd.type === 'leaseKeepAlive' && r.type === 'leaseKeepAlive')
+        this.leaseClock.renew(cmd.id, r.ttl);
+    }
+  }
+
+  private onSoftState(state: string, leader: NodeId): void {
+    this.logger.info('raft state changed', { state, leader, term: this.raft.raft.term });
+    if (state === 'leader') this.leaseClock.onBecomeLeader(this.sm.leases());
+    const previous = this.knownLeader;
+    this.knownLeader = leader;
+    if (leader === NONE) {
+      // Nobody to forward to: fail the waiting reads fast rather than let them time out.
+      this.failReads(noLeader());
+    } else if (previous !== NONE && previous !== leader) {
+      // Requests forwarded to (or proposed by) the old leader may be lost with it: fail them now,
+      // as etcd's "leader changed", so clients retry on the new leader instead of waiting for a
+      // timeout. Failover then costs an election, not a request timeout.
+      const changed = () => new MicroK8sError('MK_LEADER_CHANGED', 'etcdserver: leader changed');
+      for (const [, p] of this.pending) {
+        clearTimeout(p.timer);
+        p.reject(changed());
+      }
+      this.pending.clear();
+      this.failReads(changed());
+    }
+  }
+
+  private async maybeSnapshot(): Promise<void> {
+    const applied = this.sm.appliedIndex();
+    if (applied - this.snapshotIndex < this.config.snapshotEntries) return;
+    const term = this.log.term(applied);
+    if (term === undefined) return;
+    // The database must be durable up to `applied` before the log before it may go.
+    this.sm.checkpoint();
+    await this.log.markSnapshot({ index: applied, term, conf: this.appliedConf });
+    this.snapshotIndex = applied;
+    const compactTo = applied - this.compactionLag;
+    if (compactTo >= this.log.firstIndex()) await this.log.compact(compactTo);
+    this.logger.debug('snapshot and compaction', { index: applied, compactTo });
+  }
+
+  private die(error: Error): void {
+    if (this.fatal) return;
+    this.fatal = error;
+    this.logger.error('the datastore node stops on an unrecoverable error', { error });
+    for (const [, p] of this.pending) {
+      clearTimeout(p.timer);
+      p.reject(error);
+    }
+    this.pending.clear();
+    this.failReads(error);
+    this.onFatal?.(error);
+  }
+
+  // ------------------------------------------------------------------ proposals
+
+  execute(cmd: Command): Promise<ApplyResult> {
+    if (this.stopping || this.fatal)
+      return Promise.reject(new MicroK8sError('MK_STOPPED', 'etcdserver: server stopped'));
+    if (this.raft.raft.lead === NONE) return Promise.reject(noLeader());
+    if (this.pending.size >= DRIVER_LIMITS.maxPendingProposals) {
+      return Promise.reject(new MicroK8sError('MK_LIMIT_EXCEEDED', 'etcdserver: too many requests'));
+    }
+    const id: ProposalId = { node: this.id, incarnation: this.incarnation, seq: ++this.seq };
+    const data = encodeProposal(id, encodeCommand(cmd));
+    return new Promise<ApplyResult>((resolve, reject) => {
+      const key = proposalKey(id);
+      const timer = setTimeout(() => {
+        if (this.pending.delete(key)) reject(timeout());
+      }, this.requestTimeoutMs);
+      this.pending.set(key, { resolve, reject, timer });
+      this.proposalQueue.push(data);
+      this.scheduleFlush();
+    });
+  }
+
+  private scheduleFlush(): void {
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    setImmediate(() => {
+      this.flushScheduled = false;
+      this.flushProposals();
+      this.flushReads();
+      this.scheduleReady();
+    });
+  }
+
+  private flushProposals(): void {
+    while (this.proposalQueue.length > 0) {
+      const batch = this.proposalQueue.splice(0, DRIVER_LIMITS.maxProposalBatch);
+      try {
+        this.raft.propose(batch);
+      } catch (error) {
+        for (const data of batch) {
+          const key = proposalKey(decodeProposal(data).id);
+          const p = this.pending.get(key);
+          if (!p) continue;
+          this.pending.delete(key);
+          clearTimeout(p.timer);
+          p.reject(error as Error);
+        }
+      }
+    }
+  }
+
+  // ------------------------------------------------------------------ linearizable reads
+
+  /** Resolves once this node has applied everything committed when the read was asked. */
+  readBarrier(): Promise<void> {
+    if (this.stopping || this.fatal)
+      return Promise.reject(new MicroK8sError('MK_STOPPED', 'etcdserver: server stopped'));
+    if (this.raft.raft.lead === NONE) return Promise.reject(noLeader());
+    if (this.readQueue.length >= DRIVER_LIMITS.maxPendingReads) {
+      return Promise.reject(new MicroK8sError('MK_LIMIT_EXCEEDED', 'etcdserver: too many requests'));
+    }
+    return new Promise<void>((resolve, reject) => {
+      const waiter: ReadWaiter = {
+        resolve,
+        reject,
+        timer: setTimeout(() => {
+          waiter.resolve = () => {};
+          reject(timeout());
+        }, this.requestTimeoutMs),
+      };
+      this.readQueue.push(waiter);
+      this.scheduleFlush();
+    });
+  }
+
+  private flushReads(): void {
+    if (this.readQueue.length === 0) return;
+    const waiters = this.readQueue;
+    this.readQueue = [];
+    const ctx = ++this.readCtx;
+    try {
+      this.raft.readIndex(ctx);
+      this.readBatches.set(ctx, waiters);
+    } catch (error) {
+      for (const w of waiters) this.settle(w, error as Error);
+    }
+  }
+
+  private onReadStates(states: readonly ReadState[]): void {
+    for (const rs of states) {
+      const waiters = this.readBatches.get(rs.context);
+      if (!waiters) continue;
+      this.readBatches.delete(rs.context);
+      this.applyWaiters.push({ index: rs.index, waiters });
+    }
+  }
+
+  private releaseApplyWaiters(): void {
+    if (this.applyWaiters.length === 0) return;
+    const applied = this.sm.appliedIndex();
+    const keep: typeof this.applyWaiters = [];
+    for (const batch of this.applyWaiters) {
+      if (batch.index <= applied) for (const w of batch.waiters) this.settle(w);
+      else keep.push(batch);
+    }
+    this.applyWaiters = keep;
+  }
+
+  private settle(w: ReadWaiter, error?: Error): void {
+    clearTimeout(w.timer);
+    if (error) w.reject(error);
+    else w.resolve();
+  }
+
+  private failReads(error: Error): void {
+    for (const w of this.readQueue) this.settle(w, error);
+    this.readQueue = [];
+    for (const waiters of this.readBatches.values()) for (const w of waiters) this.settle(w, error);
+    this.readBatches.clear();
+  }
+
+  // ------------------------------------------------------------------ leases
+
+  private expireLeases(): void {
+    if (this.stopping || this.raft.raft.state !== 'leader') return;
+    for (const id of this.leaseClock.expired()) {
+      if (this.expiring.has(id)) continue;
+      this.expiring.add(id);
+      this.execute({ type: 'leaseExpire', id }).then(
+        () => this.expiring.delete(id),
+        (error: Error) => {
+          this.expiring.delete(id);
+          this.logger.debug('lease expiry not applied yet', { lease: id, error });
+        },
+      );
+    }
+  }
+
+  // ------------------------------------------------------------------ EtcdBackend
+
+  header(): EtcdHeaderInfo {
+    return {
+      clusterId: this.clusterId,
+      memberId: BigInt(this.id),
+      revision: this.sm.revision(),
+      raftTerm: this.raft.raft.term,
+    };
+  }
+
+  async range(req: RangeRequest, linearizable: boolean): Promise<RangeResponse> {
+    if (linearizable) await this.readBarrier();
+    return this.sm.range(req);
+  }
+
+  subscribe(listener: (batch: RevisionEvents) => void): () => void {
+    return this.sm.subscribe(listener);
+  }
+
+  history(fromRevision: number, key: Uint8Array, rangeEnd: Uint8Array | undefined, limit: number) {
+    return this.sm.history(fromRevision, key, rangeEnd, limit);
+  }
+
+  revision(): number {
+    return this.sm.revision();
+  }
+
+  compactRevision(): number {
+    return this.sm.compactRevision();
+  }
+
+  async progressRevision(): Promise<number> {
+    // Events are published synchronously after each apply, so everything up to the applied
+    // revision has been handed to subscribers already.
+    return this.sm.revision();
+  }
+
+  private static unwrap(result: ApplyResult): Extract<ApplyResult, { ok: true }>['response'] {
+    if (!result.ok) throw new MicroK8sError(result.error.code as 'MK_INVALID_ARGUMENT', result.error.message);
+    return result.response;
+  }
+
+  async leaseGrant(ttl: number, id: number): Promise<{ id: number; ttl: number }> {
+    const leaseId = id > 0 ? id : randomInt(1, 2 ** 47);
+    const r = DatastoreNode.unwrap(await this.execute({ type: 'leaseGrant', id: leaseId, ttl }));
+    assert(r.type === 'leaseGrant', 'lease grant answered with another type');
+    return { id: r.id, ttl: r.ttl };
+  }
+
+  async leaseRevoke(id: number): Promise<void> {
+    DatastoreNode.unwrap(await this.execute({ type: 'leaseRevoke', id }));
+  }
+
+  async leaseKeepAlive(id: number): Promise<number> {
+    const r = DatastoreNode.unwrap(await this.execute({ type: 'leaseKeepAlive', id }));
+    assert(r.type === 'leaseKeepAlive', 'keep-alive answered with another type');
+    return r.ttl;
+  }
+
+  async leaseTimeToLive(
+    id: number,
+    keys: boolean,
+  ): Promise<{ ttl: number; grantedTtl: number; keys: Uint8Array[] }> {
+    const lease = this.sm.lease(id);
+    if (!lease) return { ttl: -1, grantedTtl: 0, keys: [] };
+    const left = this.leaseClock.remaining(id);
+    return { ttl: left < 0 ? lease.ttl : left, grantedTtl: lease.ttl, keys: keys ? lease.keys : [] };
+  }
+
+  leases(): number[] {
+    return this.sm.leases().map((l) => l.id);
+  }
+
+  status(): EtcdStatus {
+    const r = this.raft.raft;
+    return {
+      version: '3.5.13',
+      dbSize: this.sm.dbSize(),
+      dbSizeInUse: this.sm.dbSize(),
+      leader: BigInt(r.lead),
+      raftIndex: r.log.committed,
+      raftTerm: r.term,
+      raftAppliedIndex: this.sm.appliedIndex(),
+      isLearner: roleOf(r.conf, this.id) !== 'voter',
+      errors: this.fatal ? [this.fatal.message] : [],
+    };
+  }
+
+  members(): EtcdMember[] {
+    const peers = new Map<NodeId, PeerConfig>(this.config.peers.map((p) => [p.id, p]));
+    return this.raft.raft.conf.members.map((m) => {
+      const self = m.id === this.id;
+      const peer = peers.get(m.id);
+      const peerUrl = self
+        ? `https://${this.config.peerListen.host}:${this.transport.port}`
+        : peer
+          ? `https://${peer.host}:${peer.port}`
+          : '';
+      const clientUrl = self ? this.clientUrl : peer?.clientUrl;
+      return {
+        id: BigInt(m.id),
+        name: self ? this.config.name : `node${m.id}`,
+        peerURLs: peerUrl ? [peerUrl] : [],
+        clientURLs: clientUrl ? [clientUrl] : [],
+        isLearner: m.role !== 'voter',
+      };
+    });
+  }
+
+  // ------------------------------------------------------------------ operations
+
+  report(): NodeStatusReport {
+    const s = this.raft.status();
+    const progress = new Map(s.progress.map((p) => [p.id, p]));
+    return {
+      id: this.id,
+      name: this.config.name,
+      role: roleOf(s.conf, this.id) ?? 'none',
+      state: s.state,
+      term: s.term,
+      leader: s.leader,
+      commit: s.commit,
+      applied: this.sm.appliedIndex(),
+      lastIndex: s.lastIndex,
+      revision: this.sm.revision(),
+      members: s.conf.members.map((m) => {
+        const p = progress.get(m.id);
+        return {
+          id: m.id,
+          role: m.role,
+          ...(p ? { match: p.match, ticksSinceHeard: p.ticksSinceHeard } : {}),
+        };
+      }),
+      failureDomain: this.config.failureDomain,
+      weight: this.config.weight,
+      transport: { ...this.transport.stats() },
+      log: { ...this.log.stats() },
+    };
+  }
+
+  hash(): string {
+    return this.sm.hash();
+  }
+
+  transferLeadership(target: NodeId): void {
+    this.raft.transferLeadership(target);
+    this.scheduleReady();
+  }
+
+  /**
+   * Stop cleanly. With handover, a leader first transfers leadership to the most up-to-date
+   * voter, so a rolling restart interrupts writes only for one transfer.
+   */
+  async stop(options: { handover?: boolean } = {}): Promise<void> {
+    if (options.handover !== false && !this.fatal) await this.handOver();
+    this.stopping = true;
+    if (this.ticker) clearInterval(this.ticker);
+    if (this.leaseTimer) clearInterval(this.leaseTimer);
+    const stopped = new MicroK8sError('MK_STOPPED', 'etcdserver: server stopped');
+    for (const [, p] of this.pending) {
+      clearTimeout(p.timer);
+      p.reject(stopped);
+    }
+    this.pending.clear();
+    this.failReads(stopped);
+    await this.readyIdle;
+    await this.transport.stop();
+    await this.log.close();
+    this.sm.close();
+    this.logger.info('datastore node stopped', { id: this.id });
+  }
+
+  private async handOver(): Promise<void> {
+    const status = this.raft.status();
+    if (status.state !== 'leader') return;
+    const candidates = status.progress
+      .filter((p) => p.id !== this.id && p.role === 'voter' && p.ticksSinceHeard < this.config.electionTicks)
+      .sort((a, b) => b.match - a.match);
+    const target = candidates[0];
+    if (!target) return;
+    this.logger.info('handing leadership over before stopping', { to: target.id });
+    this.transferLeadership(target.id);
+    for (let i = 0; i < DRIVER_LIMITS.handoverWaitTicks && this.raft.raft.state === 'leader'; i++) {
+      await new Promise((r) => setTimeout(r, this.config.tickMs));
+    }
+  }
+}
