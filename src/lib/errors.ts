@@ -78,6 +78,10 @@ export const ERROR_TABLE = {
     hint: 'The requested revision is newer than the current revision.',
   },
   MK_LEASE_NOT_FOUND: { exitCode: ExitCode.invalidInput, hint: 'The lease does not exist or has expired.' },
+  MK_NO_SPACE: {
+    exitCode: ExitCode.unavailable,
+    hint: 'The database is over its space quota: compact, defragment, then disarm the NOSPACE alarm.',
+  },
   MK_TIMEOUT: { exitCode: ExitCode.unavailable, hint: 'The operation did not finish in time; retry it.' },
   MK_STOPPED: { exitCode: ExitCode.unavailable, hint: 'The node is stopping or stopped.' },
   MK_INTERNAL: { exitCode: ExitCode.internal, hint: 'This is a bug; please report it with the logs.' },

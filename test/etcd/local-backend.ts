@@ -195,6 +195,20 @@ export class LocalBackend implements EtcdBackend {
     };
   }
 
+  hashKV(revision: number): { hash: number; compactRevision: number; hashRevision: number } {
+    return this.sm.hashKV(revision);
+  }
+
+  async defragment(): Promise<void> {
+    this.sm.defragment();
+  }
+
+  alarms(): { memberId: bigint; alarm: 'NOSPACE' }[] {
+    return [];
+  }
+
+  disarm(): void {}
+
   members(): EtcdMember[] {
     return [
       {

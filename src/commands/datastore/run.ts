@@ -31,6 +31,7 @@ export default class DatastoreRun extends MicroK8sCommand {
     'election-ticks': text('ticks of an election timeout (default 10)'),
     'snapshot-entries': text('applied entries between snapshots (default 10000)'),
     'compaction-lag': text('entries kept behind a snapshot (default 1000)'),
+    'quota-bytes': text('database size that raises the NOSPACE alarm (default 8 GiB)'),
     'failure-domain': text('failure domain of this node (voters are spread across them)'),
     weight: text('weight of this node (lower is preferred for voters)'),
   };

@@ -69,5 +69,13 @@ export interface EtcdBackend {
   ): Promise<{ ttl: number; grantedTtl: number; keys: Uint8Array[] }>;
   leases(): number[];
   status(): EtcdStatus;
+  /** etcd's HashKV of this member's store up to `revision` (0: current); comparable across members. */
+  hashKV(revision: number): { hash: number; compactRevision: number; hashRevision: number };
+  /** Give free pages of the database back to the file system. */
+  defragment(): Promise<void>;
+  /** Raised alarms (NOSPACE when the database is over its quota). */
+  alarms(): { memberId: bigint; alarm: 'NOSPACE' }[];
+  /** Clear the alarms; a write over the quota raises NOSPACE again. */
+  disarm(): void;
   members(): EtcdMember[];
 }

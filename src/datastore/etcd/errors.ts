@@ -38,6 +38,7 @@ export const ETCD_ERRORS = {
   timeout: spec(status.UNAVAILABLE, 'etcdserver: request timed out'),
   watchCanceled: spec(status.CANCELLED, 'etcdserver: watch canceled'),
   corrupt: spec(status.DATA_LOSS, 'etcdserver: corrupt cluster'),
+  noSpace: spec(status.RESOURCE_EXHAUSTED, 'etcdserver: mvcc: database space exceeded'),
 } as const;
 
 export type EtcdErrorName = keyof typeof ETCD_ERRORS;
@@ -95,6 +96,8 @@ function specForCode(code: string, message: string): EtcdErrorSpec | undefined {
       return ETCD_ERRORS.tooManyRequests;
     case 'MK_DATA_CORRUPTION':
       return ETCD_ERRORS.corrupt;
+    case 'MK_NO_SPACE':
+      return ETCD_ERRORS.noSpace;
     case 'MK_INVALID_ARGUMENT':
       return spec(
         status.INVALID_ARGUMENT,

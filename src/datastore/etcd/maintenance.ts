@@ -62,9 +62,36 @@ export class MaintenanceService {
     };
   }
 
-  /** No alarms are ever raised here (no space quota, corruption stops the node instead). */
-  alarm(_req: WireAlarmRequest): { header: OutHeader; alarms: never[] } {
-    return { header: headerOut(this.backend.header()), alarms: [] };
+  /**
+   * GET lists the alarms; DEACTIVATE clears them (NOSPACE comes back if the database is still over
+   * its quota at the next write); ACTIVATE is accepted and changes nothing (only the node raises
+   * NOSPACE; corruption stops the node instead of raising CORRUPT).
+   */
+  alarm(req: WireAlarmRequest): { header: OutHeader; alarms: { memberID: string; alarm: number }[] } {
+    if (Number(req.action ?? 0) === 2) this.backend.disarm();
+    const alarms = this.backend.alarms().map((a) => ({ memberID: a.memberId.toString(), alarm: 1 }));
+    return { header: headerOut(this.backend.header()), alarms };
+  }
+
+  hashKV(req: { revision?: string | number }): {
+    header: OutHeader;
+    hash: number;
+    compact_revision: string;
+    hash_revision: string;
+  } {
+    const revision = Number(req.revision ?? 0);
+    const r = this.backend.hashKV(Number.isFinite(revision) && revision > 0 ? revision : 0);
+    return {
+      header: headerOut(this.backend.header()),
+      hash: r.hash,
+      compact_revision: String(r.compactRevision),
+      hash_revision: String(r.hashRevision),
+    };
+  }
+
+  async defragment(): Promise<{ header: OutHeader }> {
+    await this.backend.defragment();
+    return { header: headerOut(this.backend.header()) };
   }
 
   memberList(): {

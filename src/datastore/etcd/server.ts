@@ -101,6 +101,8 @@ export class EtcdServer {
     this.grpcServer.addService(services.Maintenance, {
       Status: this.unary('Status', async () => this.maintenance.status()),
       Alarm: this.unary('Alarm', async (req) => this.maintenance.alarm(req as never)),
+      HashKV: this.unary('HashKV', async (req) => this.maintenance.hashKV(req as never)),
+      Defragment: this.unary('Defragment', async () => this.maintenance.defragment()),
     });
     this.grpcServer.addService(services.Health, {
       Check: (

@@ -40,6 +40,8 @@ export interface DaemonConfig {
   readonly snapshotEntries: number;
   /** Entries kept behind a snapshot, so a slightly lagging follower gets entries, not a snapshot. */
   readonly compactionLag: number;
+  /** Database size over which the NOSPACE alarm is raised and growing writes are refused. */
+  readonly quotaBytes: number;
   readonly failureDomain: string;
   readonly weight: number;
 }
@@ -62,6 +64,7 @@ const FLAGS = new Set([
   'election-ticks',
   'snapshot-entries',
   'compaction-lag',
+  'quota-bytes',
   'failure-domain',
   'weight',
 ]);
@@ -202,6 +205,7 @@ export function buildDaemonConfig(
     electionTicks: intFlag(flags, 'election-ticks', 10, 3, 1000),
     snapshotEntries: intFlag(flags, 'snapshot-entries', 10_000, 10, 10_000_000),
     compactionLag: intFlag(flags, 'compaction-lag', 1_000, 0, 10_000_000),
+    quotaBytes: intFlag(flags, 'quota-bytes', 8 * 1024 ** 3, 64 * 1024, 64 * 1024 ** 4),
     failureDomain: flags.get('failure-domain')?.[0] ?? 'default',
     weight: intFlag(flags, 'weight', 0, 0, 1_000_000),
   };

@@ -30,7 +30,14 @@ import {
 } from '../raft/types.js';
 import { decodeCommand, encodeCommand } from '../state/codec.js';
 import { KvStateMachine } from '../state/kv-store.js';
-import type { ApplyResult, Command, RangeRequest, RangeResponse, RevisionEvents } from '../state/types.js';
+import type {
+  ApplyResult,
+  Command,
+  RangeRequest,
+  RangeResponse,
+  RequestOp,
+  RevisionEvents,
+} from '../state/types.js';
 import { DurableLog } from '../storage/durable-log.js';
 import { PeerTransport } from '../transport/peer-transport.js';
 import type { DaemonConfig, PeerConfig } from './config.js';
@@ -140,6 +147,7 @@ export class DatastoreNode implements EtcdBackend {
   private readonly expiring = new Set<number>();
   private stopping = false;
   private knownLeader: NodeId = NONE;
+  private noSpace = false;
   private fatal: Error | undefined;
   private onFatal: ((error: Error) => void) | undefined;
 
@@ -329,6 +337,13 @@ export class DatastoreNode implements EtcdBackend {
       }
     }
     const results = this.sm.applyEntries(items);
+    if (!this.noSpace && this.sm.dbSize() > this.config.quotaBytes) {
+      this.noSpace = true;
+      this.logger.warn('database over its space quota: NOSPACE alarm raised, writes refused', {
+        dbSize: this.sm.dbSize(),
+        quota: this.config.quotaBytes,
+      });
+    }
     for (let i = 0; i < items.length; i++) {
       const result = results[i];
       if (result?.ok) this.trackLease(result, items[i]!.data);
@@ -415,6 +430,9 @@ export class DatastoreNode implements EtcdBackend {
     if (this.stopping || this.fatal)
       return Promise.reject(new MicroK8sError('MK_STOPPED', 'etcdserver: server stopped'));
     if (this.raft.raft.lead === NONE) return Promise.reject(noLeader());
+    if (this.noSpace && DatastoreNode.grows(cmd)) {
+      return Promise.reject(new MicroK8sError('MK_NO_SPACE', 'etcdserver: mvcc: database space exceeded'));
+    }
     if (this.pending.size >= DRIVER_LIMITS.maxPendingProposals) {
       return Promise.reject(new MicroK8sError('MK_LIMIT_EXCEEDED', 'etcdserver: too many requests'));
     }
@@ -634,6 +652,31 @@ export class DatastoreNode implements EtcdBackend {
       isLearner: roleOf(r.conf, this.id) !== 'voter',
       errors: this.fatal ? [this.fatal.message] : [],
     };
+  }
+
+  hashKV(revision: number): { hash: number; compactRevision: number; hashRevision: number } {
+    return this.sm.hashKV(revision);
+  }
+
+  async defragment(): Promise<void> {
+    this.sm.defragment();
+  }
+
+  alarms(): { memberId: bigint; alarm: 'NOSPACE' }[] {
+    return this.noSpace ? [{ memberId: BigInt(this.id), alarm: 'NOSPACE' }] : [];
+  }
+
+  disarm(): void {
+    this.noSpace = false;
+  }
+
+  /** Commands that can grow the database are refused while NOSPACE is raised (reads, deletes and compaction go on). */
+  private static grows(cmd: Command): boolean {
+    if (cmd.type === 'put' || cmd.type === 'leaseGrant') return true;
+    if (cmd.type !== 'txn') return false;
+    const hasPut = (ops: readonly RequestOp[]): boolean =>
+      ops.some((op) => 'put' in op || ('txn' in op && (hasPut(op.txn.success) || hasPut(op.txn.failure))));
+    return hasPut(cmd.request.success) || hasPut(cmd.request.failure);
   }
 
   members(): EtcdMember[] {

@@ -12,12 +12,14 @@
 import { createHash } from 'node:crypto';
 import { closeSync, existsSync, fsyncSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
+import { crc32 } from 'node:zlib';
 import Database from 'better-sqlite3';
 import { assert } from '../../lib/assert.js';
 import { MicroK8sError } from '../../lib/errors.js';
 import { createLogger, type Logger } from '../../lib/log.js';
 import { applyPayload } from './apply.js';
 import { plainBytes } from './bytes.js';
+import { compactedError, futureRevisionError } from './failures.js';
 import { readHistory } from './history.js';
 import { SQLITE_CACHE_KIB } from './limits.js';
 import { KvCore } from './mvcc.js';
@@ -403,6 +405,50 @@ export class KvStateMachine {
       result !== undefined && result.busy === 0,
       () => `WAL checkpoint blocked: ${JSON.stringify(result)}`,
     );
+  }
+
+  /**
+   * etcd's HashKV: a CRC-32 over every revision still stored up to `revision` (0: the current
+   * one), in revision order. Replicas with the same history and compactions agree, so members
+   * can be compared for consistency.
+   */
+  hashKV(revision: number): { hash: number; compactRevision: number; hashRevision: number } {
+    const core = this.live();
+    const rev = revision > 0 ? revision : core.revision;
+    if (rev > core.revision) throw futureRevisionError();
+    if (revision > 0 && rev < core.compactRevision) throw compactedError();
+    let crc = 0;
+    const numbers = Buffer.alloc(8 * 5);
+    const rows = core.db
+      .prepare(
+        'SELECT key, rev, deleted, create_rev, version, lease, value FROM log WHERE rev <= +? ORDER BY id',
+      )
+      .iterate(rev) as Iterable<{
+      key: Buffer;
+      rev: number;
+      deleted: number;
+      create_rev: number;
+      version: number;
+      lease: number;
+      value: Buffer;
+    }>;
+    for (const row of rows) {
+      numbers.writeDoubleBE(row.rev, 0);
+      numbers.writeDoubleBE(row.deleted, 8);
+      numbers.writeDoubleBE(row.create_rev, 16);
+      numbers.writeDoubleBE(row.version, 24);
+      numbers.writeDoubleBE(row.lease, 32);
+      crc = crc32(numbers, crc);
+      crc = crc32(row.key, crc);
+      crc = crc32(row.value, crc);
+    }
+    return { hash: crc >>> 0, compactRevision: core.compactRevision, hashRevision: rev };
+  }
+
+  /** Rebuild the database file without its free pages (etcd's Defragment). */
+  defragment(): void {
+    if (isMemoryPath(this.path)) return;
+    this.live().db.exec('VACUUM');
   }
 
   /** Bytes of the database file (pages in use and free). */
