@@ -278,7 +278,7 @@ test('malformed protobuf, unknown methods: clean errors, no crash', async () => 
       String(grpc.status.INTERNAL),
     );
     assert.is(
-      await raw('/etcdserverpb.Maintenance/Defragment', Buffer.from([0, 0, 0, 0, 0])),
+      await raw('/etcdserverpb.Maintenance/MoveLeader', Buffer.from([0, 0, 0, 0, 0])),
       String(grpc.status.UNIMPLEMENTED),
     );
     assert.is(
