@@ -380,20 +380,21 @@ export class DatastoreNode implements EtcdBackend {
     if (state === 'leader') this.leaseClock.onBecomeLeader(this.sm.leases());
     const previous = this.knownLeader;
     this.knownLeader = leader;
-    if (leader === NONE) {
-      // Nobody to forward to: fail the waiting reads fast rather than let them time out.
-      this.failReads(noLeader());
-    } else if (previous !== NONE && previous !== leader) {
+    if (previous !== NONE && previous !== leader) {
       // Requests forwarded to (or proposed by) the old leader may be lost with it: fail them now,
-      // as etcd's "leader changed", so clients retry on the new leader instead of waiting for a
-      // timeout. Failover then costs an election, not a request timeout.
-      const changed = () => new MicroK8sError('MK_LEADER_CHANGED', 'etcdserver: leader changed');
+      // so clients retry instead of waiting for a timeout (failover then costs an election, not a
+      // request timeout), and a node cut off from the majority answers "no leader" quickly
+      // instead of hanging. They may still have been applied, as with etcd's "leader changed".
+      const error = () =>
+        leader === NONE ? noLeader() : new MicroK8sError('MK_LEADER_CHANGED', 'etcdserver: leader changed');
       for (const [, p] of this.pending) {
         clearTimeout(p.timer);
-        p.reject(changed());
+        p.reject(error());
       }
       this.pending.clear();
-      this.failReads(changed());
+      this.failReads(error());
+    } else if (leader === NONE) {
+      this.failReads(noLeader());
     }
   }
 
