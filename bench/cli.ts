@@ -3,6 +3,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { runCompare } from './compare.js';
 import { runLabBench } from './lab.js';
 import { runCoreBench } from './raft-core.js';
 
@@ -45,8 +46,22 @@ if (which === 'lab') {
   save('lab', r);
   process.exit(0);
 }
+if (which === 'compare') {
+  const rows = await runCompare({ seconds, runs, failovers: Number(values.failovers) });
+  const fmt = (n: number) => (Number.isFinite(n) ? (n >= 100 ? n.toFixed(0) : n.toFixed(1)) : '-');
+  console.log(
+    `${'workload'.padEnd(30)} ${'ours'.padStart(9)} ${'etcd'.padStart(9)}  advantage (>1: ours better)  [ours min-max | etcd min-max]`,
+  );
+  for (const r of rows) {
+    console.log(
+      `${r.workload.padEnd(30)} ${fmt(r.ours).padStart(9)} ${fmt(r.etcd).padStart(9)}  ${r.advantage.toFixed(2).padStart(9)}x  [${fmt(r.oursRange[0])}-${fmt(r.oursRange[1])} | ${fmt(r.etcdRange[0])}-${fmt(r.etcdRange[1])}]`,
+    );
+  }
+  save('compare', { rows });
+  process.exit(0);
+}
 if (which !== 'raft-core') {
-  console.error(`unknown benchmark '${which}'; available: raft-core, lab`);
+  console.error(`unknown benchmark '${which}'; available: raft-core, lab, compare`);
   process.exit(2);
 }
 

@@ -297,7 +297,11 @@ export class DatastoreNode implements EtcdBackend {
     const sendEarly = this.raft.raft.state === 'leader' && termStable;
     if (sendEarly && rd.messages.length > 0) this.transport.send(rd.messages);
     if (rd.snapshot) await this.log.installSnapshot(rd.snapshot);
-    if (hs || rd.entries.length > 0) {
+    // A Ready that only moves the commit index needs no fsync: the commit index is volatile in
+    // Raft (the core re-derives it from the applied index and the leader). It is written with the
+    // next entries. This saves one fsync per write on the leader.
+    const onlyCommit = termStable && rd.entries.length === 0 && !rd.snapshot;
+    if (!onlyCommit && (hs || rd.entries.length > 0)) {
       await this.log.save({ ...(hs ? { hardState: hs } : {}), entries: rd.entries });
       if (hs) this.persisted = hs;
     }

@@ -158,12 +158,13 @@ export class Raft {
     validateConfState(snapshotConf);
     this.conf = snapshotConf;
     assert(hardState.commit <= this.log.lastIndex(), 'persisted commit beyond the persisted log');
-    this.log.committed = Math.max(this.log.committed, hardState.commit);
+    // The commit index is volatile in Raft: whatever the state machine applied was committed, so
+    // the application may skip the fsync of a Ready that only moves the commit index.
+    const applied = config.applied ?? 0;
+    assert(applied <= this.log.lastIndex(), 'applied index beyond the persisted log');
+    this.log.committed = Math.max(this.log.committed, hardState.commit, applied);
     this.recoverMembership(config.storage);
-    if (config.applied !== undefined && config.applied > this.log.applied) {
-      assert(config.applied <= this.log.committed, 'applied index beyond the commit index');
-      this.log.applied = config.applied;
-    }
+    if (applied > this.log.applied) this.log.applied = applied;
     this.becomeFollower(hardState.term, NONE);
     this.vote = hardState.vote;
   }
