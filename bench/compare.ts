@@ -116,7 +116,8 @@ export async function runCompare(options: {
     for (let r = 0; r < options.runs; r++) {
       for (const system of [ours, theirs]) {
         const m = await measure(system, 1, options.seconds);
-        for (const [k, v] of Object.entries(m)) (results[system.name]![k] ??= []).push(...v);
+        const into = results[system.name]!;
+        for (const [k, v] of Object.entries(m)) into[k] = [...(into[k] ?? []), ...v];
       }
     }
     const peak: Record<string, number[]> = {};
