@@ -51,11 +51,9 @@ test('without a majority: "no leader" for writes and linearizable reads; back to
     20_000,
     'writes through the former minority node',
   );
-  assert.not.match(
-    etcdctl(survivor.clientEndpoint, 'get', 'm/during').out,
-    /m\/during/,
-    'the failed write did not happen',
-  );
+  // The failed write's outcome is unknown, as with etcd: if the survivor led, the entry is in its
+  // log and may commit once the others are back. Everything acknowledged before is still there.
+  assert.match(etcdctl(survivor.clientEndpoint, 'get', 'm/before').out, /m\/before/);
 });
 
 test.run();

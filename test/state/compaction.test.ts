@@ -21,14 +21,18 @@ test('compact errors: at or below the compact revision, beyond the current one',
   assert.is(h.sm.revision(), 3, 'compaction is no revision');
 });
 
-test('reads and history below the compact revision error', () => {
+test('reads and history below the compact revision error; the compact revision itself replays (as etcd)', () => {
   const h = new Harness();
   for (let i = 0; i < 6; i++) h.put('k', String(i)); // 2..7
   h.ok({ type: 'compact', revision: 5 });
   throwsCode(() => h.get('k', 4), 'MK_COMPACTED', COMPACTED);
   throwsCode(() => h.sm.range({ key: ZERO, rangeEnd: ZERO, revision: 2 }), 'MK_COMPACTED', COMPACTED);
-  throwsCode(() => h.sm.history(5, b('k'), undefined, 10), 'MK_COMPACTED', COMPACTED);
+  throwsCode(() => h.sm.history(4, b('k'), undefined, 10), 'MK_COMPACTED', COMPACTED);
   throwsCode(() => h.sm.history(1, b('k'), undefined, 10), 'MK_COMPACTED', COMPACTED);
+  assert.equal(
+    h.sm.history(5, b('k'), undefined, 10).events.map((r) => r.revision),
+    [5, 6, 7],
+  );
   assert.equal(
     h.sm.history(6, b('k'), undefined, 10).events.map((r) => r.revision),
     [6, 7],

@@ -41,7 +41,8 @@ export function readHistory(
 ): { events: RevisionEvents[]; more: boolean } {
   assert(Number.isSafeInteger(fromRevision), 'fromRevision must be an integer');
   assert(Number.isSafeInteger(limit) && limit >= 1, 'limit must be a positive integer');
-  if (fromRevision <= core.compactRevision) throw compactedError();
+  // Like etcd, the compact revision itself can still be watched: only older ones are gone.
+  if (fromRevision < core.compactRevision) throw compactedError();
   if (fromRevision > core.revision) return { events: [], more: false };
   const span = keySpan(key, rangeEnd);
   const start = core.firstEventIdAtOrAfter(fromRevision);

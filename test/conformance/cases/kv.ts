@@ -50,16 +50,6 @@ const INNER_HEADER_IDS =
 const WATCH_CANCEL_REASON =
   'deliberate: ours sets cancel_reason on a compacted watch (etcd leaves it empty; compact_revision is the same)';
 
-/**
- * BUG (src/datastore/state/history.ts readHistory: `fromRevision <= core.compactRevision`): a
- * watch whose start_revision equals the compact revision is cancelled as compacted. etcd refuses
- * only start_revision < compact revision (watchableStore: `w.minRev < compactRev`) and replays the
- * events of the compact revision itself, which compaction keeps.
- */
-const WATCH_AT_COMPACT_REV =
-  'BUG: a watch from start_revision == compact revision is cancelled (compacted) by ours; etcd replays ' +
-  'from it (only start < compact revision is compacted) (src/datastore/state/history.ts readHistory)';
-
 export const kvCases: Case[] = [
   {
     id: 'range-basic',
@@ -741,7 +731,6 @@ export const kvCases: Case[] = [
     name: 'compact: reads at, below and above the compacted revision; errors; watch from a compacted revision',
     known: {
       'watch from @4 (compacted at @5): canceled': WATCH_CANCEL_REASON,
-      'watch from @5 (the compact revision): events': WATCH_AT_COMPACT_REV,
     },
     async run(ctx) {
       const kv = kvOf(ctx);
