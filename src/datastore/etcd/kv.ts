@@ -97,18 +97,25 @@ function deleteOut(h: EtcdHeaderInfo, r: DeleteRangeResponse): OutDeleteRangeRes
   return { header: headerOut(h, r.revision), deleted: r.deleted, prev_kvs: kvsOut(r.prevKvs) };
 }
 
+/** Responses inside a txn carry only a revision in their header, as etcd's do. */
+function innerHeader(h: EtcdHeaderInfo): EtcdHeaderInfo {
+  return { clusterId: 0n, memberId: 0n, raftTerm: 0, revision: h.revision };
+}
+
 function responseOpOut(h: EtcdHeaderInfo, op: ResponseOp): OutResponseOp {
   if ('range' in op) return { response_range: rangeOut(h, op.range) };
   if ('put' in op) return { response_put: putOut(h, op.put) };
   if ('deleteRange' in op) return { response_delete_range: deleteOut(h, op.deleteRange) };
-  return { response_txn: txnOut(h, op.txn) };
+  // etcd leaves the header of a nested txn's response empty (revision 0).
+  const nested = txnOut({ clusterId: 0n, memberId: 0n, raftTerm: 0, revision: 0 }, op.txn);
+  return { response_txn: { ...nested, header: headerOut(innerHeader(h), 0) } };
 }
 
 function txnOut(h: EtcdHeaderInfo, r: TxnResponse): OutTxnResponse {
   return {
     header: headerOut(h, r.revision),
     succeeded: r.succeeded,
-    responses: r.responses.map((op) => responseOpOut(h, op)),
+    responses: r.responses.map((op) => responseOpOut(innerHeader(h), op)),
   };
 }
 
