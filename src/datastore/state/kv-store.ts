@@ -442,7 +442,12 @@ export class KvStateMachine {
       crc = crc32(row.key, crc);
       crc = crc32(row.value, crc);
     }
-    return { hash: crc >>> 0, compactRevision: core.compactRevision, hashRevision: rev };
+    // etcd answers -1 as the compact revision of a store that was never compacted.
+    return {
+      hash: crc >>> 0,
+      compactRevision: core.compactRevision > 0 ? core.compactRevision : -1,
+      hashRevision: rev,
+    };
   }
 
   /** Rebuild the database file without its free pages (etcd's Defragment). */

@@ -117,6 +117,22 @@ export function readRange(core: KvCore, req: RangeRequest): RangeResponse {
     return { kvs: rows.map(rowToKv), more, count, revision: current };
   }
 
+  if (req.sortOrder === undefined || req.sortOrder === 'none') {
+    if (limit > 0 && !hasFilter(req) && target !== 'key') {
+      // etcd's own rule: with no sort order asked, it fetches limit + 1 keys in key order and
+      // only then sorts those by the target (ascending) and cuts; it does not sort the range.
+      const rows = fetchRows(core, span, at, historical, false, withValue || target === 'value', limit + 1);
+      const more = rows.length > limit;
+      const count = more ? countRows(core, span, at, historical) : rows.length;
+      let kvs = rows.map(rowToKv);
+      if (target === 'value') kvs.sort((a, b) => compareBytes(a.value, b.value));
+      else kvs.sort((a, b) => sortKey(a, target) - sortKey(b, target));
+      if (more) kvs.length = limit;
+      if (!withValue) kvs = kvs.map((kv) => (kv.value.byteLength === 0 ? kv : { ...kv, value: EMPTY_BYTES }));
+      return { kvs, more, count, revision: current };
+    }
+  }
+
   // Filters or a non-key sort: fetch the whole span in key order, then filter, sort, cut.
   const rows = fetchRows(core, span, at, historical, false, withValue || target === 'value', -1);
   const count = rows.length;

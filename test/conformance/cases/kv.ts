@@ -14,17 +14,6 @@ import { BY, b, CMP, kvOf, leaseOf, type Msg, ORDER, putAll, TARGET } from './ut
 const FROM_KEY_PREFIX = '~conf-fromkey/';
 
 /**
- * BUG (src/datastore/state/range.ts, readRange): a Range with sort_order NONE, a sort_target other
- * than KEY and a limit. etcd (3.4 and 3.5, applierV3backend.Range) decides "fetch everything, sort,
- * then cut" on the request's own sort_order, which is NONE: it reads only the first limit+1 keys in
- * key order, sorts those ascending by the target, and cuts to the limit. We turn NONE into ASCEND
- * first and sort the whole range, so other keys come back.
- */
-const SORT_NONE_LIMIT =
-  'BUG: sort_order NONE + sort_target != KEY + limit: etcd sorts only the first limit+1 keys (in key order); ' +
-  'we sort the whole range before cutting (src/datastore/state/range.ts readRange)';
-
-/**
  * Deliberate (src/datastore/etcd/watch.ts failWatcher): a watch cancelled by compaction carries
  * cancel_reason "mvcc: required revision has been compacted"; etcd (3.4 and 3.5) leaves it empty
  * and clients read compact_revision. Everything else of the response is the same.
@@ -227,10 +216,6 @@ export const kvCases: Case[] = [
       'bad sort order':
         'deliberate: etcd 3.4 ignores an unknown sort_order and answers the range; etcd 3.5+ (the ' +
         'version we report) refuses it with INVALID_ARGUMENT "etcdserver: invalid sort option", as we do',
-      'NONE by VERSION limit 2': SORT_NONE_LIMIT,
-      'NONE by MOD limit 2': SORT_NONE_LIMIT,
-      'NONE by VALUE limit 2': SORT_NONE_LIMIT,
-      'NONE by CREATE limit 2': SORT_NONE_LIMIT,
     },
     async run(ctx) {
       const kv = kvOf(ctx);
