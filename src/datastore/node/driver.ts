@@ -301,6 +301,22 @@ export class DatastoreNode implements EtcdBackend {
     // Raft (the core re-derives it from the applied index and the leader). It is written with the
     // next entries. This saves one fsync per write on the leader.
     const onlyCommit = termStable && rd.entries.length === 0 && !rd.snapshot;
+    // Committed entries that are already on our disk (below this Ready's new entries) are applied
+    // while the new entries are being fsynced, so a write's answer does not wait for the next
+    // batch's fsync. The rest waits for the save, as the Ready order requires.
+    let applyAfterSave = rd.committed;
+    if (!rd.snapshot && rd.committed.length > 0) {
+      const durableBelow = Math.min(
+        this.log.lastIndex() + 1,
+        rd.entries[0]?.index ?? Number.POSITIVE_INFINITY,
+      );
+      let n = 0;
+      while (n < rd.committed.length && rd.committed[n]!.index < durableBelow) n++;
+      if (n > 0) {
+        this.apply(rd.committed.slice(0, n));
+        applyAfterSave = rd.committed.slice(n);
+      }
+    }
     if (!onlyCommit && (hs || rd.entries.length > 0)) {
       await this.log.save({ ...(hs ? { hardState: hs } : {}), entries: rd.entries });
       if (hs) this.persisted = hs;
@@ -315,7 +331,7 @@ export class DatastoreNode implements EtcdBackend {
         bytes: rd.snapshot.data.byteLength,
       });
     }
-    if (rd.committed.length > 0) this.apply(rd.committed);
+    if (applyAfterSave.length > 0) this.apply(applyAfterSave);
     if (rd.readStates.length > 0) this.onReadStates(rd.readStates);
     if (rd.softState) this.onSoftState(rd.softState.state, rd.softState.leader);
     this.raft.advance(rd);
