@@ -1,4 +1,5 @@
 import { Flags } from '@oclif/core';
+import { planRoles } from '../../cluster/roles/index.js';
 import { startDaemon } from '../../datastore/node/daemon.js';
 import { MicroK8sCommand } from '../../lib/command.js';
 
@@ -43,7 +44,7 @@ export default class DatastoreRun extends MicroK8sCommand {
       if (name === 'args-file' || value === undefined) continue;
       tokens.set(name, Array.isArray(value) ? value : [String(value)]);
     }
-    const daemon = await startDaemon(tokens, flags['args-file']);
+    const daemon = await startDaemon(tokens, flags['args-file'], { rolesPlanner: planRoles });
     const code = await daemon.done;
     this.exit(code);
   }

@@ -185,7 +185,8 @@ export async function labUp(options: LabUpOptions): Promise<LabNodeStatus[]> {
   const clusterId = options.clusterId ?? 'microk8s-lab';
   const certs = join(dir, 'certs');
   const ca = await ensureClusterCa(certs);
-  const voters = Math.min(n, n >= 5 ? 5 : 3);
+  // Three voters (the planner's default target), then up to three standbys, the rest spares.
+  const voters = Math.min(n, 3);
   const bootstrap = Array.from(
     { length: n },
     (_, i) => `${i + 1}=${i < voters ? 'voter' : i < voters + 3 ? 'standby' : 'spare'}`,
@@ -217,7 +218,7 @@ export async function labUp(options: LabUpOptions): Promise<LabNodeStatus[]> {
     const peers = Array.from(
       { length: n },
       (_, j) =>
-        `--peer=${j + 1}=${addressOf(base, j)}:${peerPort},http://${addressOf(base, j)}:${clientPort}`,
+        `--peer=${j + 1}=${addressOf(base, j)}:${peerPort},http://${addressOf(base, j)}:${clientPort},zone-${(j % 3) + 1},0`,
     );
     const args = [
       `--id=${id}`,

@@ -18,6 +18,9 @@ export interface PeerConfig extends HostPort {
   readonly id: NodeId;
   /** The peer's client URL, for MemberList. */
   readonly clientUrl?: string;
+  /** The peer's failure domain and weight, for the roles planner. */
+  readonly failureDomain?: string;
+  readonly weight?: number;
 }
 
 export interface DaemonConfig {
@@ -133,12 +136,18 @@ export function parseHostPort(flag: string, value: string): HostPort {
 }
 
 function parsePeer(value: string): PeerConfig {
-  // ID=HOST:PORT[,CLIENT_URL]
-  const m = /^(\d+)=([^,]+)(?:,(.+))?$/.exec(value);
-  if (!m) bad('peer', `expected ID=HOST:PORT[,CLIENT_URL], got '${value}'`);
+  // ID=HOST:PORT[,CLIENT_URL[,FAILURE_DOMAIN[,WEIGHT]]]
+  const m = /^(\d+)=([^,]+)(?:,([^,]*))?(?:,([^,]*))?(?:,(\d+))?$/.exec(value);
+  if (!m) bad('peer', `expected ID=HOST:PORT[,CLIENT_URL[,FAILURE_DOMAIN[,WEIGHT]]], got '${value}'`);
   const id = Number(m[1]);
   if (!(id > 0 && Number.isSafeInteger(id))) bad('peer', `invalid id in '${value}'`);
-  return { id, ...parseHostPort('peer', m[2]!), ...(m[3] ? { clientUrl: m[3] } : {}) };
+  return {
+    id,
+    ...parseHostPort('peer', m[2]!),
+    ...(m[3] ? { clientUrl: m[3] } : {}),
+    ...(m[4] ? { failureDomain: m[4] } : {}),
+    ...(m[5] ? { weight: Number(m[5]) } : {}),
+  };
 }
 
 function parseBootstrap(value: string): ConfState {

@@ -9,7 +9,7 @@ import { createLogger } from '../../lib/log.js';
 import { EtcdServer } from '../etcd/server.js';
 import { AdminServer } from './admin.js';
 import { buildDaemonConfig, type DaemonConfig, readArgsFile } from './config.js';
-import { DatastoreNode } from './driver.js';
+import { DatastoreNode, type RolesPlanner } from './driver.js';
 
 function readPem(flag: string, path: string): string {
   try {
@@ -27,7 +27,11 @@ export interface DaemonHandle {
   stop(): Promise<void>;
 }
 
-export async function startDaemon(cliFlags: Map<string, string[]>, argsFile?: string): Promise<DaemonHandle> {
+export async function startDaemon(
+  cliFlags: Map<string, string[]>,
+  argsFile?: string,
+  options: { rolesPlanner?: RolesPlanner } = {},
+): Promise<DaemonHandle> {
   const config = buildDaemonConfig(argsFile ? readArgsFile(argsFile) : undefined, cliFlags);
   const logger = createLogger(`datastore.${config.name}`);
   const tls = {
@@ -39,6 +43,7 @@ export async function startDaemon(cliFlags: Map<string, string[]>, argsFile?: st
     ? `http://${config.clientListen.host}:${config.clientListen.port}`
     : undefined;
   const node = await DatastoreNode.start({ config, tls, logger, ...(clientUrl ? { clientUrl } : {}) });
+  if (options.rolesPlanner) node.setRolesPlanner(options.rolesPlanner);
   const etcd = new EtcdServer({ backend: node, logger: logger.child('etcd') });
   if (config.clientUnix) await etcd.listen({ unixSocket: config.clientUnix });
   if (config.clientListen)

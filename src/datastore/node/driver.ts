@@ -18,6 +18,7 @@ import type { EtcdBackend, EtcdHeaderInfo, EtcdMember, EtcdStatus } from '../etc
 import { applyConfChange, decodeConfChange, roleOf } from '../raft/membership.js';
 import { RawNode } from '../raft/rawnode.js';
 import {
+  type ConfChange,
   type ConfState,
   type Entry,
   EntryType,
@@ -59,6 +60,8 @@ export const DRIVER_LIMITS = {
   maxProposalBatch: 4096,
   maxPendingReads: 100_000,
   leaseCheckMs: 500,
+  /** How often the leader runs the roles planner. */
+  rolesPlanMs: 2_000,
   defaultRequestTimeoutMs: 7_000,
   handoverWaitTicks: 30,
 } as const;
@@ -74,6 +77,20 @@ interface ReadWaiter {
   reject: (error: Error) => void;
   timer: NodeJS.Timeout;
 }
+
+/** The roles planner, injected by the caller (the datastore does not import the cluster layer). */
+export type RolesPlanner = (input: {
+  leader: NodeId;
+  commit: number;
+  members: {
+    id: NodeId;
+    role: Role;
+    online: boolean;
+    match: number;
+    failureDomain: string;
+    weight: number;
+  }[];
+}) => readonly { change: ConfChange; reason: string }[];
 
 export interface NodeStatusReport {
   id: NodeId;
@@ -148,6 +165,7 @@ export class DatastoreNode implements EtcdBackend {
   private stopping = false;
   private knownLeader: NodeId = NONE;
   private noSpace = false;
+  private rolesTimer: NodeJS.Timeout | undefined;
   private fatal: Error | undefined;
   private onFatal: ((error: Error) => void) | undefined;
 
@@ -254,6 +272,44 @@ export class DatastoreNode implements EtcdBackend {
       applied: this.sm.appliedIndex(),
       revision: this.sm.revision(),
     });
+  }
+
+  /**
+   * Let the leader run the roles planner every few seconds and propose the first change it
+   * plans (one change at a time; the core refuses anything unsafe).
+   */
+  setRolesPlanner(planner: RolesPlanner, everyMs: number = DRIVER_LIMITS.rolesPlanMs): void {
+    if (this.rolesTimer) clearInterval(this.rolesTimer);
+    this.rolesTimer = setInterval(() => this.runRolesPlanner(planner), everyMs);
+  }
+
+  private runRolesPlanner(planner: RolesPlanner): void {
+    if (this.stopping || this.fatal || this.raft.raft.state !== 'leader') return;
+    const s = this.raft.status();
+    const progress = new Map(s.progress.map((p) => [p.id, p]));
+    const peers = new Map(this.config.peers.map((p) => [p.id, p]));
+    const members = s.conf.members.map((m) => {
+      const p = progress.get(m.id);
+      const self = m.id === this.id;
+      return {
+        id: m.id,
+        role: m.role,
+        online: self || (p !== undefined && p.ticksSinceHeard < this.config.electionTicks),
+        match: p?.match ?? 0,
+        failureDomain: self ? this.config.failureDomain : (peers.get(m.id)?.failureDomain ?? 'default'),
+        weight: self ? this.config.weight : (peers.get(m.id)?.weight ?? 0),
+      };
+    });
+    const plan = planner({ leader: this.id, commit: s.commit, members });
+    const next = plan[0];
+    if (!next) return;
+    try {
+      this.raft.proposeConfChange(next.change);
+      this.logger.info('role change proposed', { change: next.change, reason: next.reason });
+      this.scheduleReady();
+    } catch (error) {
+      this.logger.debug('role change not proposed now', { change: next.change, error });
+    }
   }
 
   /** Called once when the node hits an unrecoverable error (the daemon exits). */
@@ -770,6 +826,7 @@ export class DatastoreNode implements EtcdBackend {
     this.stopping = true;
     if (this.ticker) clearInterval(this.ticker);
     if (this.leaseTimer) clearInterval(this.leaseTimer);
+    if (this.rolesTimer) clearInterval(this.rolesTimer);
     const stopped = new MicroK8sError('MK_STOPPED', 'etcdserver: server stopped');
     for (const [, p] of this.pending) {
       clearTimeout(p.timer);
