@@ -217,7 +217,12 @@ export function runSeed(seed: number, options: SwarmOptions = {}): SeedResult {
       cluster.runUntil(() => !cluster.clientBusy(probe), 10);
       healed = cluster.stats.writesOk > before;
     }
-    if (!healed) return result(false, `no progress within ${healTicks} ticks after healing`);
+    if (!healed) {
+      const state = options.explain
+        ? `\n${ids.map((id) => `    ${cluster.node(id).raft?.raft.describe() ?? `${id} down`}`).join('\n')}`
+        : '';
+      return result(false, `no progress within ${healTicks} ticks after healing${state}`);
+    }
 
     // Every replicated member converges on the leader's applied index.
     const leader = cluster.leader()!;
