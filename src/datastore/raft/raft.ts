@@ -115,7 +115,10 @@ export class Raft {
   vote: NodeId = NONE;
   lead: NodeId = NONE;
   state: StateType = 'follower';
+  /** The membership in effect: the committed one plus every change still pending in the log. */
   conf: ConfState;
+  /** The membership as of the commit index. */
+  private committedConf: ConfState;
 
   /** Outputs, taken by the RawNode. */
   msgs: Message[] = [];
@@ -157,6 +160,7 @@ export class Raft {
     const { hardState, snapshotConf } = config.storage.initialState();
     validateConfState(snapshotConf);
     this.conf = snapshotConf;
+    this.committedConf = snapshotConf;
     assert(hardState.commit <= this.log.lastIndex(), 'persisted commit beyond the persisted log');
     // The commit index is volatile in Raft: whatever the state machine applied was committed, so
     // the application may skip the fsync of a Ready that only moves the commit index.
@@ -268,8 +272,8 @@ export class Raft {
 
   /** Leader: append entries of its own term and count its own acknowledgement. */
   private appendEntries(entries: Entry[]): number {
-    for (const e of entries) this.trackConfEntry(e);
     const last = this.log.append(entries);
+    for (const e of entries) this.trackConfEntry(e);
     this.prs.get(this.id)?.maybeUpdate(last);
     this.maybeCommit();
     return last;
@@ -613,6 +617,7 @@ export class Raft {
     validateConfState(snapshot.meta.conf);
     this.log.restore(snapshot);
     this.conf = snapshot.meta.conf;
+    this.committedConf = snapshot.meta.conf;
     this.pendingConfs = [];
     return true;
   }
@@ -853,22 +858,37 @@ export class Raft {
     }
   }
 
+  /**
+   * A membership change takes effect as soon as it is in the log, committed or not (Raft thesis
+   * §4.1): with one change at a time this is safe, and a node that forgot the commit index in a
+   * crash still uses the membership its log says, instead of an older one nobody else uses.
+   */
   private trackConfEntry(e: Entry): void {
     if (e.type !== EntryType.ConfChange) return;
     this.pendingConfs.push({ index: e.index, change: decodeConfChange(e.data) });
     this.pendingConfIndex = Math.max(this.pendingConfIndex, e.index);
+    this.recomputeConf();
   }
 
+  /** Entries from `from` on were overwritten: their membership changes are undone. */
   private truncatePendingConfs(from: number): void {
+    const before = this.pendingConfs.length;
     this.pendingConfs = this.pendingConfs.filter((p) => p.index < from);
+    if (this.pendingConfs.length !== before) this.recomputeConf();
   }
 
-  /** A membership change takes effect when it commits. */
+  private recomputeConf(): void {
+    let conf = this.committedConf;
+    for (const p of this.pendingConfs) conf = applyConfChange(conf, p.change);
+    this.conf = conf;
+    if (this.state === 'leader') this.onLeaderConfChange();
+  }
+
+  /** Committed changes move into the committed membership (the membership in effect is unchanged). */
   private activateCommittedConfs(): void {
     while (this.pendingConfs.length > 0 && this.pendingConfs[0]!.index <= this.log.committed) {
       const { change } = this.pendingConfs.shift()!;
-      this.conf = applyConfChange(this.conf, change);
-      if (this.state === 'leader') this.onLeaderConfChange();
+      this.committedConf = applyConfChange(this.committedConf, change);
     }
   }
 
