@@ -60,6 +60,8 @@ export const DRIVER_LIMITS = {
   maxProposalBatch: 4096,
   maxPendingReads: 100_000,
   leaseCheckMs: 500,
+  /** How often the database size is compared with the quota. */
+  quotaCheckMs: 250,
   /** How often the leader runs the roles planner. */
   rolesPlanMs: 2_000,
   defaultRequestTimeoutMs: 7_000,
@@ -165,6 +167,7 @@ export class DatastoreNode implements EtcdBackend {
   private stopping = false;
   private knownLeader: NodeId = NONE;
   private noSpace = false;
+  private quotaCheckedAt = 0;
   private rolesTimer: NodeJS.Timeout | undefined;
   private fatal: Error | undefined;
   private onFatal: ((error: Error) => void) | undefined;
@@ -413,7 +416,11 @@ export class DatastoreNode implements EtcdBackend {
       }
     }
     const results = this.sm.applyEntries(items);
-    if (!this.noSpace && this.sm.dbSize() > this.config.quotaBytes) {
+    // The size comes from two SQLite pragmas: check it at most every quotaCheckMs, not per batch.
+    const now = Date.now();
+    const due = !this.noSpace && now - this.quotaCheckedAt >= DRIVER_LIMITS.quotaCheckMs;
+    if (due) this.quotaCheckedAt = now;
+    if (due && this.sm.dbSize() > this.config.quotaBytes) {
       this.noSpace = true;
       this.logger.warn('database over its space quota: NOSPACE alarm raised, writes refused', {
         dbSize: this.sm.dbSize(),
