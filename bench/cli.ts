@@ -1,23 +1,43 @@
 // Benchmarks. `npm run bench -- raft-core [--seconds S]`: throughput of the pure Raft core.
+// `npm run bench -- lab`: our 3-node lab alone. `npm run bench -- compare [--against etcd,dqlite]`:
+// our lab, a real etcd and dqlite side by side (bench/compare.ts).
 // Results go to stdout as a table and to bench/results/<name>-<time>.json for comparison.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { runCompare } from './compare.js';
+import { type CompareRow, PEERS, type PeerName, runCompare } from './compare.js';
 import { runLabBench } from './lab.js';
 import { runCoreBench } from './raft-core.js';
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
   options: {
-    seconds: { type: 'string', default: '3' },
-    runs: { type: 'string', default: '3' },
-    failovers: { type: 'string', default: '5' },
+    seconds: { type: 'string' },
+    runs: { type: 'string' },
+    failovers: { type: 'string' },
+    against: { type: 'string' },
+    'list-keys': { type: 'string' },
+    quick: { type: 'boolean', default: false },
   },
 });
 const which = positionals[0] ?? 'raft-core';
-const seconds = Number(values.seconds);
-const runs = Number(values.runs);
+const quick = values.quick;
+/** A flag's number, or the default of this benchmark (a smaller one with --quick). */
+function num(
+  name: 'seconds' | 'runs' | 'failovers' | 'list-keys',
+  normal: number,
+  quickValue: number,
+): number {
+  const raw = values[name];
+  const n = raw === undefined ? (quick ? quickValue : normal) : Number(raw);
+  if (!(Number.isFinite(n) && n > 0)) {
+    console.error(`--${name} must be a positive number, got '${raw}'`);
+    process.exit(2);
+  }
+  return n;
+}
+const seconds = num('seconds', 3, 1);
+const runs = num('runs', 3, 1);
 
 function save(name: string, data: unknown): void {
   const dir = join(import.meta.dirname, 'results');
@@ -31,7 +51,7 @@ function save(name: string, data: unknown): void {
 }
 
 if (which === 'lab') {
-  const r = await runLabBench({ seconds, failovers: Number(values.failovers) });
+  const r = await runLabBench({ seconds, failovers: num('failovers', 5, 1) });
   for (const w of r.writes) {
     console.log(
       `lab put conc=${String(w.concurrency).padStart(2)}  ${w.opsPerSecond.toFixed(0).padStart(6)} ops/s  p50 ${w.p50Ms.toFixed(1)} ms  p99 ${w.p99Ms.toFixed(1)} ms  errors ${w.errors}`,
@@ -47,18 +67,64 @@ if (which === 'lab') {
   process.exit(0);
 }
 if (which === 'compare') {
-  const rows = await runCompare({ seconds, runs, failovers: Number(values.failovers) });
-  const fmt = (n: number) => (Number.isFinite(n) ? (n >= 100 ? n.toFixed(0) : n.toFixed(1)) : '-');
-  console.log(
-    `${'workload'.padEnd(30)} ${'ours'.padStart(9)} ${'etcd'.padStart(9)}  advantage (>1: ours better)  [ours min-max | etcd min-max]`,
-  );
-  for (const r of rows) {
-    console.log(
-      `${r.workload.padEnd(30)} ${fmt(r.ours).padStart(9)} ${fmt(r.etcd).padStart(9)}  ${r.advantage.toFixed(2).padStart(9)}x  [${fmt(r.oursRange[0])}-${fmt(r.oursRange[1])} | ${fmt(r.etcdRange[0])}-${fmt(r.etcdRange[1])}]`,
-    );
+  const against = (values.against ?? 'etcd').split(',').filter((p) => p !== '') as PeerName[];
+  const unknown = against.filter((p) => !PEERS.includes(p));
+  if (unknown.length > 0 || against.length === 0) {
+    console.error(`--against takes a list of: ${PEERS.join(', ')} (got '${values.against}')`);
+    process.exit(2);
   }
-  save('compare', { rows });
+  const started = Date.now();
+  const result = await runCompare({
+    seconds,
+    runs,
+    failovers: num('failovers', 3, 1),
+    against,
+    listKeys: Math.round(num('list-keys', 10_000, 2_000)),
+    watchEvents: quick ? 50 : 300,
+    onProgress: (line) =>
+      console.error(`[${((Date.now() - started) / 1000).toFixed(0).padStart(3)} s] ${line}`),
+  });
+  printCompare(result.rows, against);
+  for (const [system, errors] of Object.entries(result.errors)) {
+    const list = Object.entries(errors).filter(([, n]) => n > 0);
+    if (list.length > 0) console.log(`${system}: ${list.map(([k, n]) => `${k}: ${n}`).join('; ')}`);
+  }
+  const met = result.rows.filter((r) => r.met === true).length;
+  const targets = result.rows.filter((r) => r.target !== undefined).length;
+  console.log(
+    `targets met: ${met} of ${targets}; ${runs} runs of ${seconds} s per phase, ${result.options.failovers} failovers; ` +
+      `total ${result.seconds.toFixed(0)} s; ${Object.entries(result.versions)
+        .map(([k, v]) => `${k} ${v}`)
+        .join(', ')}`,
+  );
+  save('compare', result);
   process.exit(0);
+}
+
+/** The table: medians, [min-max] over the runs, and the ratios (above 1: ours better). */
+function printCompare(rows: CompareRow[], against: PeerName[]): void {
+  const fmt = (n: number) => (Number.isFinite(n) ? (Math.abs(n) >= 100 ? n.toFixed(0) : n.toFixed(1)) : '-');
+  const cell = (median: number, [min, max]: [number, number]) =>
+    Number.isFinite(median) ? `${fmt(median)} [${fmt(min)}-${fmt(max)}]` : '-';
+  const ratio = (n: number) => (Number.isFinite(n) ? `${n.toFixed(2)}x` : '-');
+  const header = ['workload', 'ours', ...against, ...against.map((p) => `ours/${p}`), 'target'];
+  const table = rows.map((r) => [
+    r.workload,
+    cell(r.ours, r.oursRange),
+    ...against.map((p) => (p === 'etcd' ? cell(r.etcd, r.etcdRange) : cell(r.dqlite, r.dqliteRange))),
+    ...against.map((p) => ratio(p === 'etcd' ? r.advantage : r.advantageDqlite)),
+    r.target === undefined ? '' : `${r.target} ${r.met === undefined ? '?' : r.met ? 'met' : 'MISSED'}`,
+  ]);
+  const widths = header.map((h, i) => Math.max(h.length, ...table.map((row) => row[i]!.length)));
+  const line = (cells: string[]) =>
+    cells
+      .map((c, i) => (i === 0 || i === cells.length - 1 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!)))
+      .join('  ');
+  console.log(
+    'medians over the runs [min-max]; ours/peer > 1 means ours is better (rates: ours/peer, times and sizes: peer/ours)',
+  );
+  console.log(line(header).trimEnd());
+  for (const row of table) console.log(line(row).trimEnd());
 }
 if (which !== 'raft-core') {
   console.error(`unknown benchmark '${which}'; available: raft-core, lab, compare`);

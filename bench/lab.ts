@@ -49,7 +49,7 @@ export async function runLabBench(options: {
 }): Promise<LabBenchResult> {
   const dir = mkdtempSync(join(tmpdir(), 'mk8s-bench-lab-'));
   try {
-    const nodes = await labUp({ nodes: 3, dir, baseAddress: options.baseAddress ?? '127.0.9.1' });
+    const nodes = await labUp({ nodes: 3, dir, baseAddress: options.baseAddress ?? '127.0.30.1' });
     const client = new Etcd3({ hosts: nodes.map((n) => n.clientEndpoint), dialTimeout: 2000 });
     await new Promise((r) => setTimeout(r, 1000));
     const rssIdleMb = readLab(dir).nodes.map((n) => memoryOf(n.pid).rssMb);
