@@ -13,13 +13,14 @@
  * command's stderr, which names files, not their contents.
  */
 import { createHash, createPrivateKey, randomBytes, X509Certificate } from 'node:crypto';
-import { chmod, link, mkdir, mkdtemp, open, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, link, mkdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
 import { isIP } from 'node:net';
 import { join } from 'node:path';
-import { execa } from 'execa';
 import { MicroK8sError } from '../lib/errors.js';
 import { checkLimit } from '../lib/limits.js';
 import { createLogger } from '../lib/log.js';
+import { createPrivateFile, exists, PRIVATE_DIR_MODE, PRIVATE_MODE, withScratch } from './files.js';
+import { OPENSSL_TIMEOUT_MS, openssl } from './pki/openssl.js';
 
 const log = createLogger('cluster.pki');
 
@@ -37,6 +38,8 @@ export type CertificateUsage = 'server' | 'client' | 'peer';
 
 export interface IssueOptions {
   commonName: string;
+  /** Subject O: Kubernetes reads a client certificate's O as its groups (system:nodes, ...). */
+  organization?: string;
   ips?: string[];
   dnsNames?: string[];
   days?: number;
@@ -52,15 +55,11 @@ export const PKI_LIMITS = {
   certDays: { name: 'pki.certDays', min: 1, max: 36500, unit: 'days', default: 3650 },
   /** SAN entries per certificate: a node has a handful of addresses, not thousands. */
   maxSans: { name: 'pki.maxSans', min: 0, max: 256, unit: 'names' },
-  /** One openssl run; generation takes milliseconds, so this only catches a wedged binary. */
-  opensslTimeoutMs: 30_000,
+  opensslTimeoutMs: OPENSSL_TIMEOUT_MS,
 } as const;
 
-const CA_CERT_FILE = 'ca.crt';
-const CA_KEY_FILE = 'ca.key';
-const PRIVATE_MODE = 0o600;
+const CA_NAME = 'ca';
 const DAY_MS = 24 * 3600 * 1000;
-const PRIVATE_DIR_MODE = 0o700;
 /** Serial numbers: 16 random bytes (RFC 5280 allows up to 20 octets; positive, so top bit clear). */
 const SERIAL_BYTES = 16;
 
@@ -71,65 +70,22 @@ const DNS_NAME_RE =
   /^(?=.{1,253}$)(\*\.)?([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
 const FILE_NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/;
 
+/** `ca` and `<something>-ca` name CAs: the names issueCertificate refuses and ensureClusterCa takes. */
+function isCaName(name: string): boolean {
+  return name === CA_NAME || name.endsWith(`-${CA_NAME}`);
+}
+
 function invalid(message: string, info: Record<string, unknown> = {}): MicroK8sError {
   return new MicroK8sError('MK_INVALID_ARGUMENT', message, info);
-}
-
-async function openssl(args: readonly string[], what: string): Promise<string> {
-  try {
-    const result = await execa('openssl', args, {
-      timeout: PKI_LIMITS.opensslTimeoutMs,
-      stdin: 'ignore',
-    });
-    return result.stdout;
-  } catch (error) {
-    const stderr = (error as { stderr?: unknown }).stderr;
-    throw new MicroK8sError(
-      'MK_TLS',
-      `openssl failed to ${what}${typeof stderr === 'string' && stderr ? `: ${stderr.trim()}` : ''}`,
-      {},
-      { cause: error },
-    );
-  }
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await stat(path);
-    return true;
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return false;
-    throw error;
-  }
-}
-
-/** A private scratch folder next to the destination (same filesystem, so rename is atomic). */
-async function withScratch<T>(dir: string, body: (scratch: string) => Promise<T>): Promise<T> {
-  const scratch = await mkdtemp(join(dir, '.pki-'));
-  try {
-    await chmod(scratch, PRIVATE_DIR_MODE);
-    return await body(scratch);
-  } finally {
-    await rm(scratch, { recursive: true, force: true });
-  }
-}
-
-/**
- * Create an empty file with mode 0600 for openssl to write a private key into: openssl keeps
- * the mode of an existing file, so the key is never readable by others, not even briefly.
- */
-async function createPrivateFile(path: string): Promise<void> {
-  const handle = await open(path, 'wx', PRIVATE_MODE);
-  await handle.close();
-  await chmod(path, PRIVATE_MODE); // in case the umask removed bits we asked for (it only removes)
 }
 
 /**
  * Our own request config instead of the system openssl.cnf: its defaults (extensions added to
  * every CA, prompts, distinguished-name policies) differ between distributions.
  */
-function requestConfig(commonName: string, extra: readonly string[]): string {
-  return `${['[req]', 'prompt = no', 'distinguished_name = dn', '[dn]', `CN = ${commonName}`, ...extra].join('\n')}\n`;
+function requestConfig(commonName: string, extra: readonly string[], organization?: string): string {
+  const dn = [...(organization === undefined ? [] : [`O = ${organization}`]), `CN = ${commonName}`];
+  return `${['[req]', 'prompt = no', 'distinguished_name = dn', '[dn]', ...dn, ...extra].join('\n')}\n`;
 }
 
 function newKeyArgs(keyPath: string): string[] {
@@ -166,12 +122,15 @@ async function checkCaPair(ca: CaFiles): Promise<void> {
  */
 export async function ensureClusterCa(
   dir: string,
-  options: { commonName?: string; days?: number } = {},
+  options: { commonName?: string; days?: number; name?: string } = {},
 ): Promise<CaFiles> {
   const commonName = options.commonName ?? 'microk8s-cluster-ca';
   if (!COMMON_NAME_RE.test(commonName)) throw invalid(`invalid CA common name ${JSON.stringify(commonName)}`);
+  // A second CA (the front-proxy one) lives next to the cluster CA under its own name.
+  const name = options.name ?? CA_NAME;
+  if (!FILE_NAME_RE.test(name) || !isCaName(name)) throw invalid(`invalid CA name ${JSON.stringify(name)}`);
   const days = checkLimit(PKI_LIMITS.caDays, options.days ?? PKI_LIMITS.caDays.default);
-  const ca: CaFiles = { certPath: join(dir, CA_CERT_FILE), keyPath: join(dir, CA_KEY_FILE) };
+  const ca: CaFiles = { certPath: join(dir, `${name}.crt`), keyPath: join(dir, `${name}.key`) };
 
   await mkdir(dir, { recursive: true, mode: PRIVATE_DIR_MODE });
   const [haveCert, haveKey] = await Promise.all([exists(ca.certPath), exists(ca.keyPath)]);
@@ -194,8 +153,8 @@ export async function ensureClusterCa(
   }
 
   await withScratch(dir, async (scratch) => {
-    const keyTmp = join(scratch, CA_KEY_FILE);
-    const certTmp = join(scratch, CA_CERT_FILE);
+    const keyTmp = join(scratch, 'ca.key');
+    const certTmp = join(scratch, 'ca.crt');
     const configTmp = join(scratch, 'ca.cnf');
     await createPrivateFile(keyTmp);
     await writeFile(
@@ -266,12 +225,15 @@ export async function issueCertificate(
   name: string,
   options: IssueOptions,
 ): Promise<IssuedCert> {
-  // 'ca' is refused so that issuing into the CA's folder can never replace the CA itself.
-  if (!FILE_NAME_RE.test(name) || `${name}.crt` === CA_CERT_FILE) {
+  // CA names are refused so that issuing into a CA's folder can never replace the CA itself.
+  if (!FILE_NAME_RE.test(name) || isCaName(name)) {
     throw invalid(`invalid certificate name ${JSON.stringify(name)}`);
   }
   if (!COMMON_NAME_RE.test(options.commonName)) {
     throw invalid(`invalid common name ${JSON.stringify(options.commonName)}`);
+  }
+  if (options.organization !== undefined && !COMMON_NAME_RE.test(options.organization)) {
+    throw invalid(`invalid organization ${JSON.stringify(options.organization)}`);
   }
   if (!['server', 'client', 'peer'].includes(options.usage)) {
     throw invalid(`invalid certificate usage ${JSON.stringify(options.usage)}`);
@@ -301,7 +263,9 @@ export async function issueCertificate(
     const certTmp = join(scratch, 'cert.pem');
     const configTmp = join(scratch, 'req.cnf');
     await createPrivateFile(keyTmp);
-    await writeFile(configTmp, requestConfig(options.commonName, []), { mode: PRIVATE_MODE });
+    await writeFile(configTmp, requestConfig(options.commonName, [], options.organization), {
+      mode: PRIVATE_MODE,
+    });
     await writeFile(extTmp, extensionConfig(options, sans), { mode: PRIVATE_MODE });
     await openssl(
       ['req', '-new', '-config', configTmp, ...newKeyArgs(keyTmp), '-out', csrTmp],

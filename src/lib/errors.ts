@@ -85,6 +85,66 @@ export const ERROR_TABLE = {
   MK_TIMEOUT: { exitCode: ExitCode.unavailable, hint: 'The operation did not finish in time; retry it.' },
   MK_STOPPED: { exitCode: ExitCode.unavailable, hint: 'The node is stopping or stopped.' },
   MK_INTERNAL: { exitCode: ExitCode.internal, hint: 'This is a bug; please report it with the logs.' },
+  MK_CERTS_MISSING: {
+    exitCode: ExitCode.configuration,
+    hint: 'This node has no certificate set yet; it is created when the node is set up (the snap install hook). Restore the certs folder from a backup if it was removed.',
+  },
+  MK_JOIN_STRING_EMPTY: {
+    exitCode: ExitCode.invalidInput,
+    hint: 'Pass the join string that `microk8s add-node` printed on a cluster node: IP:PORT/TOKEN/CERTHASH.',
+  },
+  MK_JOIN_STRING_SCHEME: {
+    exitCode: ExitCode.invalidInput,
+    hint: 'A join string has no scheme: drop the leading `https://` and pass IP:PORT/TOKEN/CERTHASH.',
+  },
+  MK_JOIN_STRING_SHAPE: {
+    exitCode: ExitCode.invalidInput,
+    hint: 'The join string must be IP:PORT/TOKEN or IP:PORT/TOKEN/CERTHASH; copy the whole line `microk8s add-node` printed.',
+  },
+  MK_JOIN_STRING_HOST: {
+    exitCode: ExitCode.invalidInput,
+    hint: 'The address must be an IPv4 address, a bracketed IPv6 address ([2001:db8::1]) or a hostname.',
+  },
+  MK_JOIN_STRING_IPV6_BRACKETS: {
+    exitCode: ExitCode.invalidInput,
+    hint: 'Write an IPv6 address in brackets so its port is unambiguous: [2001:db8::1]:25000/TOKEN/CERTHASH.',
+  },
+  MK_JOIN_STRING_PORT_MISSING: {
+    exitCode: ExitCode.invalidInput,
+    hint: 'Add the cluster agent port after the address (25000 by default): IP:25000/TOKEN/CERTHASH.',
+  },
+  MK_JOIN_STRING_PORT: {
+    exitCode: ExitCode.invalidInput,
+    hint: 'The port must be a number from 1 to 65535 (the cluster agent listens on 25000 by default).',
+  },
+  MK_JOIN_STRING_TOKEN: {
+    exitCode: ExitCode.invalidInput,
+    hint: 'The token is hexadecimal (0-9, a-f); copy it again from the output of `microk8s add-node`.',
+  },
+  MK_JOIN_STRING_TOKEN_SHORT: {
+    exitCode: ExitCode.invalidInput,
+    hint: 'The token has at least 32 hexadecimal characters; the string was probably cut when copied.',
+  },
+  MK_JOIN_STRING_CERT_HASH: {
+    exitCode: ExitCode.invalidInput,
+    hint: 'The certificate hash is hexadecimal, at most 64 characters; copy it again from the output of `microk8s add-node`.',
+  },
+  MK_JOIN_STRING_CERT_HASH_SHORT: {
+    exitCode: ExitCode.invalidInput,
+    hint: 'The certificate hash has at least 12 hexadecimal characters; the string was probably cut when copied.',
+  },
+  MK_JOIN_TOKEN_INVALID: {
+    exitCode: ExitCode.invalidInput,
+    hint: 'The cluster does not know this token; run `microk8s add-node` on a cluster node for a new one.',
+  },
+  MK_JOIN_TOKEN_EXPIRED: {
+    exitCode: ExitCode.invalidInput,
+    hint: 'The token has expired; run `microk8s add-node` (optionally with a longer --token-ttl) for a new one.',
+  },
+  MK_JOIN_TOKEN_USED: {
+    exitCode: ExitCode.invalidInput,
+    hint: 'This single-use token was already used by a join; run `microk8s add-node` for a new one, or --token-ttl for a reusable one.',
+  },
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof ERROR_TABLE;

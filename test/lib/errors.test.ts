@@ -14,7 +14,7 @@ import { createLogger } from '../../src/lib/log.js';
 test('every code has a stable MK_ name, a documented exit code and a hint', () => {
   const exitCodes = new Set<number>(Object.values(ExitCode));
   for (const [code, spec] of Object.entries(ERROR_TABLE)) {
-    assert.match(code, /^MK_[A-Z_]+$/);
+    assert.match(code, /^MK_[A-Z0-9_]+$/);
     assert.ok(exitCodes.has(spec.exitCode), code);
     assert.ok(Number(spec.exitCode) > 0, `${code} must not exit 0`);
     assert.ok(spec.hint.length > 10, `${code} needs a hint`);
