@@ -2,12 +2,20 @@
  * Helpers for multi-process tests: a lab of real datastore processes (real TLS between them, real
  * sockets on loopback addresses of its own), driven by the real npm etcd3 client.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Etcd3 } from 'etcd3';
 import { Client } from 'undici';
-import { type LabNodeStatus, labDown, labStatus, labUp, readLab } from '../../src/datastore/lab/lab.js';
+import {
+  type LabNodeStatus,
+  type LabSpec,
+  type LabUpOptions,
+  labDown,
+  labStatus,
+  labUp,
+  readLab,
+} from '../../src/datastore/lab/lab.js';
 
 export interface TestLab {
   dir: string;
@@ -23,9 +31,10 @@ export async function startLab(
   nodes: number,
   baseAddress: string,
   extraArgs: string[] = [],
+  more: Omit<LabUpOptions, 'nodes' | 'dir' | 'baseAddress' | 'extraArgs'> = {},
 ): Promise<TestLab> {
   const dir = mkdtempSync(join(tmpdir(), 'mk8s-lab-'));
-  const status = await labUp({ nodes, dir, baseAddress, extraArgs });
+  const status = await labUp({ nodes, dir, baseAddress, extraArgs, ...more });
   const lab: TestLab = {
     dir,
     nodes: status,
@@ -77,4 +86,133 @@ export async function nodeHash(dir: string, name: string): Promise<{ hash: strin
   } finally {
     await client.close();
   }
+}
+
+export interface WriterResult {
+  /** Keys whose put was acknowledged: none of them may be lost. */
+  acked: string[];
+  failures: number;
+  /** The longest time without an acknowledged write. */
+  maxGapMs: number;
+  /** When the longest gap ended (epoch ms). */
+  maxGapEnd: number;
+  /** Every gap over 100 ms: [end (epoch ms), length]. */
+  gaps: [number, number][];
+  writes: number;
+}
+
+/**
+ * A steady writer: one put at a time (each bounded by a deadline), counting acknowledgements,
+ * failures and the longest time without a success. stop() ends it and returns what it saw.
+ */
+export function startWriter(client: Etcd3, prefix: string, options: { pauseMs?: number } = {}) {
+  let running = true;
+  const result: WriterResult = { acked: [], failures: 0, maxGapMs: 0, maxGapEnd: 0, gaps: [], writes: 0 };
+  let lastAck = Date.now();
+  const done = (async () => {
+    for (let i = 0; running && i < 1_000_000; i++) {
+      const key = `${prefix}/${String(i).padStart(7, '0')}`;
+      result.writes++;
+      try {
+        await client.put(key).value(String(i));
+        const now = Date.now();
+        // The first write also sets up the connection: gaps count from the first acknowledgement.
+        if (result.acked.length > 0 && now - lastAck > 100) result.gaps.push([now, now - lastAck]);
+        if (result.acked.length > 0 && now - lastAck > result.maxGapMs) {
+          result.maxGapMs = now - lastAck;
+          result.maxGapEnd = now;
+        }
+        lastAck = now;
+        result.acked.push(key);
+      } catch {
+        result.failures++;
+        await sleep(20);
+      }
+      if (options.pauseMs) await sleep(options.pauseMs);
+    }
+  })();
+  return {
+    result,
+    /** The gap so far, counting the time since the last acknowledgement. */
+    currentGapMs: () => Date.now() - lastAck,
+    async stop(): Promise<WriterResult> {
+      running = false;
+      await done;
+      return result;
+    },
+  };
+}
+
+/** An etcd3 client whose unary calls give up after `ms` (a partition must not hang the test). */
+export function boundedClient(endpoints: string[], ms = 2000, tls?: LabSpec['clientTls']): Etcd3 {
+  const c = new Etcd3({
+    hosts: endpoints,
+    ...(tls
+      ? {
+          credentials: {
+            rootCertificate: readFileSync(tls.ca),
+            certChain: readFileSync(tls.cert),
+            privateKey: readFileSync(tls.key),
+          },
+        }
+      : {}),
+    dialTimeout: 2000,
+    defaultCallOptions: (context) => (context.isStream ? {} : { deadline: Date.now() + ms }),
+  });
+  clients.push(c);
+  return c;
+}
+
+/** Poll a condition every `everyMs` until it holds; returns the time it took (bounded). */
+export async function timeUntil(
+  condition: () => Promise<boolean>,
+  timeoutMs: number,
+  what: string,
+  everyMs = 50,
+): Promise<number> {
+  const start = Date.now();
+  while (Date.now() - start < timeoutMs) {
+    if (await condition().catch(() => false)) return Date.now() - start;
+    await sleep(everyMs);
+  }
+  throw new Error(`${what} did not happen within ${timeoutMs} ms`);
+}
+
+/** POST to a node's admin socket (e.g. /transfer?to=2). */
+export async function adminPost(dir: string, name: string, path: string): Promise<unknown> {
+  const node = readLab(dir).nodes.find((n) => n.name === name)!;
+  const client = new Client('http://admin', { socketPath: join(node.dataDir, 'admin.sock') });
+  try {
+    const res = await client.request({ path, method: 'POST' });
+    return await res.body.json();
+  } finally {
+    await client.close();
+  }
+}
+
+/** Make `name` the leader (transfer from the current one) and wait until it leads. */
+export async function makeLeader(lab: TestLab, name: string): Promise<void> {
+  const id = readLab(lab.dir).nodes.find((n) => n.name === name)!.id;
+  await eventually(
+    async () => {
+      const leader = await lab.leader();
+      if (leader?.name === name) return;
+      if (leader) await adminPost(lab.dir, leader.name, `/transfer?to=${id}`);
+      throw new Error(`leader is ${leader?.name ?? 'none'}`);
+    },
+    15_000,
+    `${name} leading`,
+  );
+}
+
+/** The leader's view of the members, as `id:role` strings, once a leader answers. */
+export async function leaderMembers(lab: TestLab) {
+  const leader = await lab.leader();
+  if (!leader) throw new Error('no leader');
+  return { leader, members: leader.members };
+}
+
+/** The longest gap without an acknowledged write that ended after `since`. */
+export function longestGapSince(result: WriterResult, since: number): number {
+  return Math.max(0, ...result.gaps.filter(([end]) => end >= since).map(([, ms]) => ms));
 }

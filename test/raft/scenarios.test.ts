@@ -78,6 +78,21 @@ test('a partitioned leader steps down after one election timeout; the majority e
   assert.is(c.leader(), fresh, 'healing does not disturb the new leader');
 });
 
+test('a cut-off standby forgets its leader (answers "no leader") and finds it again after the heal', () => {
+  const c = new Cluster({ seed: 5, members: [...three, { id: 4, role: 'standby' }] });
+  const leader = electLeader(c);
+  assert.is(c.raft(4).status().leader, leader);
+  c.isolate(4);
+  c.ticks(c.electionTicks + 2);
+  assert.is(c.raft(4).status().leader, 0, 'a standby never campaigns, so it must drop the unreachable leader');
+  assert.is(c.raft(4).status().state, 'follower');
+  c.heal();
+  assert.ok(
+    c.runUntil(() => c.raft(4).status().leader === leader, 50),
+    'the next heartbeat restores it',
+  );
+});
+
 test('a lagging follower is caught up by a chunked snapshot', () => {
   const c = cluster({ snapshotEvery: 10, compactionLag: 0, limits: { snapshotChunkBytes: 64 } });
   const leader = electLeader(c);

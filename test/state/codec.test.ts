@@ -29,6 +29,8 @@ const COMMANDS: Command[] = [
   { type: 'leaseRevoke', id: 1 },
   { type: 'leaseExpire', id: 123456789012 },
   { type: 'leaseKeepAlive', id: 5 },
+  { type: 'memberSet', id: 3, failureDomain: 'dc-2', weight: 10, draining: true },
+  { type: 'memberSet', id: 1, failureDomain: 'zone-ü', weight: 0, draining: false },
   { type: 'txn', request: { compare: [], success: [], failure: [] } },
   {
     type: 'txn',

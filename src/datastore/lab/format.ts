@@ -13,6 +13,7 @@ export function formatLabTable(nodes: readonly LabNodeStatus[]): string {
     'TERM',
     'APPLIED',
     'DOMAIN',
+    'WEIGHT',
     'DATA',
   ];
   const rows = nodes.map((n) => [
@@ -26,6 +27,7 @@ export function formatLabTable(nodes: readonly LabNodeStatus[]): string {
     String(n.term),
     String(n.applied),
     n.failureDomain || '-',
+    n.running ? String(n.weight) : '-',
     n.dataDir,
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
@@ -34,5 +36,31 @@ export function formatLabTable(nodes: readonly LabNodeStatus[]): string {
       .map((c, i) => c.padEnd(widths[i]!))
       .join('  ')
       .trimEnd();
-  return [line(header), ...rows.map(line)].join('\n');
+  return [line(header), ...rows.map(line), '', ...summarizeMembers(nodes)].join('\n');
+}
+
+/** The leader's view of the membership: high availability, roles, members offline or dead. */
+export function summarizeMembers(nodes: readonly LabNodeStatus[]): string[] {
+  const leader = nodes.find((n) => n.state === 'leader');
+  if (!leader) return ['high-availability: unknown (no leader answers)'];
+  const nameOf = (id: number) => nodes.find((n) => n.id === id)?.name ?? `node${id}`;
+  const byRole = (role: string) =>
+    leader.members
+      .filter((m) => m.role === role)
+      .map((m) => nameOf(m.id))
+      .join(' ') || '-';
+  const voters = leader.members.filter((m) => m.role === 'voter').length;
+  const lines = [
+    `high-availability: ${voters >= 3 ? 'yes' : 'no'}`,
+    `  leader:   ${leader.name}`,
+    `  voters:   ${byRole('voter')}`,
+    `  standbys: ${byRole('standby')}`,
+    `  spares:   ${byRole('spare')}`,
+  ];
+  for (const m of leader.members) {
+    if (m.online !== false) continue;
+    const seconds = Math.round((m.offlineMs ?? 0) / 1000);
+    lines.push(`  ${m.dead ? 'dead' : 'offline'}: ${nameOf(m.id)} (${m.role}, unheard for ${seconds} s)`);
+  }
+  return lines;
 }

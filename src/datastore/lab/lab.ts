@@ -11,6 +11,7 @@ import { ensureClusterCa, issueCertificate } from '../../cluster/pki.js';
 import { MicroK8sError } from '../../lib/errors.js';
 import { packageRoot } from '../../lib/paths.js';
 import type { NodeStatusReport } from '../node/driver.js';
+import type { MemberReport } from '../node/roles-agent.js';
 
 export interface LabNode {
   readonly id: number;
@@ -21,6 +22,8 @@ export interface LabNode {
   readonly dataDir: string;
   readonly argsFile: string;
   readonly logFile: string;
+  /** A command prefix the node runs under, e.g. `ip netns exec NS` (tests that cut networks). */
+  readonly launcher?: readonly string[];
   pid: number;
 }
 
@@ -28,6 +31,11 @@ export interface LabSpec {
   readonly clusterId: string;
   readonly dir: string;
   readonly nodes: LabNode[];
+  /**
+   * Set when the nodes serve etcd over TLS with client certificates (a lab whose nodes are not on
+   * loopback, e.g. in network namespaces): a client certificate for the lab's own clients.
+   */
+  readonly clientTls?: { readonly ca: string; readonly cert: string; readonly key: string };
 }
 
 export interface LabNodeStatus {
@@ -47,6 +55,8 @@ export interface LabNodeStatus {
   readonly revision: number;
   readonly failureDomain: string;
   readonly weight: number;
+  /** The leader's view of every member (only on the leader's row). */
+  readonly members: readonly MemberReport[];
 }
 
 export const LAB_LIMITS = {
@@ -69,6 +79,14 @@ export interface LabUpOptions {
   onProgress?: (line: string) => void;
   /** Extra flags written into every node's args file (tests). */
   extraArgs?: readonly string[];
+  /** Failure domain of each node (default zone-1, zone-2, zone-3, zone-1, ...). */
+  failureDomains?: readonly string[];
+  /** Weight of each node (default 0). */
+  weights?: readonly number[];
+  /** Standbys at bootstrap (default 3; the planner adjusts roles afterwards anyway). */
+  bootstrapStandbys?: number;
+  /** A command prefix per node (network namespaces in tests); allows non-loopback addresses. */
+  launcher?: (name: string, index: number) => readonly string[];
 }
 
 function specPath(dir: string): string {
@@ -93,9 +111,10 @@ function writeLab(spec: LabSpec): void {
   renameSync(tmp, specPath(spec.dir));
 }
 
-function addressOf(base: string, offset: number): string {
+function addressOf(base: string, offset: number, anyIPv4 = false): string {
   const parts = base.split('.').map(Number);
-  if (parts.length !== 4 || parts[0] !== 127 || parts.some((p) => !Number.isInteger(p) || p < 0 || p > 255)) {
+  const ok = parts.length === 4 && parts.every((p) => Number.isInteger(p) && p >= 0 && p <= 255);
+  if (!ok || (!anyIPv4 && parts[0] !== 127)) {
     throw new MicroK8sError(
       'MK_INVALID_ARGUMENT',
       `the lab needs a loopback base address (127.x.y.z), got ${base}`,
@@ -141,19 +160,25 @@ export async function nodeReport(node: LabNode): Promise<NodeStatusReport | unde
 
 function spawnNode(node: LabNode): number {
   const out = openSync(node.logFile, 'a');
-  const child = spawn(
+  const command = [
+    ...(node.launcher ?? []),
     process.execPath,
-    [join(packageRoot(), 'bin', 'run.js'), 'datastore', 'run', '--args-file', node.argsFile],
-    {
-      detached: true,
-      stdio: ['ignore', out, out],
-      env: {
-        ...process.env,
-        MICROK8S_LOG_FILE: '',
-        MICROK8S_LOG_LEVEL: process.env.MICROK8S_LAB_LOG_LEVEL ?? 'info',
-      },
+    join(packageRoot(), 'bin', 'run.js'),
+    'datastore',
+    'run',
+    '--args-file',
+    node.argsFile,
+  ];
+  // A launcher such as `ip netns exec` replaces itself with the command: the pid stays the node's.
+  const child = spawn(command[0]!, command.slice(1), {
+    detached: true,
+    stdio: ['ignore', out, out],
+    env: {
+      ...process.env,
+      MICROK8S_LOG_FILE: '',
+      MICROK8S_LOG_LEVEL: process.env.MICROK8S_LAB_LOG_LEVEL ?? 'info',
     },
-  );
+  });
   child.unref();
   if (child.pid === undefined) throw new MicroK8sError('MK_INTERNAL', `could not start ${node.name}`);
   return child.pid;
@@ -187,15 +212,19 @@ export async function labUp(options: LabUpOptions): Promise<LabNodeStatus[]> {
   const ca = await ensureClusterCa(certs);
   // Three voters (the planner's default target), then up to three standbys, the rest spares.
   const voters = Math.min(n, 3);
+  const standbys = options.bootstrapStandbys ?? 3;
   const bootstrap = Array.from(
     { length: n },
-    (_, i) => `${i + 1}=${i < voters ? 'voter' : i < voters + 3 ? 'standby' : 'spare'}`,
+    (_, i) => `${i + 1}=${i < voters ? 'voter' : i < voters + standbys ? 'standby' : 'spare'}`,
   ).join(',');
+  const anyIPv4 = options.launcher !== undefined;
+  const domainOf = (i: number) => options.failureDomains?.[i] ?? `zone-${(i % 3) + 1}`;
+  const weightOf = (i: number) => options.weights?.[i] ?? 0;
   const nodes: LabNode[] = [];
   for (let i = 0; i < n; i++) {
     const id = i + 1;
     const name = `node${id}`;
-    const address = addressOf(base, i);
+    const address = addressOf(base, i, anyIPv4);
     const dataDir = join(dir, name);
     mkdirSync(dataDir, { recursive: true });
     const cert = await issueCertificate(ca, join(certs, name), 'peer', {
@@ -213,12 +242,13 @@ export async function labUp(options: LabUpOptions): Promise<LabNodeStatus[]> {
       dataDir,
       argsFile: join(dataDir, 'args'),
       logFile: join(dataDir, 'datastore.log'),
+      ...(options.launcher ? { launcher: [...options.launcher(name, i)] } : {}),
       pid: 0,
     });
     const peers = Array.from(
       { length: n },
       (_, j) =>
-        `--peer=${j + 1}=${addressOf(base, j)}:${peerPort},http://${addressOf(base, j)}:${clientPort},zone-${(j % 3) + 1},0`,
+        `--peer=${j + 1}=${addressOf(base, j, anyIPv4)}:${peerPort},${anyIPv4 ? 'https' : 'http'}://${addressOf(base, j, anyIPv4)}:${clientPort},${domainOf(j)},${weightOf(j)}`,
     );
     const args = [
       `--id=${id}`,
@@ -226,13 +256,14 @@ export async function labUp(options: LabUpOptions): Promise<LabNodeStatus[]> {
       `--cluster-id=${clusterId}`,
       `--data-dir=${dataDir}`,
       `--peer-listen=${address}:${peerPort}`,
-      `--client-listen=${address}:${clientPort}`,
+      anyIPv4 ? `--client-tls-listen=${address}:${clientPort}` : `--client-listen=${address}:${clientPort}`,
       `--client-unix=${join(dataDir, 'etcd.sock')}`,
       `--bootstrap=${bootstrap}`,
       `--ca-cert=${ca.certPath}`,
       `--cert=${cert.certPath}`,
       `--key=${cert.keyPath}`,
-      `--failure-domain=zone-${(i % 3) + 1}`,
+      `--failure-domain=${domainOf(i)}`,
+      `--weight=${weightOf(i)}`,
       ...peers,
       ...(options.extraArgs ?? []),
     ];
@@ -241,7 +272,15 @@ export async function labUp(options: LabUpOptions): Promise<LabNodeStatus[]> {
       `# datastore args of ${name} (one flag per line)\n${args.join('\n')}\n`,
     );
   }
-  const spec: LabSpec = { clusterId, dir, nodes };
+  let clientTls: LabSpec['clientTls'];
+  if (anyIPv4) {
+    const client = await issueCertificate(ca, join(certs, 'client'), 'client', {
+      commonName: 'lab-client',
+      usage: 'client',
+    });
+    clientTls = { ca: ca.certPath, cert: client.certPath, key: client.keyPath };
+  }
+  const spec: LabSpec = { clusterId, dir, nodes, ...(clientTls ? { clientTls } : {}) };
   for (const node of nodes) node.pid = spawnNode(node);
   writeLab(spec);
   await waitReady(spec, options.onProgress);
@@ -289,7 +328,7 @@ export async function labStatus(dir: string): Promise<LabNodeStatus[]> {
         running,
         address: node.address,
         peerPort: node.peerPort,
-        clientEndpoint: `http://${node.address}:${node.clientPort}`,
+        clientEndpoint: `${spec.clientTls ? 'https' : 'http'}://${node.address}:${node.clientPort}`,
         dataDir: node.dataDir,
         role: report?.role ?? (running ? 'unknown' : 'down'),
         state: report?.state ?? (running ? 'not answering' : 'stopped'),
@@ -299,6 +338,7 @@ export async function labStatus(dir: string): Promise<LabNodeStatus[]> {
         revision: report?.revision ?? 0,
         failureDomain: report?.failureDomain ?? '',
         weight: report?.weight ?? 0,
+        members: report?.state === 'leader' ? report.members : [],
       };
     }),
   );
@@ -371,4 +411,38 @@ export async function labDown(dir: string, options: { purge?: boolean } = {}): P
   }
   if (options.purge) rmSync(dir, { recursive: true, force: true });
   return stopped;
+}
+
+/** Change a node's failure domain and weight at run time (replicated to every member). */
+export async function labSetPlacement(
+  dir: string,
+  name: string,
+  placement: { failureDomain?: string; weight?: number },
+): Promise<{ failureDomain: string; weight: number }> {
+  const node = findNode(readLab(dir), name);
+  const query = new URLSearchParams();
+  if (placement.failureDomain !== undefined) query.set('failure-domain', placement.failureDomain);
+  if (placement.weight !== undefined) query.set('weight', String(placement.weight));
+  const client = new Client('http://admin', { socketPath: join(node.dataDir, 'admin.sock') });
+  try {
+    const res = await client.request({ path: `/placement?${query}`, method: 'POST' });
+    const body = (await res.body.json()) as {
+      code?: string;
+      message?: string;
+      failureDomain: string;
+      weight: number;
+    };
+    if (res.statusCode !== 200) {
+      throw new MicroK8sError(
+        body.code === 'MK_INVALID_CONFIG' ? 'MK_INVALID_ARGUMENT' : 'MK_INTERNAL',
+        body.message ?? `${node.name} refused the change`,
+      );
+    }
+    return body;
+  } catch (error) {
+    if (error instanceof MicroK8sError) throw error;
+    throw new MicroK8sError('MK_NOT_RUNNING', `${node.name} does not answer: ${(error as Error).message}`);
+  } finally {
+    await client.close();
+  }
 }

@@ -4,11 +4,15 @@
  *   GET  /status            the node's view: role, term, leader, indexes, members, transport, log
  *   GET  /hash              a hash of the key space (to compare replicas)
  *   POST /transfer?to=ID    leadership transfer
+ *   POST /placement?failure-domain=D&weight=W
+ *                           change this node's placement at run time (replicated, and written to
+ *                           the args file so that a restart keeps it)
  */
 import { existsSync, rmSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { isMicroK8sError } from '../../lib/errors.js';
 import type { Logger } from '../../lib/log.js';
+import { parseFailureDomain, parseWeight, updateArgsFile } from './config.js';
 import type { DatastoreNode } from './driver.js';
 
 function reply(res: ServerResponse, status: number, body: unknown): void {
@@ -21,11 +25,38 @@ export class AdminServer {
   private readonly server: Server;
   private readonly path: string;
 
-  constructor(node: DatastoreNode, path: string, logger: Logger) {
+  constructor(node: DatastoreNode, path: string, logger: Logger, options: { argsFile?: string } = {}) {
     this.path = path;
+    const fail = (res: ServerResponse, path: string, error: unknown) => {
+      logger.warn('admin request failed', { path, error });
+      const code = isMicroK8sError(error) ? error.code : 'MK_INTERNAL';
+      reply(res, isMicroK8sError(error) ? 400 : 500, { code, message: (error as Error).message });
+    };
     this.server = createServer((req: IncomingMessage, res: ServerResponse) => {
       const url = new URL(req.url ?? '/', 'http://admin');
       try {
+        if (req.method === 'POST' && url.pathname === '/placement') {
+          const current = node.report();
+          const domain = url.searchParams.get('failure-domain');
+          const weight = url.searchParams.get('weight');
+          const placement = {
+            failureDomain: domain === null ? current.failureDomain : parseFailureDomain(domain),
+            weight: weight === null ? current.weight : parseWeight(weight),
+          };
+          node.setPlacement(placement).then(
+            () => {
+              if (options.argsFile) {
+                updateArgsFile(options.argsFile, {
+                  'failure-domain': placement.failureDomain,
+                  weight: String(placement.weight),
+                });
+              }
+              reply(res, 200, placement);
+            },
+            (error: unknown) => fail(res, url.pathname, error),
+          );
+          return;
+        }
         if (req.method === 'GET' && url.pathname === '/status') return reply(res, 200, node.report());
         if (req.method === 'GET' && url.pathname === '/hash')
           return reply(res, 200, { hash: node.hash(), revision: node.revision() });
@@ -36,9 +67,7 @@ export class AdminServer {
         }
         return reply(res, 404, { code: 'MK_INVALID_ARGUMENT', message: `no ${req.method} ${url.pathname}` });
       } catch (error) {
-        logger.warn('admin request failed', { path: url.pathname, error });
-        const code = isMicroK8sError(error) ? error.code : 'MK_INTERNAL';
-        return reply(res, isMicroK8sError(error) ? 400 : 500, { code, message: (error as Error).message });
+        return fail(res, url.pathname, error);
       }
     });
   }

@@ -3,7 +3,7 @@
  * flag per line, as operators edit them) and/or the command line (which wins). Every value is
  * validated here, with a clear MK_INVALID_CONFIG error naming the flag.
  */
-import { readFileSync } from 'node:fs';
+import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { MicroK8sError } from '../../lib/errors.js';
 import { checkLimit } from '../../lib/limits.js';
@@ -47,6 +47,11 @@ export interface DaemonConfig {
   readonly quotaBytes: number;
   readonly failureDomain: string;
   readonly weight: number;
+  /** Roles planner targets (its defaults when absent: 3 voters, 3 standbys). */
+  readonly targetVoters?: number;
+  readonly targetStandbys?: number;
+  /** A member unheard of for longer is reported dead in status (never removed automatically). */
+  readonly deadAfterMs: number;
 }
 
 const FLAGS = new Set([
@@ -70,6 +75,9 @@ const FLAGS = new Set([
   'quota-bytes',
   'failure-domain',
   'weight',
+  'target-voters',
+  'target-standbys',
+  'dead-after',
 ]);
 const REPEATABLE = new Set(['peer']);
 
@@ -215,7 +223,50 @@ export function buildDaemonConfig(
     snapshotEntries: intFlag(flags, 'snapshot-entries', 10_000, 10, 10_000_000),
     compactionLag: intFlag(flags, 'compaction-lag', 1_000, 0, 10_000_000),
     quotaBytes: intFlag(flags, 'quota-bytes', 8 * 1024 ** 3, 64 * 1024, 64 * 1024 ** 4),
-    failureDomain: flags.get('failure-domain')?.[0] ?? 'default',
-    weight: intFlag(flags, 'weight', 0, 0, 1_000_000),
+    failureDomain: parseFailureDomain(flags.get('failure-domain')?.[0] ?? 'default'),
+    weight: intFlag(flags, 'weight', 0, 0, MAX_WEIGHT),
+    ...(flags.has('target-voters') ? { targetVoters: intFlag(flags, 'target-voters', 3, 1, 9) } : {}),
+    ...(flags.has('target-standbys') ? { targetStandbys: intFlag(flags, 'target-standbys', 3, 0, 9) } : {}),
+    deadAfterMs: intFlag(flags, 'dead-after', 300, 1, 30 * 24 * 3600) * 1000,
   };
+}
+
+export const MAX_WEIGHT = 1_000_000;
+
+/** A failure domain is a short name: letters, digits, '.', '_' and '-'. */
+export function parseFailureDomain(value: string): string {
+  if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/.test(value)) {
+    bad('failure-domain', `expected 1-63 letters, digits, '.', '_' or '-', got '${value}'`);
+  }
+  return value;
+}
+
+export function parseWeight(value: string): number {
+  const n = Number(value);
+  if (!(Number.isInteger(n) && n >= 0 && n <= MAX_WEIGHT))
+    bad('weight', `must be an integer from 0 to ${MAX_WEIGHT}, got '${value}'`);
+  return n;
+}
+
+/**
+ * Set flags in an args file, keeping its other lines and comments (a change made at run time
+ * survives a restart). The file is replaced atomically.
+ */
+export function updateArgsFile(path: string, values: Record<string, string>): void {
+  const lines = readFileSync(path, 'utf8').split('\n');
+  const pending = new Map(Object.entries(values));
+  const out = lines.map((raw) => {
+    const line = raw.trim();
+    if (!line.startsWith('--')) return raw;
+    const name = line.slice(2).split(/[= ]/, 1)[0]!;
+    const value = pending.get(name);
+    if (value === undefined) return raw;
+    pending.delete(name);
+    return `--${name}=${value}`;
+  });
+  while (out.length > 0 && out[out.length - 1] === '') out.pop();
+  for (const [name, value] of pending) out.push(`--${name}=${value}`);
+  const tmp = `${path}.tmp`;
+  writeFileSync(tmp, `${out.join('\n')}\n`);
+  renameSync(tmp, path);
 }

@@ -9,7 +9,8 @@ import { createLogger } from '../../lib/log.js';
 import { EtcdServer } from '../etcd/server.js';
 import { AdminServer } from './admin.js';
 import { buildDaemonConfig, type DaemonConfig, readArgsFile } from './config.js';
-import { DatastoreNode, type RolesPlanner } from './driver.js';
+import { DatastoreNode } from './driver.js';
+import type { RolesPlanner } from './roles-agent.js';
 
 function readPem(flag: string, path: string): string {
   try {
@@ -51,7 +52,9 @@ export async function startDaemon(
   if (config.clientTlsListen) {
     await etcd.listen({ tcp: { host: config.clientTlsListen.host, port: config.clientTlsListen.port, tls } });
   }
-  const admin = new AdminServer(node, join(config.dataDir, 'admin.sock'), logger.child('admin'));
+  const admin = new AdminServer(node, join(config.dataDir, 'admin.sock'), logger.child('admin'), {
+    ...(argsFile ? { argsFile } : {}),
+  });
   await admin.listen();
 
   let finish: (code: number) => void = () => {};

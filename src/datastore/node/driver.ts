@@ -18,7 +18,6 @@ import type { EtcdBackend, EtcdHeaderInfo, EtcdMember, EtcdStatus } from '../etc
 import { applyConfChange, decodeConfChange, roleOf } from '../raft/membership.js';
 import { RawNode } from '../raft/rawnode.js';
 import {
-  type ConfChange,
   type ConfState,
   type Entry,
   EntryType,
@@ -44,6 +43,7 @@ import { PeerTransport } from '../transport/peer-transport.js';
 import type { DaemonConfig, PeerConfig } from './config.js';
 import { LeaseClock } from './lease-clock.js';
 import { decodeProposal, encodeProposal, type ProposalId, proposalKey } from './proposal.js';
+import { type MemberReport, type Placement, RolesAgent, type RolesPlanner } from './roles-agent.js';
 
 export interface DatastoreNodeOptions {
   readonly config: DaemonConfig;
@@ -62,10 +62,10 @@ export const DRIVER_LIMITS = {
   leaseCheckMs: 500,
   /** How often the database size is compared with the quota. */
   quotaCheckMs: 250,
-  /** How often the leader runs the roles planner. */
-  rolesPlanMs: 2_000,
   defaultRequestTimeoutMs: 7_000,
   handoverWaitTicks: 30,
+  /** How long a clean stop waits for its voter seat to go to another member. */
+  drainMs: 5_000,
 } as const;
 
 interface Pending {
@@ -80,20 +80,6 @@ interface ReadWaiter {
   timer: NodeJS.Timeout;
 }
 
-/** The roles planner, injected by the caller (the datastore does not import the cluster layer). */
-export type RolesPlanner = (input: {
-  leader: NodeId;
-  commit: number;
-  members: {
-    id: NodeId;
-    role: Role;
-    online: boolean;
-    match: number;
-    failureDomain: string;
-    weight: number;
-  }[];
-}) => readonly { change: ConfChange; reason: string }[];
-
 export interface NodeStatusReport {
   id: NodeId;
   name: string;
@@ -105,7 +91,8 @@ export interface NodeStatusReport {
   applied: number;
   lastIndex: number;
   revision: number;
-  members: { id: NodeId; role: Role; match?: number; ticksSinceHeard?: number }[];
+  members: MemberReport[];
+  targets: { voters?: number; standbys?: number };
   failureDomain: string;
   weight: number;
   transport: Record<string, number>;
@@ -168,7 +155,7 @@ export class DatastoreNode implements EtcdBackend {
   private knownLeader: NodeId = NONE;
   private noSpace = false;
   private quotaCheckedAt = 0;
-  private rolesTimer: NodeJS.Timeout | undefined;
+  private readonly roles: RolesAgent;
   private fatal: Error | undefined;
   private onFatal: ((error: Error) => void) | undefined;
 
@@ -203,6 +190,35 @@ export class DatastoreNode implements EtcdBackend {
       peers: new Map(config.peers.map((p) => [p.id, { host: p.host, port: p.port }])),
       logger: logger.child('transport'),
     });
+    this.roles = new RolesAgent(
+      {
+        id: config.id,
+        status: () => this.raft.status(),
+        members: () => this.sm.members(),
+        execute: (cmd) => this.execute(cmd),
+        proposeConfChange: (change) => {
+          this.raft.proposeConfChange(change);
+          this.scheduleReady();
+        },
+        electionTicks: config.electionTicks,
+        tickMs: config.tickMs,
+      },
+      {
+        placement: { failureDomain: config.failureDomain, weight: config.weight },
+        peerPlacement: new Map(
+          config.peers.map((p) => [
+            p.id,
+            { failureDomain: p.failureDomain ?? 'default', weight: p.weight ?? 0 },
+          ]),
+        ),
+        targets: {
+          ...(config.targetVoters !== undefined ? { voters: config.targetVoters } : {}),
+          ...(config.targetStandbys !== undefined ? { standbys: config.targetStandbys } : {}),
+        },
+        deadAfterMs: config.deadAfterMs,
+        logger: logger.child('roles'),
+      },
+    );
   }
 
   /** Open the log and the database, recover, and join the cluster's traffic. */
@@ -260,6 +276,7 @@ export class DatastoreNode implements EtcdBackend {
       this.scheduleReady();
     }, this.config.tickMs);
     this.leaseTimer = setInterval(() => this.expireLeases(), DRIVER_LIMITS.leaseCheckMs);
+    this.roles.start();
     // The only voter need not wait an election timeout to lead (a single-node cluster serves at once).
     const conf = this.raft.raft.conf;
     if (
@@ -277,42 +294,14 @@ export class DatastoreNode implements EtcdBackend {
     });
   }
 
-  /**
-   * Let the leader run the roles planner every few seconds and propose the first change it
-   * plans (one change at a time; the core refuses anything unsafe).
-   */
-  setRolesPlanner(planner: RolesPlanner, everyMs: number = DRIVER_LIMITS.rolesPlanMs): void {
-    if (this.rolesTimer) clearInterval(this.rolesTimer);
-    this.rolesTimer = setInterval(() => this.runRolesPlanner(planner), everyMs);
+  /** Let the leader run the roles planner (see roles-agent.ts). */
+  setRolesPlanner(planner: RolesPlanner, everyMs?: number): void {
+    this.roles.setPlanner(planner, everyMs);
   }
 
-  private runRolesPlanner(planner: RolesPlanner): void {
-    if (this.stopping || this.fatal || this.raft.raft.state !== 'leader') return;
-    const s = this.raft.status();
-    const progress = new Map(s.progress.map((p) => [p.id, p]));
-    const peers = new Map(this.config.peers.map((p) => [p.id, p]));
-    const members = s.conf.members.map((m) => {
-      const p = progress.get(m.id);
-      const self = m.id === this.id;
-      return {
-        id: m.id,
-        role: m.role,
-        online: self || (p !== undefined && p.ticksSinceHeard < this.config.electionTicks),
-        match: p?.match ?? 0,
-        failureDomain: self ? this.config.failureDomain : (peers.get(m.id)?.failureDomain ?? 'default'),
-        weight: self ? this.config.weight : (peers.get(m.id)?.weight ?? 0),
-      };
-    });
-    const plan = planner({ leader: this.id, commit: s.commit, members });
-    const next = plan[0];
-    if (!next) return;
-    try {
-      this.raft.proposeConfChange(next.change);
-      this.logger.info('role change proposed', { change: next.change, reason: next.reason });
-      this.scheduleReady();
-    } catch (error) {
-      this.logger.debug('role change not proposed now', { change: next.change, error });
-    }
+  /** Change this node's failure domain and weight at run time; resolves once replicated. */
+  setPlacement(placement: Placement): Promise<void> {
+    return this.roles.setPlacement(placement);
   }
 
   /** Called once when the node hits an unrecoverable error (the daemon exits). */
@@ -404,6 +393,7 @@ export class DatastoreNode implements EtcdBackend {
     for (const e of entries) {
       if (e.type === EntryType.ConfChange) {
         this.appliedConf = applyConfChange(this.appliedConf, decodeConfChange(e.data));
+        this.roles.nudge();
         items.push({ index: e.index, data: EMPTY });
         owners.push(undefined);
       } else if (e.data.byteLength === 0) {
@@ -447,7 +437,8 @@ export class DatastoreNode implements EtcdBackend {
 
   private trackLease(result: Extract<ApplyResult, { ok: true }>, command: Uint8Array): void {
     const r = result.response;
-    if (r.type === 'leaseGrant') this.leaseClock.renew(r.id, r.ttl);
+    if (r.type === 'memberSet') this.roles.nudge();
+    else if (r.type === 'leaseGrant') this.leaseClock.renew(r.id, r.ttl);
     else if (r.type === 'leaseRevoke' || r.type === 'leaseKeepAlive') {
       const cmd = decodeCommand(command);
       if (cmd.type === 'leaseRevoke' || cmd.type === 'leaseExpire') {
@@ -460,7 +451,10 @@ export class DatastoreNode implements EtcdBackend {
 
   private onSoftState(state: string, leader: NodeId): void {
     this.logger.info('raft state changed', { state, leader, term: this.raft.raft.term });
-    if (state === 'leader') this.leaseClock.onBecomeLeader(this.sm.leases());
+    if (state === 'leader') {
+      this.leaseClock.onBecomeLeader(this.sm.leases());
+      this.roles.nudge();
+    }
     const previous = this.knownLeader;
     this.knownLeader = leader;
     if (previous !== NONE && previous !== leader) {
@@ -788,7 +782,6 @@ export class DatastoreNode implements EtcdBackend {
 
   report(): NodeStatusReport {
     const s = this.raft.status();
-    const progress = new Map(s.progress.map((p) => [p.id, p]));
     return {
       id: this.id,
       name: this.config.name,
@@ -800,16 +793,13 @@ export class DatastoreNode implements EtcdBackend {
       applied: this.sm.appliedIndex(),
       lastIndex: s.lastIndex,
       revision: this.sm.revision(),
-      members: s.conf.members.map((m) => {
-        const p = progress.get(m.id);
-        return {
-          id: m.id,
-          role: m.role,
-          ...(p ? { match: p.match, ticksSinceHeard: p.ticksSinceHeard } : {}),
-        };
-      }),
-      failureDomain: this.config.failureDomain,
-      weight: this.config.weight,
+      members: this.roles.members(),
+      targets: {
+        ...(this.config.targetVoters !== undefined ? { voters: this.config.targetVoters } : {}),
+        ...(this.config.targetStandbys !== undefined ? { standbys: this.config.targetStandbys } : {}),
+      },
+      failureDomain: this.roles.currentPlacement.failureDomain,
+      weight: this.roles.currentPlacement.weight,
       transport: { ...this.transport.stats() },
       log: { ...this.log.stats() },
     };
@@ -833,7 +823,7 @@ export class DatastoreNode implements EtcdBackend {
     this.stopping = true;
     if (this.ticker) clearInterval(this.ticker);
     if (this.leaseTimer) clearInterval(this.leaseTimer);
-    if (this.rolesTimer) clearInterval(this.rolesTimer);
+    this.roles.stop();
     const stopped = new MicroK8sError('MK_STOPPED', 'etcdserver: server stopped');
     for (const [, p] of this.pending) {
       clearTimeout(p.timer);
@@ -848,7 +838,19 @@ export class DatastoreNode implements EtcdBackend {
     this.logger.info('datastore node stopped', { id: this.id });
   }
 
+  /**
+   * A clean stop hands over: a leader transfers leadership to the most up-to-date voter, then the
+   * node marks itself draining so the leader gives its voter seat to a caught-up standby before it
+   * goes (bounded: with nobody to take the seat it just stops, as a crash would).
+   */
   private async handOver(): Promise<void> {
+    await this.transferAway();
+    if (this.raft.raft.lead === NONE) return;
+    const role = await this.roles.drain(DRIVER_LIMITS.drainMs);
+    this.logger.info('handed over before stopping', { role });
+  }
+
+  private async transferAway(): Promise<void> {
     const status = this.raft.status();
     if (status.state !== 'leader') return;
     const candidates = status.progress
@@ -859,6 +861,10 @@ export class DatastoreNode implements EtcdBackend {
     this.logger.info('handing leadership over before stopping', { to: target.id });
     this.transferLeadership(target.id);
     for (let i = 0; i < DRIVER_LIMITS.handoverWaitTicks && this.raft.raft.state === 'leader'; i++) {
+      await new Promise((r) => setTimeout(r, this.config.tickMs));
+    }
+    // Wait (bounded) until this node has heard of the new leader, so draining can be forwarded.
+    for (let i = 0; i < DRIVER_LIMITS.handoverWaitTicks && this.raft.raft.lead === NONE; i++) {
       await new Promise((r) => setTimeout(r, this.config.tickMs));
     }
   }

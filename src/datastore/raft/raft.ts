@@ -198,6 +198,11 @@ export class Raft {
     if (this.promotable() && this.electionElapsed >= this.randomizedElectionTimeout) {
       this.electionElapsed = 0;
       this.campaign('pre');
+    } else if (!this.promotable() && this.lead !== NONE && this.electionElapsed >= this.electionTicks) {
+      // A standby or spare never campaigns, so it would otherwise keep a leader it cannot reach
+      // and forward requests into the void. Forgetting it makes the node answer "no leader" (as a
+      // voter does once it starts a pre-vote) until a leader's message arrives again.
+      this.lead = NONE;
     }
   }
 

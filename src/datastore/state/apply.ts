@@ -88,6 +88,9 @@ export function executeCommand(
       if (lease === undefined) throw leaseNotFoundError();
       return { type: 'leaseKeepAlive', id: lease.id, ttl: lease.ttl };
     }
+    case 'memberSet':
+      core.setMember(cmd);
+      return { type: 'memberSet', id: cmd.id };
     default:
       return unreachable(cmd, 'command');
   }

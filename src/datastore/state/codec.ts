@@ -35,6 +35,9 @@ import type {
   TxnRequest,
 } from './types.js';
 
+const utf8 = new TextEncoder();
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
+
 export const COMMAND_FORMAT_VERSION = 1;
 
 const CMD_PUT = 1;
@@ -45,6 +48,7 @@ const CMD_LEASE_GRANT = 5;
 const CMD_LEASE_REVOKE = 6;
 const CMD_LEASE_EXPIRE = 7;
 const CMD_LEASE_KEEP_ALIVE = 8;
+const CMD_MEMBER_SET = 9;
 
 const OP_RANGE = 1;
 const OP_PUT = 2;
@@ -283,6 +287,13 @@ export function encodeCommand(cmd: Command): Uint8Array {
       w.byte(CMD_LEASE_KEEP_ALIVE);
       w.uint(cmd.id, 'leaseKeepAlive.id');
       break;
+    case 'memberSet':
+      w.byte(CMD_MEMBER_SET);
+      w.uint(cmd.id, 'memberSet.id');
+      w.bytes(utf8.encode(cmd.failureDomain), 'memberSet.failureDomain');
+      w.uint(cmd.weight, 'memberSet.weight');
+      w.uint(cmd.draining ? 1 : 0, 'memberSet.draining');
+      break;
     default:
       throw invalid(`unknown command type ${String((cmd as { type?: unknown }).type)}`);
   }
@@ -497,6 +508,21 @@ export function decodeCommand(data: Uint8Array): Command {
     case CMD_LEASE_KEEP_ALIVE:
       cmd = { type: 'leaseKeepAlive', id: r.uint() };
       break;
+    case CMD_MEMBER_SET: {
+      const id = r.uint();
+      const domain = r.bytes();
+      let failureDomain: string;
+      try {
+        failureDomain = strictUtf8.decode(domain);
+      } catch {
+        return r.fail('failure domain is not UTF-8');
+      }
+      const weight = r.uint();
+      const draining = r.uint();
+      if (draining > 1) return r.fail('draining flag');
+      cmd = { type: 'memberSet', id, failureDomain, weight, draining: draining === 1 };
+      break;
+    }
     default:
       return r.fail(`unknown command tag ${tag}`);
   }

@@ -25,7 +25,15 @@ import { SQLITE_CACHE_KIB } from './limits.js';
 import { KvCore } from './mvcc.js';
 import { checkKey, readRange } from './range.js';
 import { checkIntegrity, createSchema, isEmptyDb, readPersistedState } from './schema.js';
-import type { ApplyResult, Bytes, LeaseInfo, RangeRequest, RangeResponse, RevisionEvents } from './types.js';
+import type {
+  ApplyResult,
+  Bytes,
+  LeaseInfo,
+  MemberInfo,
+  RangeRequest,
+  RangeResponse,
+  RevisionEvents,
+} from './types.js';
 import { type RevisionListener, WatchHub } from './watch-hub.js';
 
 export interface KvStateMachineOptions {
@@ -255,6 +263,11 @@ export class KvStateMachine {
       ttl: l.ttl,
       keys: keys.get(l.id) ?? [],
     }));
+  }
+
+  /** The members' replicated placement facts (failure domain, weight, draining), by id. */
+  members(): MemberInfo[] {
+    return this.live().members();
   }
 
   lease(id: number): LeaseInfo | undefined {

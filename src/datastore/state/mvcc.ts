@@ -10,7 +10,7 @@ import { assert } from '../../lib/assert.js';
 import { EMPTY_BYTES, type KeySpan, plainBytes, spanParams } from './bytes.js';
 import { type PersistedState, readPersistedState } from './schema.js';
 import { type KeyRow, Statements } from './sql.js';
-import type { KeyValue, RevisionEvents, WatchEvent } from './types.js';
+import type { KeyValue, MemberInfo, RevisionEvents, WatchEvent } from './types.js';
 
 export function makeKv(
   key: Uint8Array,
@@ -215,6 +215,22 @@ export class KvCore {
     const info = this.sql.deleteLease.run(id);
     assert(info.changes === 1, 'removed a lease that did not exist');
     this.mutations++;
+  }
+
+  setMember(info: MemberInfo): void {
+    this.sql.upsertMember.run(info.id, info.failureDomain, info.weight, info.draining ? 1 : 0);
+    this.mutations++;
+  }
+
+  members(): MemberInfo[] {
+    return (
+      this.sql.allMembers.all() as { id: number; failureDomain: string; weight: number; draining: number }[]
+    ).map((m) => ({
+      id: m.id,
+      failureDomain: m.failureDomain,
+      weight: m.weight,
+      draining: m.draining === 1,
+    }));
   }
 
   leaseRows(id: number, withValue: boolean): KeyRow[] {

@@ -10,6 +10,8 @@
  * - `live`: the current state, one small row per live key, clustered by key (WITHOUT ROWID), with
  *   `log_id` pointing at the value. Current reads scan it in key order and fetch values by rowid.
  * - `lease`: granted leases; a key's lease is in `live.lease` (partial index for lease != 0).
+ * - `member`: the datastore members' placement facts (failure domain, weight, draining), replicated
+ *   so that whichever node leads plans roles from the same facts. No revision, no watch event.
  * - `state`: a single row: applied index, store revision, compact revision, next event id. It is
  *   written in the same transaction as the changes, so the db alone says where apply stopped.
  *
@@ -61,9 +63,15 @@ CREATE TABLE lease (
   id INTEGER PRIMARY KEY,
   ttl INTEGER NOT NULL
 );
+CREATE TABLE member (
+  id INTEGER PRIMARY KEY,
+  failure_domain TEXT NOT NULL,
+  weight INTEGER NOT NULL,
+  draining INTEGER NOT NULL
+);
 `;
 
-const TABLES = ['lease', 'live', 'log', 'state'];
+const TABLES = ['lease', 'live', 'log', 'member', 'state'];
 
 export interface PersistedState {
   readonly format: number;

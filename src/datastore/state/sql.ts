@@ -76,9 +76,17 @@ export class Statements {
   readonly leaseRows: Stmt;
   readonly leaseRowsWithValue: Stmt;
   readonly hashRows: Stmt;
+  readonly upsertMember: Stmt;
+  readonly allMembers: Stmt;
   private readonly variants = new Map<string, Stmt>();
 
   constructor(private readonly db: Database.Database) {
+    this.upsertMember = db.prepare(
+      'INSERT INTO member (id, failure_domain, weight, draining) VALUES (?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET failure_domain = excluded.failure_domain, weight = excluded.weight, draining = excluded.draining',
+    );
+    this.allMembers = db.prepare(
+      'SELECT id, failure_domain AS failureDomain, weight, draining FROM member ORDER BY id',
+    );
     this.getState = db.prepare(
       'SELECT applied_index AS appliedIndex, revision, compact_revision AS compactRevision, next_event_id AS nextEventId FROM state WHERE one = 1',
     );

@@ -131,7 +131,19 @@ export type Command =
    * Renew a lease: no change to the key space and no new revision; every replica notes the
    * renewal time when it applies it, so any new leader knows the deadlines. Unknown id → MK_LEASE_NOT_FOUND.
    */
-  | { readonly type: 'leaseKeepAlive'; readonly id: number };
+  | { readonly type: 'leaseKeepAlive'; readonly id: number }
+  /** A member's placement facts for the roles planner: no key changes, no revision. */
+  | ({ readonly type: 'memberSet' } & MemberInfo);
+
+/** What the roles planner needs to know of a member beyond its role (replicated state). */
+export interface MemberInfo {
+  readonly id: number;
+  readonly failureDomain: string;
+  /** Lower is preferred for voters and standbys. */
+  readonly weight: number;
+  /** Stopping cleanly: its role should go to someone else first. */
+  readonly draining: boolean;
+}
 
 export type CommandResponse =
   | { readonly type: 'put'; readonly response: PutResponse }
@@ -140,7 +152,8 @@ export type CommandResponse =
   | { readonly type: 'compact'; readonly revision: number }
   | { readonly type: 'leaseGrant'; readonly id: number; readonly ttl: number; readonly revision: number }
   | { readonly type: 'leaseRevoke'; readonly revision: number }
-  | { readonly type: 'leaseKeepAlive'; readonly id: number; readonly ttl: number };
+  | { readonly type: 'leaseKeepAlive'; readonly id: number; readonly ttl: number }
+  | { readonly type: 'memberSet'; readonly id: number };
 
 /** A deterministic failure of a command (every replica reaches the same one). */
 export interface CommandError {

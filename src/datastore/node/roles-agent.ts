@@ -1,0 +1,275 @@
+/**
+ * The node's side of autonomous roles.
+ *
+ * Every node keeps its own placement facts (failure domain, weight, draining) in the replicated
+ * member table: it proposes them when the table disagrees with what it wants. That way any node
+ * that becomes leader plans from the same facts, and a change made at run time on one node
+ * reaches them all through the log.
+ *
+ * The leader runs the injected roles planner every few seconds and soon after anything that can
+ * change the plan (a membership change, a placement change, a new leadership), and proposes only
+ * the plan's first change: the core takes one membership change at a time.
+ *
+ * A member that stops cleanly first marks itself draining. The planner treats a draining member
+ * as one that is going away: it promotes a replacement first, then demotes it.
+ */
+import { MicroK8sError } from '../../lib/errors.js';
+import type { Logger } from '../../lib/log.js';
+import type { RaftStatus } from '../raft/raft.js';
+import type { ConfChange, NodeId, Role } from '../raft/types.js';
+import type { ApplyResult, Command, MemberInfo } from '../state/types.js';
+
+/** The roles planner, injected by the caller (the datastore does not import the cluster layer). */
+export type RolesPlanner = (input: {
+  leader: NodeId;
+  commit: number;
+  members: {
+    id: NodeId;
+    role: Role;
+    online: boolean;
+    match: number;
+    failureDomain: string;
+    weight: number;
+  }[];
+  targets?: { voters?: number; standbys?: number };
+}) => readonly { change: ConfChange; reason: string }[];
+
+export interface Placement {
+  readonly failureDomain: string;
+  readonly weight: number;
+}
+
+/** What the agent needs of the node. */
+export interface RolesHost {
+  readonly id: NodeId;
+  status(): RaftStatus;
+  members(): MemberInfo[];
+  execute(cmd: Command): Promise<ApplyResult>;
+  proposeConfChange(change: ConfChange): void;
+  /** A member is online when the leader heard from it within this many ticks. */
+  readonly electionTicks: number;
+  readonly tickMs: number;
+}
+
+export interface RolesAgentOptions {
+  placement: Placement;
+  /** Fallback placement of members that have not published theirs yet (from the args file). */
+  peerPlacement: ReadonlyMap<NodeId, Placement>;
+  targets: { voters?: number; standbys?: number };
+  /** A member unheard of for longer than this is reported dead (never removed automatically). */
+  deadAfterMs: number;
+  logger: Logger;
+}
+
+export const ROLES_AGENT_LIMITS = {
+  /** How often the leader plans when nothing happens. */
+  planEveryMs: 2_000,
+  /** Debounce of an early plan after a change. */
+  nudgeMs: 50,
+  /** How often a node compares its published placement with its own. */
+  publishEveryMs: 500,
+  /** Polling while a draining voter waits to be replaced. */
+  drainPollMs: 50,
+} as const;
+
+export interface MemberReport {
+  id: NodeId;
+  role: Role;
+  failureDomain: string;
+  weight: number;
+  draining: boolean;
+  /** Leader's view only. */
+  match?: number;
+  online?: boolean;
+  offlineMs?: number;
+  dead?: boolean;
+}
+
+export class RolesAgent {
+  private placement: Placement;
+  private draining = false;
+  private planner: RolesPlanner | undefined;
+  private planTimer: NodeJS.Timeout | undefined;
+  private publishTimer: NodeJS.Timeout | undefined;
+  private nudgeTimer: NodeJS.Timeout | undefined;
+  private publishing = false;
+  private stopped = false;
+
+  constructor(
+    private readonly host: RolesHost,
+    private readonly options: RolesAgentOptions,
+  ) {
+    this.placement = options.placement;
+  }
+
+  start(): void {
+    this.publishTimer = setInterval(() => void this.publish(), ROLES_AGENT_LIMITS.publishEveryMs);
+  }
+
+  stop(): void {
+    this.stopped = true;
+    clearInterval(this.publishTimer);
+    clearInterval(this.planTimer);
+    clearTimeout(this.nudgeTimer);
+  }
+
+  setPlanner(planner: RolesPlanner, everyMs: number = ROLES_AGENT_LIMITS.planEveryMs): void {
+    this.planner = planner;
+    clearInterval(this.planTimer);
+    this.planTimer = setInterval(() => this.plan(), everyMs);
+  }
+
+  get currentPlacement(): Placement {
+    return this.placement;
+  }
+
+  /** Something that may change the plan happened: plan again soon (leader only). */
+  nudge(): void {
+    if (this.stopped || this.planner === undefined || this.nudgeTimer !== undefined) return;
+    this.nudgeTimer = setTimeout(() => {
+      this.nudgeTimer = undefined;
+      this.plan();
+    }, ROLES_AGENT_LIMITS.nudgeMs);
+  }
+
+  /** Change this node's placement at run time; resolves once the cluster has it. */
+  async setPlacement(placement: Placement): Promise<void> {
+    this.placement = placement;
+    await this.publishNow();
+  }
+
+  /**
+   * Mark this node as leaving and wait (bounded) until a voter role has gone to someone else.
+   * Returns the role this node holds at the end.
+   */
+  async drain(timeoutMs: number): Promise<Role | undefined> {
+    this.draining = true;
+    const deadline = Date.now() + timeoutMs;
+    try {
+      await this.publishNow(timeoutMs);
+    } catch (error) {
+      this.options.logger.info('could not publish draining; stopping anyway', { error });
+      return this.role();
+    }
+    while (Date.now() < deadline && this.role() === 'voter' && this.replacementExists()) {
+      await new Promise((r) => setTimeout(r, ROLES_AGENT_LIMITS.drainPollMs));
+    }
+    return this.role();
+  }
+
+  private role(): Role | undefined {
+    return this.host.status().conf.members.find((m) => m.id === this.host.id)?.role;
+  }
+
+  /** Is there a member that could take a voter seat (a standby or spare other than us)? */
+  private replacementExists(): boolean {
+    const published = new Map(this.host.members().map((m) => [m.id, m]));
+    return this.host
+      .status()
+      .conf.members.some(
+        (m) => m.id !== this.host.id && m.role !== 'voter' && !published.get(m.id)?.draining,
+      );
+  }
+
+  private wanted(): MemberInfo {
+    return { id: this.host.id, ...this.placement, draining: this.draining };
+  }
+
+  private differs(): boolean {
+    const mine = this.host.members().find((m) => m.id === this.host.id);
+    const want = this.wanted();
+    return (
+      mine === undefined ||
+      mine.failureDomain !== want.failureDomain ||
+      mine.weight !== want.weight ||
+      mine.draining !== want.draining
+    );
+  }
+
+  private async publish(): Promise<void> {
+    if (this.stopped || this.publishing || this.host.status().leader === 0 || !this.differs()) return;
+    this.publishing = true;
+    try {
+      await this.host.execute({ type: 'memberSet', ...this.wanted() });
+    } catch (error) {
+      this.options.logger.debug('placement not published yet', { error });
+    } finally {
+      this.publishing = false;
+    }
+  }
+
+  private async publishNow(timeoutMs = 10_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    let last: unknown;
+    while (Date.now() < deadline) {
+      if (!this.differs()) return;
+      try {
+        const result = await this.host.execute({ type: 'memberSet', ...this.wanted() });
+        if (result.ok) return;
+        last = new MicroK8sError('MK_INTERNAL', result.error.message);
+      } catch (error) {
+        last = error;
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    throw new MicroK8sError('MK_TIMEOUT', `the placement change did not commit within ${timeoutMs} ms`, {
+      cause: String(last),
+    });
+  }
+
+  /** The members as the planner and status see them (online facts only on the leader). */
+  members(): MemberReport[] {
+    const s = this.host.status();
+    const leader = s.state === 'leader';
+    const progress = new Map(s.progress.map((p) => [p.id, p]));
+    const published = new Map(this.host.members().map((m) => [m.id, m]));
+    return s.conf.members.map((m) => {
+      const self = m.id === this.host.id;
+      const info = published.get(m.id);
+      const fallback = self ? this.placement : this.options.peerPlacement.get(m.id);
+      const report: MemberReport = {
+        id: m.id,
+        role: m.role,
+        failureDomain: info?.failureDomain ?? fallback?.failureDomain ?? 'default',
+        weight: info?.weight ?? fallback?.weight ?? 0,
+        draining: info?.draining ?? false,
+      };
+      if (!leader) return report;
+      const p = progress.get(m.id);
+      const unheard = self ? 0 : (p?.ticksSinceHeard ?? Number.MAX_SAFE_INTEGER);
+      const offlineMs = Math.min(unheard * this.host.tickMs, Number.MAX_SAFE_INTEGER);
+      return {
+        ...report,
+        match: self ? s.lastIndex : (p?.match ?? 0),
+        online: unheard < this.host.electionTicks,
+        offlineMs: unheard < this.host.electionTicks ? 0 : offlineMs,
+        dead: offlineMs > this.options.deadAfterMs,
+      };
+    });
+  }
+
+  private plan(): void {
+    const planner = this.planner;
+    if (this.stopped || planner === undefined) return;
+    const s = this.host.status();
+    if (s.state !== 'leader' || s.leadTransferee !== 0) return;
+    const members = this.members().map((m) => ({
+      id: m.id,
+      role: m.role,
+      // A draining member is leaving: plan as if it were gone, so it is replaced first.
+      online: (m.online ?? false) && !(m.draining && m.id !== this.host.id),
+      match: m.match ?? 0,
+      failureDomain: m.failureDomain,
+      weight: m.weight,
+    }));
+    const plan = planner({ leader: this.host.id, commit: s.commit, members, targets: this.options.targets });
+    const next = plan[0];
+    if (!next) return;
+    try {
+      this.host.proposeConfChange(next.change);
+      this.options.logger.info('role change proposed', { change: next.change, reason: next.reason });
+    } catch (error) {
+      this.options.logger.debug('role change not proposed now', { change: next.change, error });
+    }
+  }
+}
