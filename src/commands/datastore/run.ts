@@ -8,7 +8,7 @@ const text = (description: string) => Flags.string({ description });
 export default class DatastoreRun extends MicroK8sCommand {
   static override summary = 'Run the datastore daemon of this node (the snap runs it as a service).';
   static override description =
-    'Configuration comes from --args-file (one flag per line, e.g. $SNAP_DATA/args/datastore) and from flags, which win. SIGTERM hands leadership over, then stops.';
+    'Configuration comes from --args-file (one flag per line, e.g. $SNAP_DATA/args/datastore) and from flags, which win. SIGTERM hands the node role (and leadership) over, then stops; SIGINT stops at once.';
   static override examples = [
     '<%= config.bin %> datastore run --args-file $SNAP_DATA/args/datastore',
     '<%= config.bin %> datastore run --id 1 --cluster-id lab --data-dir /tmp/n1 --peer-listen 127.0.1.1:2380 --client-listen 127.0.1.1:2379 --bootstrap 1=voter --ca-cert ca.crt --cert peer.crt --key peer.key',

@@ -4,7 +4,7 @@ import { labSignal } from '../../datastore/lab/lab.js';
 import { MicroK8sCommand } from '../../lib/command.js';
 
 export default class LabStop extends MicroK8sCommand {
-  static override summary = 'Stop a lab node cleanly (SIGTERM: it hands leadership over first).';
+  static override summary = 'Stop a lab node cleanly (SIGTERM: it hands its role and leadership over first).';
   static override examples = ['<%= config.bin %> lab stop node1'];
   static override enableJsonFlag = true;
   static override args = { node: Args.string({ description: 'node name (node1) or id', required: true }) };

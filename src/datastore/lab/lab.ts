@@ -398,17 +398,22 @@ export async function labStart(dir: string, name: string): Promise<LabNode> {
   );
 }
 
-/** Stop every node (SIGTERM, then SIGKILL if it hangs); with purge, delete the lab folder. */
+/**
+ * Stop every node at once (SIGINT: no handover, there is nobody left to hand over to; SIGKILL if
+ * one hangs); with purge, delete the lab folder.
+ */
 export async function labDown(dir: string, options: { purge?: boolean } = {}): Promise<number> {
   const spec = readLab(dir);
-  let stopped = 0;
-  for (const node of spec.nodes) {
-    if (!isAlive(node.pid)) continue;
-    process.kill(node.pid, 'SIGTERM');
-    if (!(await waitExit(node.pid, LAB_LIMITS.stopTimeoutMs))) process.kill(node.pid, 'SIGKILL');
-    await waitExit(node.pid, LAB_LIMITS.stopTimeoutMs);
-    stopped++;
-  }
+  const running = spec.nodes.filter((node) => isAlive(node.pid));
+  for (const node of running) process.kill(node.pid, 'SIGINT');
+  await Promise.all(
+    running.map(async (node) => {
+      if (!(await waitExit(node.pid, LAB_LIMITS.stopTimeoutMs)) && isAlive(node.pid))
+        process.kill(node.pid, 'SIGKILL');
+      await waitExit(node.pid, LAB_LIMITS.stopTimeoutMs);
+    }),
+  );
+  const stopped = running.length;
   if (options.purge) rmSync(dir, { recursive: true, force: true });
   return stopped;
 }

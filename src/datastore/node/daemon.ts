@@ -1,6 +1,6 @@
 /**
  * The datastore daemon: one process per node, as the snap runs it. It opens the node, serves
- * the etcd API and the admin socket, and on SIGTERM hands leadership over, then stops.
+ * the etcd API and the admin socket; on SIGTERM it hands its role over, then stops (SIGINT: at once).
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -62,20 +62,21 @@ export async function startDaemon(
     finish = resolve;
   });
   let stopping: Promise<void> | undefined;
-  const stop = (code = 0): Promise<void> => {
+  const stop = (code = 0, handover = code === 0): Promise<void> => {
     stopping ??= (async () => {
-      logger.info('stopping', { code });
+      logger.info('stopping', { code, handover });
       await etcd.stop();
-      await node.stop({ handover: code === 0 });
+      await node.stop({ handover });
       await admin.close();
       finish(code);
     })();
     return stopping;
   };
   node.setFatalHandler(() => void stop(1));
-  const onSignal = () => void stop(0);
-  process.once('SIGTERM', onSignal);
-  process.once('SIGINT', onSignal);
+  // SIGTERM (a service stop, one node at a time) hands the node's role over first; SIGINT stops
+  // at once, for when the whole cluster goes down and there is nobody to hand over to.
+  process.once('SIGTERM', () => void stop(0));
+  process.once('SIGINT', () => void stop(0, false));
   logger.info('datastore ready', {
     id: config.id,
     peerPort: node.peerPort,

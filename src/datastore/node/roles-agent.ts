@@ -139,22 +139,36 @@ export class RolesAgent {
   }
 
   /**
-   * Mark this node as leaving and wait (bounded) until a voter role has gone to someone else.
-   * Returns the role this node holds at the end.
+   * Mark this node as leaving and wait (bounded) until a voter seat has gone to someone else: the
+   * leader promotes a replacement first, then demotes this node. Only the promotion is awaited:
+   * a node demoted to spare no longer receives the log, so it would never see its own demotion,
+   * and once the others hold as many voter seats as before, stopping takes no quorum away.
+   * Returns the role this node held when it stopped waiting.
    */
   async drain(timeoutMs: number): Promise<Role | undefined> {
     this.draining = true;
     const deadline = Date.now() + timeoutMs;
+    const votersBefore = this.votersBesidesMe() + 1;
     try {
       await this.publishNow(timeoutMs);
     } catch (error) {
       this.options.logger.info('could not publish draining; stopping anyway', { error });
       return this.role();
     }
-    while (Date.now() < deadline && this.role() === 'voter' && this.replacementExists()) {
+    while (
+      Date.now() < deadline &&
+      this.role() === 'voter' &&
+      this.votersBesidesMe() < votersBefore &&
+      this.host.status().leader !== 0 &&
+      this.replacementExists()
+    ) {
       await new Promise((r) => setTimeout(r, ROLES_AGENT_LIMITS.drainPollMs));
     }
     return this.role();
+  }
+
+  private votersBesidesMe(): number {
+    return this.host.status().conf.members.filter((m) => m.role === 'voter' && m.id !== this.host.id).length;
   }
 
   private role(): Role | undefined {
