@@ -51,7 +51,9 @@ export async function startLab(
     async down() {
       for (const c of clients.splice(0)) c.close();
       await labDown(dir);
-      rmSync(dir, { recursive: true, force: true });
+      // KEEP_LAB=1 keeps the folder (logs, data) of a failing test for a look.
+      if (process.env.KEEP_LAB) console.log(`  lab kept in ${dir}`);
+      else rmSync(dir, { recursive: true, force: true });
     },
   };
   return lab;

@@ -20,8 +20,7 @@ test.before(async () => {
   lab = await startLab(5, '127.0.25.1');
 });
 test.after(async () => {
-  if (process.env.KEEP_LAB) console.log('lab', lab.dir);
-  else await lab?.down();
+  await lab?.down();
 });
 
 async function caughtUp(name: string): Promise<boolean> {

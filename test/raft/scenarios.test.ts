@@ -84,7 +84,11 @@ test('a cut-off standby forgets its leader (answers "no leader") and finds it ag
   assert.is(c.raft(4).status().leader, leader);
   c.isolate(4);
   c.ticks(c.electionTicks + 2);
-  assert.is(c.raft(4).status().leader, 0, 'a standby never campaigns, so it must drop the unreachable leader');
+  assert.is(
+    c.raft(4).status().leader,
+    0,
+    'a standby never campaigns, so it must drop the unreachable leader',
+  );
   assert.is(c.raft(4).status().state, 'follower');
   c.heal();
   assert.ok(

@@ -209,7 +209,7 @@ test('(e) a hello with the wrong cluster id is refused', async () => {
     'nothing after a refused hello is delivered',
   );
   const logged = target.logs.records.find((r) =>
-    /another cluster/.test(String((r.error as { message?: string })?.message)),
+    /belongs to cluster 'another-cluster'/.test(String((r.error as { message?: string })?.message)),
   );
   assert.is((logged?.error as { code?: string } | undefined)?.code, 'MK_PEER_REJECTED');
 });

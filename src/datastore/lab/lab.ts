@@ -25,6 +25,8 @@ export interface LabNode {
   /** A command prefix the node runs under, e.g. `ip netns exec NS` (tests that cut networks). */
   readonly launcher?: readonly string[];
   pid: number;
+  /** Left out by a quorum-loss recovery: its peers refuse it until it is re-joined. */
+  lost?: boolean;
 }
 
 export interface LabSpec {
@@ -330,8 +332,10 @@ export async function labStatus(dir: string): Promise<LabNodeStatus[]> {
         peerPort: node.peerPort,
         clientEndpoint: `${spec.clientTls ? 'https' : 'http'}://${node.address}:${node.clientPort}`,
         dataDir: node.dataDir,
-        role: report?.role ?? (running ? 'unknown' : 'down'),
-        state: report?.state ?? (running ? 'not answering' : 'stopped'),
+        role: report?.role ?? (running ? 'unknown' : node.lost ? 'lost' : 'down'),
+        state: node.lost
+          ? `lost${report ? ` (${report.state})` : ''}`
+          : (report?.state ?? (running ? 'not answering' : 'stopped')),
         term: report?.term ?? 0,
         leader: report?.leader ?? 0,
         applied: report?.applied ?? 0,
@@ -377,17 +381,31 @@ export async function labSignal(dir: string, name: string, signal: 'SIGTERM' | '
 }
 
 export async function labStart(dir: string, name: string): Promise<LabNode> {
+  const [node] = await labStartMany(dir, [name]);
+  return node!;
+}
+
+/** Start several nodes together (a cluster without quorum needs them all to elect a leader). */
+async function labStartMany(dir: string, names: readonly string[]): Promise<LabNode[]> {
   const spec = readLab(dir);
-  const node = findNode(spec, name);
-  if (isAlive(node.pid))
-    throw new MicroK8sError('MK_INVALID_ARGUMENT', `${node.name} is already running (pid ${node.pid})`);
-  node.pid = spawnNode(node);
+  const nodes = names.map((name) => findNode(spec, name));
+  for (const node of nodes) {
+    if (isAlive(node.pid))
+      throw new MicroK8sError('MK_INVALID_ARGUMENT', `${node.name} is already running (pid ${node.pid})`);
+  }
+  for (const node of nodes) node.pid = spawnNode(node);
   writeLab(spec);
+  for (const node of nodes) await waitAnswering(node);
+  return nodes;
+}
+
+async function waitAnswering(node: LabNode): Promise<void> {
   const deadline = Date.now() + LAB_LIMITS.readyTimeoutMs;
   while (Date.now() < deadline) {
-    // Ready once it answers and knows a leader (it may still be catching up).
+    // Ready once it answers and knows a leader (it may still be catching up); a lost node never
+    // will (its peers refuse it), so it is ready once it answers.
     const report = await nodeReport(node);
-    if (report && report.leader !== 0) return node;
+    if (report && (report.leader !== 0 || node.lost)) return;
     if (!isAlive(node.pid))
       throw new MicroK8sError('MK_NOT_RUNNING', `${node.name} exited; see ${node.logFile}`);
     await sleep(LAB_LIMITS.pollMs);
@@ -450,4 +468,40 @@ export async function labSetPlacement(
   } finally {
     await client.close();
   }
+}
+
+/**
+ * Quorum-loss recovery of the lab: the running nodes are the survivors, the stopped ones are lost
+ * for good. Without force, only the plan's outline; with force, the survivors are stopped, recovered
+ * (see datastore/recovery) and started again as a working cluster.
+ */
+export async function labRecover(
+  dir: string,
+  options: { force: boolean },
+): Promise<{ survivors: string[]; lost: string[]; plan?: string[] }> {
+  const spec = readLab(dir);
+  const survivors = spec.nodes.filter((n) => isAlive(n.pid));
+  const lost = spec.nodes.filter((n) => !isAlive(n.pid));
+  if (survivors.length === 0)
+    throw new MicroK8sError('MK_NOT_RUNNING', 'no lab node is running: nothing survived');
+  const names = { survivors: survivors.map((n) => n.name), lost: lost.map((n) => n.name) };
+  if (!options.force) return names;
+  const { describePlan, executeRecovery, planRecovery, survivorFromArgs } = await import(
+    '../recovery/recover.js'
+  );
+  for (const node of survivors) process.kill(node.pid, 'SIGINT');
+  for (const node of survivors) {
+    if (!(await waitExit(node.pid, LAB_LIMITS.stopTimeoutMs))) {
+      throw new MicroK8sError('MK_TIMEOUT', `${node.name} (pid ${node.pid}) did not stop`);
+    }
+  }
+  const plan = await planRecovery(survivors.map((n) => survivorFromArgs(n.argsFile)));
+  await executeRecovery(plan);
+  for (const node of lost) node.lost = true;
+  writeLab(spec);
+  await labStartMany(
+    dir,
+    survivors.map((n) => n.name),
+  );
+  return { ...names, plan: describePlan(plan) };
 }

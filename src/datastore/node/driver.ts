@@ -270,6 +270,7 @@ export class DatastoreNode implements EtcdBackend {
       this.scheduleReady();
     });
     await this.transport.start();
+    this.transport.probeAll();
     this.ticker = setInterval(() => {
       if (this.stopping) return;
       this.raft.tick();

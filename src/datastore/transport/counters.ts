@@ -10,6 +10,8 @@ export interface TransportCounters {
   badFrames: number;
   /** Connections refused: TLS failure, no peer identity, wrong cluster, identity mismatch. */
   rejectedPeers: number;
+  /** Our connections a peer refused with a reject frame (e.g. we are of another cluster). */
+  refusedByPeers: number;
   /** Messages received whose `from` is not the connection's peer or whose `to` is not us. */
   misaddressed: number;
   /** Outbound connections with the TLS handshake done. */
@@ -25,6 +27,7 @@ export function newCounters(): TransportCounters {
     dropped: 0,
     badFrames: 0,
     rejectedPeers: 0,
+    refusedByPeers: 0,
     misaddressed: 0,
     outbound: 0,
     inbound: 0,

@@ -14,7 +14,14 @@ import type { NodeId } from '../raft/types.js';
 import { type ByteReader, ByteWriter, badFrame, varintSize } from './bytes.js';
 
 export const FRAME_HEADER_BYTES = 4;
-export const FrameKind = { Hello: 1, Batch: 2 } as const;
+/**
+ * Hello and batch frames flow from the dialer to the listener. The one exception is a reject
+ * frame: the listener writes it once, just before it closes a connection it refuses, so that the
+ * refused node can log why (another cluster, a wrong identity) instead of only seeing a close.
+ */
+export const FrameKind = { Hello: 1, Batch: 2, Reject: 3 } as const;
+/** A reject reason is a sentence, not a document. */
+export const MAX_REJECT_REASON_BYTES = 400;
 export const PROTOCOL_VERSION = 1;
 /** Cluster ids are names, not documents. */
 export const MAX_CLUSTER_ID_BYTES = 128;
@@ -48,6 +55,28 @@ export function encodeHelloFrame(hello: Hello): Buffer {
   frame.writeUInt32BE(payload.length, 0);
   frame.set(payload, FRAME_HEADER_BYTES);
   return frame;
+}
+
+/** The complete reject frame: kind byte and a UTF-8 reason (cut to its limit). */
+export function encodeRejectFrame(reason: string): Buffer {
+  let text = Buffer.from(reason, 'utf8');
+  if (text.length > MAX_REJECT_REASON_BYTES) text = text.subarray(0, MAX_REJECT_REASON_BYTES);
+  const frame = Buffer.allocUnsafe(FRAME_HEADER_BYTES + 1 + text.length);
+  frame.writeUInt32BE(1 + text.length, 0);
+  frame[FRAME_HEADER_BYTES] = FrameKind.Reject;
+  frame.set(text, FRAME_HEADER_BYTES + 1);
+  return frame;
+}
+
+/** The reason of a reject frame at the start of `data`, or undefined if it is not one. */
+export function decodeRejectFrame(data: Buffer): string | undefined {
+  if (data.length < FRAME_HEADER_BYTES + 1) return undefined;
+  const length = data.readUInt32BE(0);
+  if (length < 1 || length > MAX_REJECT_REASON_BYTES + 1 || data.length < FRAME_HEADER_BYTES + length)
+    return undefined;
+  if (data[FRAME_HEADER_BYTES] !== FrameKind.Reject) return undefined;
+  // Lenient decoding: this is a message for a log line, never acted upon.
+  return data.subarray(FRAME_HEADER_BYTES + 1, FRAME_HEADER_BYTES + length).toString('utf8');
 }
 
 /** Decode the body of a hello frame (the payload after the kind byte). */

@@ -11,9 +11,19 @@ import type { Message, NodeId } from '../raft/types.js';
 import { ByteReader, badFrame } from './bytes.js';
 import { readBatch } from './codec.js';
 import type { TransportCounters } from './counters.js';
-import { decodeHello, FrameKind, FrameReader, MAX_HELLO_FRAME_BYTES, PROTOCOL_VERSION } from './frames.js';
+import {
+  decodeHello,
+  encodeRejectFrame,
+  FrameKind,
+  FrameReader,
+  MAX_HELLO_FRAME_BYTES,
+  PROTOCOL_VERSION,
+} from './frames.js';
 import { nodeIdFromCertificate, PEER_DNS_SUFFIX } from './identity.js';
 import type { TransportLimits } from './limits.js';
+
+/** How long a refused connection stays open for the reject frame to reach the dialer. */
+const REJECT_LINGER_MS = 1_000;
 
 export interface InboundContext {
   readonly localId: NodeId;
@@ -66,12 +76,15 @@ export class InboundConnection {
     return this.peer;
   }
 
+  private rejected = false;
+
   close(): void {
     this.socket.destroy();
   }
 
   private reject(reason: string, info: Record<string, unknown> = {}): void {
-    if (this.socket.destroyed) return;
+    if (this.socket.destroyed || this.rejected) return;
+    this.rejected = true;
     this.ctx.counters.rejectedPeers++;
     const error = new MicroK8sError('MK_PEER_REJECTED', reason, info);
     this.ctx.logger.warn('rejected a peer connection', {
@@ -80,11 +93,14 @@ export class InboundConnection {
       error,
       ...info,
     });
-    this.socket.destroy();
+    // Tell the dialer why, then close; a peer that does not read it is cut off soon anyway.
+    this.socket.end(encodeRejectFrame(reason));
+    setTimeout(() => this.socket.destroy(), REJECT_LINGER_MS).unref();
   }
 
   private onData(chunk: Buffer): void {
-    if (this.socket.destroyed) return;
+    // After a refusal the socket lingers only to deliver the reject frame: nothing more is read.
+    if (this.socket.destroyed || this.rejected) return;
     this.reader.push(chunk);
     // Bounded: each frame consumes at least 5 buffered bytes.
     for (;;) {
@@ -129,7 +145,12 @@ export class InboundConnection {
     if (hello.version !== PROTOCOL_VERSION) {
       this.reject(`unsupported protocol version ${hello.version}`, { version: hello.version });
     } else if (hello.clusterId !== ctx.clusterId) {
-      this.reject('the peer belongs to another cluster', { clusterId: hello.clusterId });
+      // After a quorum-loss recovery the survivors get a new cluster id: this is how a lost member
+      // that comes back is kept out until it is re-joined.
+      this.reject(
+        `node ${hello.nodeId} belongs to cluster '${hello.clusterId}', not '${ctx.clusterId}' (after a quorum-loss recovery a lost member must be re-joined)`,
+        { clusterId: hello.clusterId },
+      );
     } else if (hello.nodeId !== this.certifiedId) {
       this.reject(
         `the peer claims to be node ${hello.nodeId} but its certificate is for node ${this.certifiedId}`,

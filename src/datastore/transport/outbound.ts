@@ -20,7 +20,13 @@ import { assert } from '../../lib/assert.js';
 import type { Logger } from '../../lib/log.js';
 import type { NodeId } from '../raft/types.js';
 import type { TransportCounters } from './counters.js';
-import { batchFrameOverhead, buildBatchFrame, FRAME_HEADER_BYTES } from './frames.js';
+import {
+  batchFrameOverhead,
+  buildBatchFrame,
+  decodeRejectFrame,
+  FRAME_HEADER_BYTES,
+  MAX_REJECT_REASON_BYTES,
+} from './frames.js';
 import { nodeIdFromSubjectAltName, peerDnsName } from './identity.js';
 import type { TransportLimits } from './limits.js';
 import { MessageQueue } from './queue.js';
@@ -65,6 +71,7 @@ export class PeerLink {
   private overflowing = false;
   /** Failed dials are reported once per outage, then retried quietly (a down peer is routine). */
   private reportedUnreachable = false;
+  private lastRefusal: string | undefined;
   private flushHandle: NodeJS.Immediate | undefined;
   private redialTimer: NodeJS.Timeout | undefined;
   private handshakeTimer: NodeJS.Timeout | undefined;
@@ -178,9 +185,18 @@ export class PeerLink {
     return Math.round(ceiling / 2 + this.ctx.random.float() * (ceiling / 2));
   }
 
-  private dial(): void {
+  /**
+   * Connect now even with nothing to send (at start), so a peer that refuses this node (another
+   * cluster after a recovery, a wrong identity) says so at once, on both sides.
+   */
+  probe(): void {
+    if (this.closed || this.socket || this.redialTimer) return;
+    this.dial(true);
+  }
+
+  private dial(probe = false): void {
     this.redialTimer = undefined;
-    if (this.closed || this.socket || this.queue.length === 0) return;
+    if (this.closed || this.socket || (this.queue.length === 0 && !probe)) return;
     const { ctx, id } = this;
     const expected = peerDnsName(id);
     // tls.connect passes socket options such as localAddress on to net.connect; the typings
@@ -210,11 +226,27 @@ export class PeerLink {
       socket.destroy(new Error(`no TLS handshake within ${ctx.limits.handshakeTimeoutMs} ms`));
     }, ctx.limits.handshakeTimeoutMs);
     socket.once('secureConnect', () => this.onEstablished(socket));
-    // The listener never writes: any data is a protocol violation. Reading also lets us see
-    // the peer's close or its TLS alert (TLS 1.3 reports a refused client certificate late).
-    socket.on('data', () => {
-      ctx.logger.warn('peer wrote on a one-way connection; closing it', { peer: id });
-      this.detach(socket, undefined);
+    // The listener writes nothing but, at most, one reject frame before it closes: anything
+    // else is a protocol violation. Reading also lets us see the peer's close or its TLS alert
+    // (TLS 1.3 reports a refused client certificate late).
+    let received = Buffer.alloc(0);
+    socket.on('data', (chunk: Buffer) => {
+      received = Buffer.concat([received, chunk]).subarray(
+        0,
+        FRAME_HEADER_BYTES + 1 + MAX_REJECT_REASON_BYTES,
+      );
+      const reason = decodeRejectFrame(received);
+      if (reason !== undefined) {
+        ctx.counters.refusedByPeers++;
+        if (reason !== this.lastRefusal) {
+          this.lastRefusal = reason;
+          ctx.logger.warn('the peer refused this node', { peer: id, reason });
+        }
+        this.detach(socket, new Error(`refused: ${reason}`));
+      } else if (received.length >= FRAME_HEADER_BYTES + 1 + MAX_REJECT_REASON_BYTES) {
+        ctx.logger.warn('peer wrote on a one-way connection; closing it', { peer: id });
+        this.detach(socket, undefined);
+      }
     });
     socket.on('end', () => this.detach(socket, lastError));
     socket.on('error', (error) => {

@@ -257,6 +257,11 @@ export class PeerTransport {
     }
   }
 
+  /** Connect to every peer now (see PeerLink.probe). */
+  probeAll(): void {
+    for (const link of this.links.values()) link.probe();
+  }
+
   /** Replace the peer set: new peers are added, removed ones closed, moved ones re-dialed. */
   setPeers(peers: ReadonlyMap<NodeId, PeerAddress>): void {
     for (const [id, address] of peers) {
