@@ -3,13 +3,15 @@
 // the dead voter to spare; writes go on throughout. Timings are printed for the closing note.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { summarizeMembers } from '../../src/datastore/lab/format.js';
 import { labSignal, labStatus } from '../../src/datastore/lab/lab.js';
 import { boundedClient, longestGapSince, startLab, startWriter, type TestLab, timeUntil } from './helpers.js';
 
 let lab: TestLab;
 
 test.before(async () => {
-  lab = await startLab(5, '127.0.21.1');
+  // A member unheard of for 3 s is reported dead (the default is 5 minutes).
+  lab = await startLab(5, '127.0.21.1', ['--dead-after=3']);
 });
 test.after(async () => {
   await lab?.down();
@@ -50,6 +52,24 @@ test('a dead voter is replaced by a standby within seconds, then demoted to spar
         ` members: ${members.map((m) => `${m.id}:${m.role}`).join(' ')}`,
     );
     assert.is(members.find((m) => m.id === victim.id)?.online, false, 'the leader sees it offline');
+    // Offline for longer than --dead-after: reported dead, and still a member (only an operator removes it).
+    const deadMs = await timeUntil(
+      async () => (await voters()).find((m) => m.id === victim.id)?.dead === true,
+      20_000,
+      'reported dead',
+    );
+    const summary = summarizeMembers(await labStatus(lab.dir));
+    assert.ok(
+      summary.some((line) => line.includes(`dead: ${victim.name}`)),
+      summary.join('\n'),
+    );
+    assert.ok(
+      (await voters()).some((m) => m.id === victim.id),
+      'still a member',
+    );
+    console.log(
+      `  reported dead ${demotedMs + promotedMs + deadMs} ms after the kill: ${summary.find((l) => l.includes('dead'))!.trim()}`,
+    );
   } finally {
     await writer.stop();
   }

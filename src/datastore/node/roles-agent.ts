@@ -70,6 +70,8 @@ export const ROLES_AGENT_LIMITS = {
   publishEveryMs: 500,
   /** Polling while a draining voter waits to be replaced. */
   drainPollMs: 50,
+  /** How often the leader looks for a member going offline or coming back (then plans at once). */
+  livenessCheckMs: 100,
 } as const;
 
 export interface MemberReport {
@@ -92,6 +94,8 @@ export class RolesAgent {
   private planTimer: NodeJS.Timeout | undefined;
   private publishTimer: NodeJS.Timeout | undefined;
   private nudgeTimer: NodeJS.Timeout | undefined;
+  private livenessTimer: NodeJS.Timeout | undefined;
+  private lastOnline = '';
   private publishing = false;
   private stopped = false;
 
@@ -104,11 +108,13 @@ export class RolesAgent {
 
   start(): void {
     this.publishTimer = setInterval(() => void this.publish(), ROLES_AGENT_LIMITS.publishEveryMs);
+    this.livenessTimer = setInterval(() => this.checkLiveness(), ROLES_AGENT_LIMITS.livenessCheckMs);
   }
 
   stop(): void {
     this.stopped = true;
     clearInterval(this.publishTimer);
+    clearInterval(this.livenessTimer);
     clearInterval(this.planTimer);
     clearTimeout(this.nudgeTimer);
   }
@@ -130,6 +136,23 @@ export class RolesAgent {
       this.nudgeTimer = undefined;
       this.plan();
     }, ROLES_AGENT_LIMITS.nudgeMs);
+  }
+
+  /** Leader: a member went offline or came back since the last look: plan now, not in 2 s. */
+  private checkLiveness(): void {
+    const s = this.host.status();
+    if (s.state !== 'leader') {
+      this.lastOnline = '';
+      return;
+    }
+    const online = s.progress
+      .filter((p) => p.id === this.host.id || p.ticksSinceHeard < this.host.electionTicks)
+      .map((p) => p.id)
+      .join(',');
+    if (online !== this.lastOnline) {
+      this.lastOnline = online;
+      this.nudge();
+    }
   }
 
   /** Change this node's placement at run time; resolves once the cluster has it. */
