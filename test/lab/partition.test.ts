@@ -151,19 +151,35 @@ async function scenario(subnet: string, leaderName: string): Promise<void> {
     const result = await w.stop();
     writer = undefined;
     const last = result.acked[result.acked.length - 1]!;
-    // DC1 catches up: node4 (it stays a replicating member) serves the last acknowledged write
-    // from its own copy (a serializable read), and every replicating member's key space agrees.
+    // DC1 catches up: once the roles settle, a DC1 node replicates again (the planner wants a
+    // standby, and a voter in DC1 for spread) and serves the last acknowledged write from its own
+    // copy (a serializable read); every replicating member's key space agrees. Roles come from
+    // the leader's view.
+    const replicatingNow = async () => {
+      const all = await labStatus(lab.dir);
+      const leader = all.find((n) => n.state === 'leader');
+      const roles = new Map(leader?.members.map((m) => [m.id, m.role]) ?? []);
+      return all.filter((n) => roles.has(n.id) && roles.get(n.id) !== 'spare');
+    };
+    let caughtUp = '';
     const catchUpMs = await timeUntil(
-      async () =>
-        (
-          await etcdctl(nodes[3]!.clientEndpoint, 'get', last, '--consistency=s', '--print-value-only')
-        ).out.trim() !== '',
-      20_000,
-      'node4 catching up',
+      async () => {
+        for (const n of await replicatingNow()) {
+          if (!DC1.includes(n.id - 1)) continue;
+          const read = await etcdctl(n.clientEndpoint, 'get', last, '--consistency=s', '--print-value-only');
+          if (read.out.trim() !== '') {
+            caughtUp = n.name;
+            return true;
+          }
+        }
+        return false;
+      },
+      30_000,
+      'a DC1 node catching up',
     );
     await eventually(
       async () => {
-        const replicating = (await labStatus(lab.dir)).filter((n) => n.role !== 'spare');
+        const replicating = await replicatingNow();
         const hashes = await Promise.all(replicating.map((n) => nodeHash(lab.dir, n.name)));
         if (new Set(hashes.map((h) => `${h.hash}@${h.revision}`)).size !== 1)
           throw new Error(JSON.stringify(hashes));
@@ -188,7 +204,7 @@ async function scenario(subnet: string, leaderName: string): Promise<void> {
     console.log(
       `  leader ${leaderName}: step-down ${stepDownMs} ms, DC2 leader ${newLeader.name} after ${electedMs} ms` +
         ` (term ${termBefore} -> ${termAfter}), 3 DC2 voters after ${votersMs} ms; writes: ${result.acked.length} acked,` +
-        ` ${result.failures} failed, longest gap from the cut on ${longestGapSince(result, cut)} ms; node4 caught up ${catchUpMs} ms after the heal;` +
+        ` ${result.failures} failed, longest gap from the cut on ${longestGapSince(result, cut)} ms; ${caughtUp} (DC1) caught up ${catchUpMs} ms after the heal;` +
         ` split lasted ${healed - cut} ms`,
     );
     if (leaderName !== 'node1') {

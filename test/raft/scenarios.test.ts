@@ -97,6 +97,26 @@ test('a cut-off standby forgets its leader (answers "no leader") and finds it ag
   );
 });
 
+test('a member demoted to spare is sent the log up to its demotion, so it knows its role', () => {
+  const c = new Cluster({ seed: 9, members: [...three, { id: 4, role: 'standby' }] });
+  const leader = electLeader(c);
+  writeAndWait(c, 1, leader, 'a', '1');
+  c.ticks(2);
+  c.raft(leader).proposeConfChange({ kind: 'set-role', id: 4, role: 'spare' });
+  c.ticks(5);
+  assert.is(
+    c
+      .raft(4)
+      .status()
+      .conf.members.find((m) => m.id === 4)?.role,
+    'spare',
+  );
+  const applied = c.node(4).applied;
+  writeAndWait(c, 1, leader, 'b', '2');
+  c.ticks(3);
+  assert.is(c.node(4).applied, applied, 'nothing after the demotion');
+});
+
 test('a lagging follower is caught up by a chunked snapshot', () => {
   const c = cluster({ snapshotEvery: 10, compactionLag: 0, limits: { snapshotChunkBytes: 64 } });
   const leader = electLeader(c);
@@ -143,7 +163,10 @@ test('a spare is promoted only through standby, and only once caught up', () => 
   const c = new Cluster({ seed: 5, members: [...three, { id: 4, role: 'spare' }] });
   const leader = electLeader(c);
   for (let i = 0; i < 5; i++) writeAndWait(c, 1, leader, 'k', `v${i}`);
-  assert.is(c.node(4).applied, 0, 'a spare is not replicated');
+  // A spare gets the log only up to its leader's first entry (so it knows the leader's view of
+  // its role), nothing after.
+  assert.ok(c.node(4).applied <= 1, `a spare is not replicated (applied ${c.node(4).applied})`);
+  assert.is(c.node(4).kv.get('k'), undefined);
   try {
     c.raft(leader).proposeConfChange({ kind: 'set-role', id: 4, role: 'voter' });
     assert.unreachable('a spare cannot jump to voter');

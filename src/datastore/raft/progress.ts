@@ -72,6 +72,11 @@ export class Progress {
   lastHeardTick: number;
   /** Highest read sequence this member has confirmed. */
   readAck = 0;
+  /**
+   * A spare still gets the log up to here: the entry that made it a spare (or, for a new leader,
+   * its first entry), so that it learns its own role and holds fresh data, then replication stops.
+   */
+  spareUntil = 0;
   readonly inflights: Inflights;
 
   constructor(next: number, maxInflight: number, nowTick: number) {

@@ -700,8 +700,8 @@ export class Raft {
   /** Send entries (or a snapshot) to `to`; returns whether a message went out. */
   private sendAppend(to: NodeId, sendIfEmpty = true): boolean {
     const pr = this.prs.get(to);
-    if (pr === undefined || to === this.id || pr.isPaused() || roleOf(this.conf, to) === 'spare')
-      return false;
+    if (pr === undefined || to === this.id || pr.isPaused()) return false;
+    if (roleOf(this.conf, to) === 'spare' && pr.match >= pr.spareUntil) return false;
     const prevIndex = pr.next - 1;
     const prevTerm = this.log.term(prevIndex);
     if (prevTerm === undefined) {
@@ -885,8 +885,9 @@ export class Raft {
   private recomputeConf(): void {
     let conf = this.committedConf;
     for (const p of this.pendingConfs) conf = applyConfChange(conf, p.change);
+    const previous = this.conf;
     this.conf = conf;
-    if (this.state === 'leader') this.onLeaderConfChange();
+    if (this.state === 'leader') this.onLeaderConfChange(previous);
   }
 
   /** Committed changes move into the committed membership (the membership in effect is unchanged). */
@@ -897,11 +898,13 @@ export class Raft {
     }
   }
 
-  private onLeaderConfChange(): void {
+  private onLeaderConfChange(previous: ConfState): void {
     const last = this.log.lastIndex();
     for (const m of this.conf.members) {
       if (!this.prs.has(m.id))
         this.prs.set(m.id, new Progress(last + 1, this.limits.maxInflightMsgs, this.tickCount));
+      // Demoted to spare: replicate up to the demotion so that the member learns of it.
+      if (m.role === 'spare' && roleOf(previous, m.id) !== 'spare') this.prs.get(m.id)!.spareUntil = last;
     }
     for (const id of [...this.prs.keys()]) if (roleOf(this.conf, id) === undefined) this.prs.delete(id);
     if (roleOf(this.conf, this.id) !== 'voter') {
@@ -961,6 +964,8 @@ export class Raft {
     this.appendEntries([
       { term: this.term, index: last + 1, type: EntryType.Normal, data: new Uint8Array(0) },
     ]);
+    // A new leader does not know what its spares have seen: each is brought up to its first entry.
+    for (const m of this.conf.members) if (m.role === 'spare') this.prs.get(m.id)!.spareUntil = last + 1;
     this.bcastAppend();
   }
 
