@@ -6,33 +6,51 @@ import { decodeCommand } from '../../src/datastore/state/codec.js';
 import { KvStateMachine } from '../../src/datastore/state/kv-store.js';
 import { Harness, quietLogger } from './helpers.js';
 
+const NO_ADDRESS = { peerAddress: '', clientUrl: '' };
+
 test('memberSet upserts a member and touches no revision', () => {
   const h = new Harness();
   h.put('a', '1');
   const revision = h.sm.revision();
-  h.ok({ type: 'memberSet', id: 2, failureDomain: 'dc1', weight: 5, draining: false });
-  h.ok({ type: 'memberSet', id: 1, failureDomain: 'dc2', weight: 0, draining: false });
-  h.ok({ type: 'memberSet', id: 2, failureDomain: 'dc3', weight: 7, draining: true });
+  h.ok({ type: 'memberSet', id: 2, failureDomain: 'dc1', weight: 5, draining: false, ...NO_ADDRESS });
+  h.ok({ type: 'memberSet', id: 1, failureDomain: 'dc2', weight: 0, draining: false, ...NO_ADDRESS });
+  h.ok({ type: 'memberSet', id: 2, failureDomain: 'dc3', weight: 7, draining: true, ...NO_ADDRESS });
   assert.is(h.sm.revision(), revision);
   assert.equal(h.sm.members(), [
-    { id: 1, failureDomain: 'dc2', weight: 0, draining: false },
-    { id: 2, failureDomain: 'dc3', weight: 7, draining: true },
+    { id: 1, failureDomain: 'dc2', weight: 0, draining: false, ...NO_ADDRESS },
+    { id: 2, failureDomain: 'dc3', weight: 7, draining: true, ...NO_ADDRESS },
   ]);
+});
+
+test('memberRemove deletes the row (a no-op for an unknown member)', () => {
+  const h = new Harness();
+  h.ok({
+    type: 'memberSet',
+    id: 2,
+    failureDomain: 'dc1',
+    weight: 5,
+    draining: false,
+    peerAddress: '10.0.0.2:2380',
+    clientUrl: '',
+  });
+  h.ok({ type: 'memberRemove', id: 2 });
+  h.ok({ type: 'memberRemove', id: 9 });
+  assert.equal(h.sm.members(), []);
 });
 
 test('members travel in a snapshot', () => {
   const h = new Harness();
-  h.ok({ type: 'memberSet', id: 4, failureDomain: 'z', weight: 1, draining: false });
+  h.ok({ type: 'memberSet', id: 4, failureDomain: 'z', weight: 1, draining: false, ...NO_ADDRESS });
   const copy = KvStateMachine.open(':memory:', { logger: quietLogger });
   copy.restore(h.sm.snapshot());
-  assert.equal(copy.members(), [{ id: 4, failureDomain: 'z', weight: 1, draining: false }]);
+  assert.equal(copy.members(), [{ id: 4, failureDomain: 'z', weight: 1, draining: false, ...NO_ADDRESS }]);
 });
 
 test('a malformed memberSet is refused with MK_INVALID_ARGUMENT', () => {
   // version 1, tag 9, id 1, domain of 2 bytes that are not UTF-8, weight 0, draining 0
-  const badUtf8 = new Uint8Array([1, 9, 1, 2, 0xff, 0xfe, 0, 0]);
+  const badUtf8 = new Uint8Array([1, 9, 1, 2, 0xff, 0xfe, 0, 0, 0, 0]);
   assert.throws(() => decodeCommand(badUtf8), /not UTF-8/);
-  const badFlag = new Uint8Array([1, 9, 1, 1, 0x61, 0, 2]);
+  const badFlag = new Uint8Array([1, 9, 1, 1, 0x61, 0, 2, 0, 0]);
   assert.throws(() => decodeCommand(badFlag), /draining/);
 });
 

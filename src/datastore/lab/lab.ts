@@ -505,3 +505,87 @@ export async function labRecover(
   );
   return { ...names, plan: describePlan(plan) };
 }
+
+/**
+ * Add a node to a running lab (loopback labs): a new data folder, certificate and args file
+ * with no bootstrap, recorded in the replicated member table through a running member's admin
+ * socket; the leader adds it as a spare and the roles planner promotes it as needed. The other
+ * nodes learn its address from the member table, not from their args files.
+ */
+export async function labAddNode(
+  dir: string,
+  options: { failureDomain?: string; weight?: number } = {},
+): Promise<LabNode> {
+  const spec = readLab(dir);
+  if (spec.nodes.length >= LAB_LIMITS.maxNodes) {
+    throw new MicroK8sError('MK_INVALID_ARGUMENT', `a lab has at most ${LAB_LIMITS.maxNodes} nodes`);
+  }
+  if (spec.clientTls) throw new MicroK8sError('MK_INVALID_ARGUMENT', 'adding nodes is for loopback labs');
+  const via = spec.nodes.find((n) => isAlive(n.pid));
+  if (!via) throw new MicroK8sError('MK_NOT_RUNNING', 'no lab node is running');
+  const first = spec.nodes[0]!;
+  const id = Math.max(...spec.nodes.map((n) => n.id)) + 1;
+  const name = `node${id}`;
+  const address = addressOf(first.address, id - first.id);
+  const dataDir = join(dir, name);
+  mkdirSync(dataDir, { recursive: true });
+  const certs = join(dir, 'certs');
+  const ca = await ensureClusterCa(certs);
+  const cert = await issueCertificate(ca, join(certs, name), 'peer', {
+    commonName: `node-${id}`,
+    ips: [address],
+    dnsNames: [`node-${id}.peer.microk8s`],
+    usage: 'peer',
+  });
+  const domain = options.failureDomain ?? `zone-${((id - 1) % 3) + 1}`;
+  const weight = options.weight ?? 0;
+  const node: LabNode = {
+    id,
+    name,
+    address,
+    peerPort: first.peerPort,
+    clientPort: first.clientPort,
+    dataDir,
+    argsFile: join(dataDir, 'args'),
+    logFile: join(dataDir, 'datastore.log'),
+    pid: 0,
+  };
+  const args = [
+    `--id=${id}`,
+    `--name=${name}`,
+    `--cluster-id=${spec.clusterId}`,
+    `--data-dir=${dataDir}`,
+    `--peer-listen=${address}:${node.peerPort}`,
+    `--client-listen=${address}:${node.clientPort}`,
+    `--client-unix=${join(dataDir, 'etcd.sock')}`,
+    `--ca-cert=${ca.certPath}`,
+    `--cert=${cert.certPath}`,
+    `--key=${cert.keyPath}`,
+    `--failure-domain=${domain}`,
+    `--weight=${weight}`,
+    // Enough to reach the cluster; from then on the member table keeps the addresses.
+    ...spec.nodes.map((n) => `--peer=${n.id}=${n.address}:${n.peerPort},http://${n.address}:${n.clientPort}`),
+  ];
+  writeFileSync(node.argsFile, `# datastore args of ${name} (one flag per line)\n${args.join('\n')}\n`);
+  const query = new URLSearchParams({
+    id: String(id),
+    peer: `${address}:${node.peerPort}`,
+    client: `http://${address}:${node.clientPort}`,
+    'failure-domain': domain,
+    weight: String(weight),
+  });
+  const client = new Client('http://admin', { socketPath: join(via.dataDir, 'admin.sock') });
+  try {
+    const res = await client.request({ path: `/members?${query}`, method: 'POST' });
+    const body = (await res.body.json()) as { message?: string };
+    if (res.statusCode !== 200) {
+      throw new MicroK8sError('MK_INTERNAL', body.message ?? `${via.name} refused to record ${name}`);
+    }
+  } finally {
+    await client.close();
+  }
+  spec.nodes.push(node);
+  writeLab(spec);
+  await labStart(dir, name);
+  return readLab(dir).nodes.find((n) => n.id === id)!;
+}

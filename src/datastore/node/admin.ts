@@ -7,12 +7,15 @@
  *   POST /placement?failure-domain=D&weight=W
  *                           change this node's placement at run time (replicated, and written to
  *                           the args file so that a restart keeps it)
+ *   POST /members?id=N&peer=HOST:PORT[&client=URL][&failure-domain=D][&weight=W]
+ *                           record a joining node: the leader adds it as a spare, the planner
+ *                           promotes it
  */
 import { existsSync, rmSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { isMicroK8sError } from '../../lib/errors.js';
+import { isMicroK8sError, MicroK8sError } from '../../lib/errors.js';
 import type { Logger } from '../../lib/log.js';
-import { parseFailureDomain, parseWeight, updateArgsFile } from './config.js';
+import { parseFailureDomain, parseHostPort, parseWeight, updateArgsFile } from './config.js';
 import type { DatastoreNode } from './driver.js';
 
 function reply(res: ServerResponse, status: number, body: unknown): void {
@@ -35,6 +38,26 @@ export class AdminServer {
     this.server = createServer((req: IncomingMessage, res: ServerResponse) => {
       const url = new URL(req.url ?? '/', 'http://admin');
       try {
+        if (req.method === 'POST' && url.pathname === '/members') {
+          const q = url.searchParams;
+          const id = Number(q.get('id'));
+          if (!(Number.isSafeInteger(id) && id > 0))
+            throw new MicroK8sError('MK_INVALID_ARGUMENT', 'id must be a positive integer');
+          const peer = parseHostPort('peer', q.get('peer') ?? '');
+          const info = {
+            id,
+            peerAddress: `${peer.host.includes(':') ? `[${peer.host}]` : peer.host}:${peer.port}`,
+            clientUrl: q.get('client') ?? '',
+            failureDomain: parseFailureDomain(q.get('failure-domain') ?? 'default'),
+            weight: parseWeight(q.get('weight') ?? '0'),
+            draining: false,
+          };
+          node.registerMember(info).then(
+            () => reply(res, 200, info),
+            (error: unknown) => fail(res, url.pathname, error),
+          );
+          return;
+        }
         if (req.method === 'POST' && url.pathname === '/placement') {
           const current = node.report();
           const domain = url.searchParams.get('failure-domain');

@@ -33,6 +33,7 @@ import { KvStateMachine } from '../state/kv-store.js';
 import type {
   ApplyResult,
   Command,
+  MemberInfo,
   RangeRequest,
   RangeResponse,
   RequestOp,
@@ -40,7 +41,7 @@ import type {
 } from '../state/types.js';
 import { DurableLog } from '../storage/durable-log.js';
 import { PeerTransport } from '../transport/peer-transport.js';
-import type { DaemonConfig, PeerConfig } from './config.js';
+import type { DaemonConfig } from './config.js';
 import { LeaseClock } from './lease-clock.js';
 import { decodeProposal, encodeProposal, type ProposalId, proposalKey } from './proposal.js';
 import { type MemberReport, type Placement, RolesAgent, type RolesPlanner } from './roles-agent.js';
@@ -195,6 +196,10 @@ export class DatastoreNode implements EtcdBackend {
         id: config.id,
         status: () => this.raft.status(),
         members: () => this.sm.members(),
+        selfAddress: () => ({
+          peerAddress: `${config.peerListen.host}:${this.transport.port}`,
+          clientUrl: this.clientUrl ?? '',
+        }),
         execute: (cmd) => this.execute(cmd),
         proposeConfChange: (change) => {
           this.raft.proposeConfChange(change);
@@ -270,6 +275,7 @@ export class DatastoreNode implements EtcdBackend {
       this.scheduleReady();
     });
     await this.transport.start();
+    this.refreshPeers();
     this.transport.probeAll();
     this.ticker = setInterval(() => {
       if (this.stopping) return;
@@ -389,13 +395,19 @@ export class DatastoreNode implements EtcdBackend {
   }
 
   private apply(entries: readonly Entry[]): void {
+    let membersChanged = false;
     const items: { index: number; data: Uint8Array }[] = [];
     const owners: (ProposalId | undefined)[] = [];
     for (const e of entries) {
       if (e.type === EntryType.ConfChange) {
-        this.appliedConf = applyConfChange(this.appliedConf, decodeConfChange(e.data));
+        const change = decodeConfChange(e.data);
+        this.appliedConf = applyConfChange(this.appliedConf, change);
         this.roles.nudge();
-        items.push({ index: e.index, data: EMPTY });
+        // A removed member's row goes in the same transaction, on every replica alike.
+        const derived =
+          change.kind === 'remove' ? encodeCommand({ type: 'memberRemove', id: change.id }) : EMPTY;
+        if (change.kind === 'remove') membersChanged = true;
+        items.push({ index: e.index, data: derived });
         owners.push(undefined);
       } else if (e.data.byteLength === 0) {
         items.push({ index: e.index, data: EMPTY });
@@ -420,6 +432,7 @@ export class DatastoreNode implements EtcdBackend {
     }
     for (let i = 0; i < items.length; i++) {
       const result = results[i];
+      if (result?.ok && result.response.type === 'memberSet') membersChanged = true;
       if (result?.ok) this.trackLease(result, items[i]!.data);
       const owner = owners[i];
       if (!owner || owner.node !== this.id || owner.incarnation !== this.incarnation) continue;
@@ -434,6 +447,7 @@ export class DatastoreNode implements EtcdBackend {
           new MicroK8sError('MK_INTERNAL', 'a proposal of this process was applied before it was made'),
         );
     }
+    if (membersChanged) this.refreshPeers();
   }
 
   private trackLease(result: Extract<ApplyResult, { ok: true }>, command: Uint8Array): void {
@@ -759,16 +773,16 @@ export class DatastoreNode implements EtcdBackend {
   }
 
   members(): EtcdMember[] {
-    const peers = new Map<NodeId, PeerConfig>(this.config.peers.map((p) => [p.id, p]));
+    const known = this.knownMembers();
     return this.raft.raft.conf.members.map((m) => {
       const self = m.id === this.id;
-      const peer = peers.get(m.id);
+      const info = known.get(m.id);
       const peerUrl = self
         ? `https://${this.config.peerListen.host}:${this.transport.port}`
-        : peer
-          ? `https://${peer.host}:${peer.port}`
+        : info?.peerAddress
+          ? `https://${info.peerAddress}`
           : '';
-      const clientUrl = self ? this.clientUrl : peer?.clientUrl;
+      const clientUrl = self ? this.clientUrl : info?.clientUrl;
       return {
         id: BigInt(m.id),
         name: self ? this.config.name : `node${m.id}`,
@@ -777,6 +791,39 @@ export class DatastoreNode implements EtcdBackend {
         isLearner: m.role !== 'voter',
       };
     });
+  }
+
+  /**
+   * How to reach every member: the replicated member table, which wins, over the --peer flags
+   * (which only seed a new cluster and name members that have not published themselves yet).
+   */
+  private knownMembers(): Map<NodeId, { peerAddress: string; clientUrl: string }> {
+    const known = new Map<NodeId, { peerAddress: string; clientUrl: string }>(
+      this.config.peers.map((p) => [
+        p.id,
+        { peerAddress: `${p.host}:${p.port}`, clientUrl: p.clientUrl ?? '' },
+      ]),
+    );
+    for (const m of this.sm.members()) if (m.peerAddress) known.set(m.id, m);
+    return known;
+  }
+
+  /** Keep the transport's peer set equal to the known members (a joined node, a moved address). */
+  private refreshPeers(): void {
+    const peers = new Map<NodeId, { host: string; port: number }>();
+    for (const [id, m] of this.knownMembers()) {
+      if (id === this.id) continue;
+      const at = m.peerAddress.lastIndexOf(':');
+      const host = m.peerAddress.slice(0, at).replace(/^\[|\]$/g, '');
+      const port = Number(m.peerAddress.slice(at + 1));
+      if (at > 0 && Number.isInteger(port) && port > 0 && port < 65536) peers.set(id, { host, port });
+    }
+    this.transport.setPeers(peers);
+  }
+
+  /** Record another member in the replicated table (a node joining); the leader then adds it. */
+  registerMember(info: MemberInfo): Promise<void> {
+    return this.roles.registerMember(info);
   }
 
   // ------------------------------------------------------------------ operations

@@ -44,6 +44,8 @@ export interface RolesHost {
   readonly id: NodeId;
   status(): RaftStatus;
   members(): MemberInfo[];
+  /** This node's own addresses, published with its placement. */
+  selfAddress(): { peerAddress: string; clientUrl: string };
   execute(cmd: Command): Promise<ApplyResult>;
   proposeConfChange(change: ConfChange): void;
   /** A member is online when the leader heard from it within this many ticks. */
@@ -209,7 +211,16 @@ export class RolesAgent {
   }
 
   private wanted(): MemberInfo {
-    return { id: this.host.id, ...this.placement, draining: this.draining };
+    return { id: this.host.id, ...this.placement, draining: this.draining, ...this.host.selfAddress() };
+  }
+
+  /**
+   * Record another node in the member table (a join): the leader adds it to the Raft group as a
+   * spare on its next plan, and the planner promotes it from there.
+   */
+  async registerMember(info: MemberInfo): Promise<void> {
+    const result = await this.host.execute({ type: 'memberSet', ...info });
+    if (!result.ok) throw new MicroK8sError('MK_INVALID_ARGUMENT', result.error.message);
   }
 
   private differs(): boolean {
@@ -219,7 +230,9 @@ export class RolesAgent {
       mine === undefined ||
       mine.failureDomain !== want.failureDomain ||
       mine.weight !== want.weight ||
-      mine.draining !== want.draining
+      mine.draining !== want.draining ||
+      mine.peerAddress !== want.peerAddress ||
+      mine.clientUrl !== want.clientUrl
     );
   }
 
@@ -290,6 +303,23 @@ export class RolesAgent {
     if (this.stopped || planner === undefined) return;
     const s = this.host.status();
     if (s.state !== 'leader' || s.leadTransferee !== 0) return;
+    // A node recorded in the member table but not in the group yet joins as a spare first.
+    const inGroup = new Set(s.conf.members.map((m) => m.id));
+    const joining = this.host
+      .members()
+      .find((m) => !inGroup.has(m.id) && m.peerAddress !== '' && !m.draining);
+    if (joining) {
+      try {
+        this.host.proposeConfChange({ kind: 'set-role', id: joining.id, role: 'spare' });
+        this.options.logger.info('adding a new member as a spare', {
+          id: joining.id,
+          peer: joining.peerAddress,
+        });
+      } catch (error) {
+        this.options.logger.debug('new member not added now', { id: joining.id, error });
+      }
+      return;
+    }
     const members = this.members().map((m) => ({
       id: m.id,
       role: m.role,

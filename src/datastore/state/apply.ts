@@ -88,9 +88,14 @@ export function executeCommand(
       if (lease === undefined) throw leaseNotFoundError();
       return { type: 'leaseKeepAlive', id: lease.id, ttl: lease.ttl };
     }
-    case 'memberSet':
-      core.setMember(cmd);
+    case 'memberSet': {
+      const { type: _type, ...info } = cmd;
+      core.setMember(info);
       return { type: 'memberSet', id: cmd.id };
+    }
+    case 'memberRemove':
+      core.removeMember(cmd.id);
+      return { type: 'memberRemove', id: cmd.id };
     default:
       return unreachable(cmd, 'command');
   }

@@ -49,6 +49,7 @@ const CMD_LEASE_REVOKE = 6;
 const CMD_LEASE_EXPIRE = 7;
 const CMD_LEASE_KEEP_ALIVE = 8;
 const CMD_MEMBER_SET = 9;
+const CMD_MEMBER_REMOVE = 10;
 
 const OP_RANGE = 1;
 const OP_PUT = 2;
@@ -293,6 +294,12 @@ export function encodeCommand(cmd: Command): Uint8Array {
       w.bytes(utf8.encode(cmd.failureDomain), 'memberSet.failureDomain');
       w.uint(cmd.weight, 'memberSet.weight');
       w.uint(cmd.draining ? 1 : 0, 'memberSet.draining');
+      w.bytes(utf8.encode(cmd.peerAddress), 'memberSet.peerAddress');
+      w.bytes(utf8.encode(cmd.clientUrl), 'memberSet.clientUrl');
+      break;
+    case 'memberRemove':
+      w.byte(CMD_MEMBER_REMOVE);
+      w.uint(cmd.id, 'memberRemove.id');
       break;
     default:
       throw invalid(`unknown command type ${String((cmd as { type?: unknown }).type)}`);
@@ -302,6 +309,15 @@ export function encodeCommand(cmd: Command): Uint8Array {
 
 // ---------------------------------------------------------------------------------------------
 // Decoding
+
+function text(r: Reader, what: string): string {
+  const raw = r.bytes();
+  try {
+    return strictUtf8.decode(raw);
+  } catch {
+    return r.fail(`${what} is not UTF-8`);
+  }
+}
 
 class Reader {
   private pos = 0;
@@ -510,19 +526,26 @@ export function decodeCommand(data: Uint8Array): Command {
       break;
     case CMD_MEMBER_SET: {
       const id = r.uint();
-      const domain = r.bytes();
-      let failureDomain: string;
-      try {
-        failureDomain = strictUtf8.decode(domain);
-      } catch {
-        return r.fail('failure domain is not UTF-8');
-      }
+      const failureDomain = text(r, 'failure domain');
       const weight = r.uint();
       const draining = r.uint();
       if (draining > 1) return r.fail('draining flag');
-      cmd = { type: 'memberSet', id, failureDomain, weight, draining: draining === 1 };
+      const peerAddress = text(r, 'peer address');
+      const clientUrl = text(r, 'client URL');
+      cmd = {
+        type: 'memberSet',
+        id,
+        failureDomain,
+        weight,
+        draining: draining === 1,
+        peerAddress,
+        clientUrl,
+      };
       break;
     }
+    case CMD_MEMBER_REMOVE:
+      cmd = { type: 'memberRemove', id: r.uint() };
+      break;
     default:
       return r.fail(`unknown command tag ${tag}`);
   }

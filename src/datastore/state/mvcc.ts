@@ -218,19 +218,24 @@ export class KvCore {
   }
 
   setMember(info: MemberInfo): void {
-    this.sql.upsertMember.run(info.id, info.failureDomain, info.weight, info.draining ? 1 : 0);
+    this.sql.upsertMember.run(
+      info.id,
+      info.failureDomain,
+      info.weight,
+      info.draining ? 1 : 0,
+      info.peerAddress,
+      info.clientUrl,
+    );
     this.mutations++;
   }
 
+  removeMember(id: number): void {
+    if (this.sql.deleteMember.run(id).changes > 0) this.mutations++;
+  }
+
   members(): MemberInfo[] {
-    return (
-      this.sql.allMembers.all() as { id: number; failureDomain: string; weight: number; draining: number }[]
-    ).map((m) => ({
-      id: m.id,
-      failureDomain: m.failureDomain,
-      weight: m.weight,
-      draining: m.draining === 1,
-    }));
+    const rows = this.sql.allMembers.all() as (Omit<MemberInfo, 'draining'> & { draining: number })[];
+    return rows.map((m) => ({ ...m, draining: m.draining === 1 }));
   }
 
   leaseRows(id: number, withValue: boolean): KeyRow[] {

@@ -10,8 +10,9 @@
  * - `live`: the current state, one small row per live key, clustered by key (WITHOUT ROWID), with
  *   `log_id` pointing at the value. Current reads scan it in key order and fetch values by rowid.
  * - `lease`: granted leases; a key's lease is in `live.lease` (partial index for lease != 0).
- * - `member`: the datastore members' placement facts (failure domain, weight, draining), replicated
- *   so that whichever node leads plans roles from the same facts. No revision, no watch event.
+ * - `member`: the datastore members' addresses and placement facts (failure domain, weight,
+ *   draining), replicated so that every node knows how to reach every member and whichever node
+ *   leads plans roles from the same facts. No revision, no watch event.
  * - `state`: a single row: applied index, store revision, compact revision, next event id. It is
  *   written in the same transaction as the changes, so the db alone says where apply stopped.
  *
@@ -67,7 +68,9 @@ CREATE TABLE member (
   id INTEGER PRIMARY KEY,
   failure_domain TEXT NOT NULL,
   weight INTEGER NOT NULL,
-  draining INTEGER NOT NULL
+  draining INTEGER NOT NULL,
+  peer_address TEXT NOT NULL,
+  client_url TEXT NOT NULL
 );
 `;
 

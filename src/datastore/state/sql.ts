@@ -78,15 +78,17 @@ export class Statements {
   readonly hashRows: Stmt;
   readonly upsertMember: Stmt;
   readonly allMembers: Stmt;
+  readonly deleteMember: Stmt;
   private readonly variants = new Map<string, Stmt>();
 
   constructor(private readonly db: Database.Database) {
     this.upsertMember = db.prepare(
-      'INSERT INTO member (id, failure_domain, weight, draining) VALUES (?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET failure_domain = excluded.failure_domain, weight = excluded.weight, draining = excluded.draining',
+      'INSERT INTO member (id, failure_domain, weight, draining, peer_address, client_url) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET failure_domain = excluded.failure_domain, weight = excluded.weight, draining = excluded.draining, peer_address = excluded.peer_address, client_url = excluded.client_url',
     );
     this.allMembers = db.prepare(
-      'SELECT id, failure_domain AS failureDomain, weight, draining FROM member ORDER BY id',
+      'SELECT id, failure_domain AS failureDomain, weight, draining, peer_address AS peerAddress, client_url AS clientUrl FROM member ORDER BY id',
     );
+    this.deleteMember = db.prepare('DELETE FROM member WHERE id = ?');
     this.getState = db.prepare(
       'SELECT applied_index AS appliedIndex, revision, compact_revision AS compactRevision, next_event_id AS nextEventId FROM state WHERE one = 1',
     );

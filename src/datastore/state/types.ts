@@ -133,7 +133,9 @@ export type Command =
    */
   | { readonly type: 'leaseKeepAlive'; readonly id: number }
   /** A member's placement facts for the roles planner: no key changes, no revision. */
-  | ({ readonly type: 'memberSet' } & MemberInfo);
+  | ({ readonly type: 'memberSet' } & MemberInfo)
+  /** Derived from a membership entry that removes a member: its row goes with it. */
+  | { readonly type: 'memberRemove'; readonly id: number };
 
 /** What the roles planner needs to know of a member beyond its role (replicated state). */
 export interface MemberInfo {
@@ -143,6 +145,10 @@ export interface MemberInfo {
   readonly weight: number;
   /** Stopping cleanly: its role should go to someone else first. */
   readonly draining: boolean;
+  /** HOST:PORT of its peer transport ('' if unknown): how every member reaches it. */
+  readonly peerAddress: string;
+  /** URL of its etcd API ('' if none), for MemberList. */
+  readonly clientUrl: string;
 }
 
 export type CommandResponse =
@@ -153,7 +159,8 @@ export type CommandResponse =
   | { readonly type: 'leaseGrant'; readonly id: number; readonly ttl: number; readonly revision: number }
   | { readonly type: 'leaseRevoke'; readonly revision: number }
   | { readonly type: 'leaseKeepAlive'; readonly id: number; readonly ttl: number }
-  | { readonly type: 'memberSet'; readonly id: number };
+  | { readonly type: 'memberSet'; readonly id: number }
+  | { readonly type: 'memberRemove'; readonly id: number };
 
 /** A deterministic failure of a command (every replica reaches the same one). */
 export interface CommandError {

@@ -1,0 +1,67 @@
+// A node joins a running cluster at the datastore level: it is recorded in the replicated member
+// table, the leader adds it as a spare, the planner makes it a standby, and every node reaches it
+// through the address in the table (their args files do not name it). Real processes.
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { labAddNode, labStatus } from '../../src/datastore/lab/lab.js';
+import { eventually, startLab, type TestLab } from './helpers.js';
+
+let lab: TestLab;
+
+test.before(async () => {
+  lab = await startLab(3, '127.0.27.1');
+});
+test.after(async () => {
+  await lab?.down();
+});
+
+test('a fourth node joins as a spare, becomes a standby and replicates', async () => {
+  const client = lab.client();
+  await client.put('join/before').value('1');
+  const started = Date.now();
+  const node = await labAddNode(lab.dir);
+  assert.is(node.name, 'node4');
+  assert.not.match(
+    readFileSync(`${lab.nodes[0]!.dataDir}/args`, 'utf8'),
+    /--peer=4=/,
+    'node1 was not told by its args',
+  );
+  const roleMs = await eventually(
+    async () => {
+      const leader = (await labStatus(lab.dir)).find((n) => n.state === 'leader');
+      const role = leader?.members.find((m) => m.id === 4)?.role;
+      if (role !== 'standby') throw new Error(`node4 is ${role ?? 'not a member'}`);
+      return Date.now() - started;
+    },
+    20_000,
+    'node4 a standby',
+  );
+  await client.put('join/after').value('2');
+  const endpoint = (await labStatus(lab.dir)).find((n) => n.name === 'node4')!.clientEndpoint;
+  const read = () =>
+    execFileSync(
+      'etcdctl',
+      [`--endpoints=${endpoint}`, 'get', 'join/', '--prefix', '--consistency=s', '--keys-only'],
+      {
+        encoding: 'utf8',
+        env: { ...process.env, ETCDCTL_API: '3' },
+      },
+    );
+  await eventually(
+    async () => {
+      if (!/join\/after/.test(read())) throw new Error('not replicated yet');
+    },
+    10_000,
+    'node4 holding the data',
+  );
+  const members = execFileSync('etcdctl', [`--endpoints=${lab.nodes[0]!.clientEndpoint}`, 'member', 'list'], {
+    encoding: 'utf8',
+    env: { ...process.env, ETCDCTL_API: '3' },
+  });
+  assert.match(members, /node4.*127\.0\.27\.4:2380/);
+  console.log(`  node4 joined and became a standby ${roleMs} ms after lab add started`);
+});
+
+test.run();
