@@ -5,7 +5,14 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { type CompareRow, PEERS, type PeerName, runCompare } from './compare.js';
+import {
+  type CompareRow,
+  PEERS,
+  type PeerName,
+  runCompare,
+  WORKLOAD_GROUPS,
+  type WorkloadGroup,
+} from './compare.js';
 import { runLabBench } from './lab.js';
 import { runCoreBench } from './raft-core.js';
 
@@ -17,6 +24,7 @@ const { values, positionals } = parseArgs({
     failovers: { type: 'string' },
     against: { type: 'string' },
     'list-keys': { type: 'string' },
+    only: { type: 'string' },
     quick: { type: 'boolean', default: false },
   },
 });
@@ -73,8 +81,15 @@ if (which === 'compare') {
     console.error(`--against takes a list of: ${PEERS.join(', ')} (got '${values.against}')`);
     process.exit(2);
   }
+  const only = values.only?.split(',').filter((g) => g !== '') as WorkloadGroup[] | undefined;
+  const unknownGroups = only?.filter((g) => !WORKLOAD_GROUPS.includes(g)) ?? [];
+  if (unknownGroups.length > 0 || only?.length === 0) {
+    console.error(`--only takes a list of: ${WORKLOAD_GROUPS.join(', ')} (got '${values.only}')`);
+    process.exit(2);
+  }
   const started = Date.now();
   const result = await runCompare({
+    ...(only ? { only } : {}),
     seconds,
     runs,
     failovers: num('failovers', 3, 1),

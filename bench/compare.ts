@@ -4,6 +4,7 @@
  * turns, the etcd API driven by the same etcd3 client and the same workloads. Only the ratios mean
  * anything across machines.
  *   npm run bench -- compare [--against etcd,dqlite] [--seconds S] [--runs R] [--failovers N] [--quick]
+ *     [--only put,get,kube,list,watch,lease,failover]
  *
  * Addresses: our lab on 127.0.30.x, etcd on 127.0.31.x, dqlite on 127.0.32.x (apart from the
  * tests, which use other loopback addresses, so both can run at once).
@@ -45,6 +46,12 @@ import {
 } from './workloads.js';
 
 export type PeerName = 'etcd' | 'dqlite';
+export const WORKLOAD_GROUPS = ['put', 'get', 'kube', 'list', 'watch', 'lease', 'failover'] as const;
+export type WorkloadGroup = (typeof WORKLOAD_GROUPS)[number];
+/** Whether a run measures this group (for quick iterations on one workload). */
+function wants(options: CompareOptions, group: WorkloadGroup): boolean {
+  return options.only === undefined || options.only.includes(group);
+}
 export type SystemName = 'ours' | PeerName;
 export const PEERS: readonly PeerName[] = ['etcd', 'dqlite'];
 
@@ -59,6 +66,8 @@ export interface CompareOptions {
   listKeys: number;
   /** Puts per watch latency measurement (at most; bounded by `seconds` too). */
   watchEvents: number;
+  /** Only these groups of workloads (put, get, kube, list, watch, lease, failover); all if unset. */
+  only?: readonly WorkloadGroup[];
   onProgress?: (line: string) => void;
 }
 
@@ -206,7 +215,7 @@ async function measureEtcdLike(
   const client = new Etcd3({ hosts: system.endpoints, dialTimeout: 2000 });
   try {
     await client.put('bench/warm').value('x');
-    for (const c of CONCURRENCIES) {
+    for (const c of wants(options, 'put') ? CONCURRENCIES : []) {
       await rec.phase(`put c${c}`, async () => {
         const { result, cpuPct, cpuSeconds } = await withCpu(system.pids(), () =>
           runLoad(c, s, putWorkload(client, VALUE_BYTES)),
@@ -222,41 +231,46 @@ async function measureEtcdLike(
         }
       });
     }
-    for (const c of CONCURRENCIES) {
+    for (const c of wants(options, 'get') ? CONCURRENCIES : []) {
       await rec.phase(`linearizable get c${c}`, async () => {
         const r = await runLoad(c, s, getWorkload(client));
         rec.load(`linearizable get c${c}`, r, { p50: c === 1, p99: c === 64 });
       });
     }
     const created: Created = [];
-    await rec.phase('kube create txn c64', async () => {
-      const r = await runLoad(64, s, kubeCreateTxn(client, VALUE_BYTES, `bench/create/${run}/`, created));
-      rec.load('kube create txn c64', r, { p99: true });
-    });
-    await rec.phase('kube update txn c64', async () => {
-      const update = kubeUpdateTxn(client, VALUE_BYTES, UPDATE_KEYS, revisions);
-      const r = await runLoad(64, s, update.op);
-      rec.load('kube update txn c64', r, { p99: true });
-      rec.errors['kube update txn c64 conflicts (else branch)'] =
-        (rec.errors['kube update txn c64 conflicts (else branch)'] ?? 0) + update.conflicts();
-    });
-    await rec.phase('kube delete txn c64', async () => {
-      const r = await runLoad(64, s, kubeDeleteTxn(client, created));
-      rec.load('kube delete txn c64', r, { p99: true });
-    });
-    await rec.phase(`list ${options.listKeys} keys by 500`, async () => {
-      for (let i = 0; i < 3; i++) {
-        const r = await listPaged(client, 'bench/list/', 500);
-        if (r.keys !== options.listKeys)
-          throw new Error(`listed ${r.keys} keys, expected ${options.listKeys}`);
-        rec.add(`list ${options.listKeys} keys by 500 ms`, r.ms);
-      }
-    });
+    if (wants(options, 'kube')) {
+      await rec.phase('kube create txn c64', async () => {
+        const r = await runLoad(64, s, kubeCreateTxn(client, VALUE_BYTES, `bench/create/${run}/`, created));
+        rec.load('kube create txn c64', r, { p99: true });
+      });
+      await rec.phase('kube update txn c64', async () => {
+        const update = kubeUpdateTxn(client, VALUE_BYTES, UPDATE_KEYS, revisions);
+        const r = await runLoad(64, s, update.op);
+        rec.load('kube update txn c64', r, { p99: true });
+        rec.errors['kube update txn c64 conflicts (else branch)'] =
+          (rec.errors['kube update txn c64 conflicts (else branch)'] ?? 0) + update.conflicts();
+      });
+      await rec.phase('kube delete txn c64', async () => {
+        const r = await runLoad(64, s, kubeDeleteTxn(client, created));
+        rec.load('kube delete txn c64', r, { p99: true });
+      });
+    }
+    if (wants(options, 'list'))
+      await rec.phase(`list ${options.listKeys} keys by 500`, async () => {
+        for (let i = 0; i < 3; i++) {
+          const r = await listPaged(client, 'bench/list/', 500);
+          if (r.keys !== options.listKeys)
+            throw new Error(`listed ${r.keys} keys, expected ${options.listKeys}`);
+          rec.add(`list ${options.listKeys} keys by 500 ms`, r.ms);
+        }
+      });
     const { leader, follower } = await system.leaderAndFollower();
-    for (const [where, endpoint] of [
-      ['leader', leader],
-      ['follower', follower],
-    ] as const) {
+    for (const [where, endpoint] of wants(options, 'watch')
+      ? ([
+          ['leader', leader],
+          ['follower', follower],
+        ] as const)
+      : []) {
       await rec.phase(`watch on the ${where}`, async () => {
         const writer = new Etcd3({ hosts: [leader], dialTimeout: 2000 });
         const watcher = new Etcd3({ hosts: [endpoint], dialTimeout: 2000 });
@@ -279,14 +293,15 @@ async function measureEtcdLike(
         }
       });
     }
-    await rec.phase('lease grant+keepalive c64', async () => {
-      const lease = leaseWorkload(client, 60);
-      try {
-        rec.load('lease grant+keepalive c64', await runLoad(64, s, lease.op));
-      } finally {
-        await lease.revokeAll();
-      }
-    });
+    if (wants(options, 'lease'))
+      await rec.phase('lease grant+keepalive c64', async () => {
+        const lease = leaseWorkload(client, 60);
+        try {
+          rec.load('lease grant+keepalive c64', await runLoad(64, s, lease.op));
+        } finally {
+          await lease.revokeAll();
+        }
+      });
   } finally {
     client.close();
   }
@@ -466,7 +481,8 @@ export async function runCompare(options: CompareOptions): Promise<CompareResult
         async () => {
           const client = new Etcd3({ hosts: system.endpoints, dialTimeout: 2000 });
           try {
-            await fillKeys(client, 'bench/list/', options.listKeys, VALUE_BYTES);
+            if (wants(options, 'list')) await fillKeys(client, 'bench/list/', options.listKeys, VALUE_BYTES);
+            if (!wants(options, 'kube')) return;
             const update = kubeUpdateTxn(client, VALUE_BYTES, UPDATE_KEYS, revisions[system.name]);
             await runLoad(64, 60, async (i) => {
               if (i >= UPDATE_KEYS) throw new Exhausted('every key written once');
@@ -512,7 +528,7 @@ export async function runCompare(options: CompareOptions): Promise<CompareResult
     }
 
     // Failover, in turns too: SIGKILL the leader, time until a write through a survivor succeeds.
-    for (let i = 0; i < options.failovers; i++) {
+    for (let i = 0; i < (wants(options, 'failover') ? options.failovers : 0); i++) {
       for (const name of names) {
         await recorders[name].phase(`failover ${i + 1}/${options.failovers}`, async () => {
           const system = systems.find((x) => x.name === name);

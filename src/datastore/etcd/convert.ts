@@ -25,7 +25,6 @@ import type {
 import type { EtcdHeaderInfo } from './backend.js';
 import { etcdError, invalidRequest } from './errors.js';
 import type {
-  OutEvent,
   OutHeader,
   OutKeyValue,
   WireCompare,
@@ -253,12 +252,6 @@ export function kvOut(kv: KeyValue): OutKeyValue {
     value: kv.value,
     lease: kv.lease,
   };
-}
-
-export function eventOut(ev: WatchEvent, withPrev: boolean): OutEvent {
-  const out: OutEvent = { type: ev.type === 'put' ? 0 : 1, kv: kvOut(ev.kv) };
-  if (withPrev && ev.prevKv) out.prev_kv = kvOut(ev.prevKv);
-  return out;
 }
 
 /** Encoded size of a key-value, near enough to split responses. */

@@ -36,6 +36,7 @@ import type {
   WireRangeRequest,
   WireTxnRequest,
 } from './proto.js';
+import { encodeRangeResponse } from './wire.js';
 
 export interface OutRangeResponse {
   header: OutHeader;
@@ -125,10 +126,11 @@ export class KvService {
     private readonly limits: EtcdServerLimits,
   ) {}
 
-  async range(req: WireRangeRequest): Promise<OutRangeResponse> {
+  /** Answered as the encoded RangeResponse (wire.ts): a page of a list is the largest answer. */
+  async range(req: WireRangeRequest): Promise<Buffer> {
     const request = rangeFromWire(req);
     const result = await this.backend.range(request, !req.serializable);
-    return rangeOut(this.backend.header(), result);
+    return encodeRangeResponse(this.backend.header(), result);
   }
 
   async put(req: WirePutRequest): Promise<OutPutResponse> {

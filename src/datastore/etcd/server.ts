@@ -36,6 +36,24 @@ export interface EtcdServerOptions {
   readonly limits?: Partial<EtcdServerLimits>;
 }
 
+/**
+ * A service whose `method` serializer passes an already encoded response through (Range pages and
+ * watch events, see wire.ts); anything else still goes through proto-loader's.
+ */
+function withEncodedResponses(service: grpc.ServiceDefinition, method: string): grpc.ServiceDefinition {
+  const definition = service[method];
+  if (definition === undefined)
+    throw new MicroK8sError('MK_INTERNAL', `etcd service has no ${method} method`);
+  const serialize = definition.responseSerialize;
+  return {
+    ...service,
+    [method]: {
+      ...definition,
+      responseSerialize: (value: unknown) => (Buffer.isBuffer(value) ? value : serialize(value)),
+    },
+  };
+}
+
 /** How long stop() lets closing connections flush before cutting them. */
 const SOCKET_LINGER_MS = 100;
 
@@ -78,14 +96,14 @@ export class EtcdServer {
       'grpc.keepalive_time_ms': this.limits.keepaliveTimeMs,
       'grpc.keepalive_timeout_ms': this.limits.keepaliveTimeoutMs,
     });
-    this.grpcServer.addService(services.KV, {
+    this.grpcServer.addService(withEncodedResponses(services.KV, 'Range'), {
       Range: this.unary('Range', (req) => this.kv.range(req as never)),
       Put: this.unary('Put', (req) => this.kv.put(req as never)),
       DeleteRange: this.unary('DeleteRange', (req) => this.kv.deleteRange(req as never)),
       Txn: this.unary('Txn', (req) => this.kv.txn(req as never)),
       Compact: this.unary('Compact', (req) => this.kv.compact(req as never)),
     });
-    this.grpcServer.addService(services.Watch, {
+    this.grpcServer.addService(withEncodedResponses(services.Watch, 'Watch'), {
       Watch: (call: WatchCall) => this.watch(call),
     });
     this.grpcServer.addService(services.Lease, {

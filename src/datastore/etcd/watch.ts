@@ -27,11 +27,12 @@ import type * as grpc from '@grpc/grpc-js';
 import { isMicroK8sError } from '../../lib/errors.js';
 import type { Logger } from '../../lib/log.js';
 import type { RevisionEvents, WatchEvent } from '../state/types.js';
-import type { EtcdBackend } from './backend.js';
-import { eventBytes, eventOut, headerOut, int64 } from './convert.js';
+import type { EtcdBackend, EtcdHeaderInfo } from './backend.js';
+import { eventBytes, headerOut, int64 } from './convert.js';
 import { ETCD_ERRORS, type EtcdErrorSpec, mapError, toServiceError, WATCH_CANCEL_REASONS } from './errors.js';
 import type { EtcdServerLimits } from './limits.js';
-import type { OutEvent, OutWatchResponse, WireWatchCreateRequest, WireWatchRequest } from './proto.js';
+import type { OutWatchResponse, WireWatchCreateRequest, WireWatchRequest } from './proto.js';
+import { encodeWatchEvents } from './wire.js';
 
 const ZERO = new Uint8Array([0]);
 const FILTER_NOPUT = 0;
@@ -62,7 +63,7 @@ interface Watcher {
   quiet: boolean;
 }
 
-export type WatchCall = grpc.ServerDuplexStream<WireWatchRequest, OutWatchResponse>;
+export type WatchCall = grpc.ServerDuplexStream<WireWatchRequest, OutWatchResponse | Buffer>;
 
 export interface WatchStreamContext {
   readonly backend: EtcdBackend;
@@ -88,8 +89,11 @@ function passesFilters(w: Watcher, ev: WatchEvent): boolean {
   return !((ev.type === 'put' && w.noPut) || (ev.type === 'delete' && w.noDelete));
 }
 
+/** Responses with events are encoded here (wire.ts); the server's serializer passes them through. */
+type Response = OutWatchResponse | Buffer;
+
 interface Queued {
-  readonly response: OutWatchResponse;
+  readonly response: Response;
   readonly bytes: number;
 }
 
@@ -321,38 +325,29 @@ export class WatchStream {
   private sendEvents(w: Watcher, events: WatchEvent[], revision: number): void {
     w.quiet = false;
     let bytes = CONTROL_BYTES;
-    const out: OutEvent[] = [];
-    for (const ev of events) {
-      bytes += eventBytes(ev, w.prevKv);
-      out.push(eventOut(ev, w.prevKv));
-    }
-    const header = this.header(revision);
-    if (w.fragment && out.length > 1 && bytes >= this.limits.maxRequestBytes) {
-      this.sendFragments(w, events, out, header);
+    for (const ev of events) bytes += eventBytes(ev, w.prevKv);
+    const header = this.backend.header();
+    if (w.fragment && events.length > 1 && bytes >= this.limits.maxRequestBytes) {
+      this.sendFragments(w, events, header, revision);
       return;
     }
-    this.send({ header, watch_id: w.id, events: out }, bytes);
+    this.send(encodeWatchEvents(header, revision, w.id, events, w.prevKv, false), bytes);
   }
 
   /** etcd's sendFragments: fill each fragment up to the request size, the last one unflagged. */
-  private sendFragments(
-    w: Watcher,
-    events: WatchEvent[],
-    out: OutEvent[],
-    header: OutWatchResponse['header'],
-  ): void {
+  private sendFragments(w: Watcher, events: WatchEvent[], header: EtcdHeaderInfo, revision: number): void {
     let i = 0;
-    while (i < out.length) {
-      const part: OutEvent[] = [];
+    while (i < events.length) {
+      const start = i;
       let bytes = CONTROL_BYTES;
-      while (i < out.length) {
+      while (i < events.length) {
         const size = eventBytes(events[i]!, w.prevKv);
-        if (part.length > 0 && bytes + size >= this.limits.maxRequestBytes) break;
-        part.push(out[i]!);
+        if (i > start && bytes + size >= this.limits.maxRequestBytes) break;
         bytes += size;
         i++;
       }
-      this.send({ header, watch_id: w.id, events: part, fragment: i < out.length }, bytes);
+      const part = events.slice(start, i);
+      this.send(encodeWatchEvents(header, revision, w.id, part, w.prevKv, i < events.length), bytes);
     }
   }
 
@@ -516,7 +511,7 @@ export class WatchStream {
 
   // ---------------------------------------------------------------- output queue
 
-  private send(response: OutWatchResponse, bytes: number): void {
+  private send(response: Response, bytes: number): void {
     if (this.closed) return;
     if (!this.waitingDrain && this.queueHead === this.queue.length) {
       this.write(response);
@@ -532,7 +527,7 @@ export class WatchStream {
     }
   }
 
-  private write(response: OutWatchResponse): void {
+  private write(response: Response): void {
     try {
       if (!this.call.write(response)) this.waitingDrain = true;
     } catch (error) {

@@ -22,3 +22,15 @@ export const ENCODE_INITIAL_BYTES = 256;
  * space stay in memory without relying on the OS page cache alone.
  */
 export const SQLITE_CACHE_KIB = (64 * MiB) / 1024;
+
+/**
+ * WAL pages that start a checkpoint (SQLite's default auto-checkpoint size), flushed off the
+ * event loop first (kv-store.ts maybeCheckpoint).
+ */
+export const WAL_CHECKPOINT_PAGES = 1000;
+
+/**
+ * SQLite's own auto-checkpoint, which syncs on the event loop: only reached if the flushes above
+ * fall behind (a stalled disk), so that the WAL stays bounded anyway.
+ */
+export const WAL_CHECKPOINT_BACKSTOP_PAGES = 4 * WAL_CHECKPOINT_PAGES;
