@@ -5,7 +5,7 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { labAddNode, labStatus } from '../../src/datastore/lab/lab.js';
+import { labAddNode, labRemoveNode, labSignal, labStatus } from '../../src/datastore/lab/lab.js';
 import { eventually, startLab, type TestLab } from './helpers.js';
 
 let lab: TestLab;
@@ -62,6 +62,54 @@ test('a fourth node joins as a spare, becomes a standby and replicates', async (
   });
   assert.match(members, /node4.*127\.0\.27\.4:2380/);
   console.log(`  node4 joined and became a standby ${roleMs} ms after lab add started`);
+});
+
+test('remove a member: refused while alive, done once it is dead; --force removes a live voter safely', async () => {
+  // node4 is alive: refused without force, nothing changes.
+  try {
+    await labRemoveNode(lab.dir, 'node4', { force: false });
+    assert.unreachable('removing a live member needs --force');
+  } catch (error) {
+    assert.match(String(error), /alive and a member/);
+  }
+  await labSignal(lab.dir, 'node4', 'SIGKILL');
+  await eventually(
+    async () => {
+      const leader = (await labStatus(lab.dir)).find((n) => n.state === 'leader');
+      if (leader?.members.find((m) => m.id === 4)?.online !== false) throw new Error('still online');
+    },
+    10_000,
+    'node4 offline',
+  );
+  let t = Date.now();
+  await labRemoveNode(lab.dir, 'node4', { force: false });
+  const deadMs = Date.now() - t;
+  // A live voter, forced: a standby is needed to replace it, so add one first.
+  await labAddNode(lab.dir);
+  await eventually(
+    async () => {
+      const leader = (await labStatus(lab.dir)).find((n) => n.state === 'leader');
+      if (leader?.members.find((m) => m.id === 5)?.role !== 'standby')
+        throw new Error('node5 not a standby yet');
+    },
+    20_000,
+    'node5 a standby',
+  );
+  const status = await labStatus(lab.dir);
+  const voter = status.find((n) => n.role === 'voter' && n.state !== 'leader')!;
+  t = Date.now();
+  await labRemoveNode(lab.dir, voter.name, { force: true });
+  const forcedMs = Date.now() - t;
+  const leader = (await labStatus(lab.dir)).find((n) => n.state === 'leader')!;
+  assert.equal(
+    leader.members.filter((m) => m.role === 'voter').length,
+    3,
+    'still 3 voters: the standby took the seat first',
+  );
+  await lab.client().put('join/after-removal').value('3');
+  console.log(
+    `  dead member removed in ${deadMs} ms; live voter ${voter.name} replaced and removed in ${forcedMs} ms`,
+  );
 });
 
 test.run();

@@ -37,6 +37,7 @@ const COMMANDS: Command[] = [
     draining: true,
     peerAddress: '10.0.0.3:2380',
     clientUrl: 'https://10.0.0.3:2379',
+    removal: 'if-offline',
   },
   { type: 'memberRemove', id: 7 },
   {
@@ -47,6 +48,7 @@ const COMMANDS: Command[] = [
     draining: false,
     peerAddress: '',
     clientUrl: '',
+    removal: 'no',
   },
   { type: 'txn', request: { compare: [], success: [], failure: [] } },
   {

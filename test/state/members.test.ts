@@ -6,7 +6,7 @@ import { decodeCommand } from '../../src/datastore/state/codec.js';
 import { KvStateMachine } from '../../src/datastore/state/kv-store.js';
 import { Harness, quietLogger } from './helpers.js';
 
-const NO_ADDRESS = { peerAddress: '', clientUrl: '' };
+const NO_ADDRESS = { peerAddress: '', clientUrl: '', removal: 'no' } as const;
 
 test('memberSet upserts a member and touches no revision', () => {
   const h = new Harness();
@@ -32,6 +32,7 @@ test('memberRemove deletes the row (a no-op for an unknown member)', () => {
     draining: false,
     peerAddress: '10.0.0.2:2380',
     clientUrl: '',
+    removal: 'force',
   });
   h.ok({ type: 'memberRemove', id: 2 });
   h.ok({ type: 'memberRemove', id: 9 });

@@ -589,3 +589,57 @@ export async function labAddNode(
   await labStart(dir, name);
   return readLab(dir).nodes.find((n) => n.id === id)!;
 }
+
+/**
+ * Remove a member, as an operator: refused while the leader hears from it unless forced; a voter
+ * is replaced and demoted before it goes (the leader's roles agent carries it out). Waits
+ * (bounded) until the member is gone from the leader's membership.
+ */
+export async function labRemoveNode(
+  dir: string,
+  name: string,
+  options: { force: boolean },
+): Promise<LabNode> {
+  const spec = readLab(dir);
+  const node = findNode(spec, name);
+  const leader = (await labStatus(dir)).find((n) => n.state === 'leader');
+  if (!leader)
+    throw new MicroK8sError('MK_NO_LEADER', 'no leader answers: a removal needs a working cluster');
+  const member = leader.members.find((m) => m.id === node.id);
+  if (!member) throw new MicroK8sError('MK_INVALID_ARGUMENT', `${node.name} is not a member`);
+  if (member.online && !options.force) {
+    throw new MicroK8sError(
+      'MK_INVALID_ARGUMENT',
+      `${node.name} is alive and a member: stop it first (or leave from it), or remove it with --force`,
+    );
+  }
+  if (node.id === leader.id) {
+    throw new MicroK8sError(
+      'MK_INVALID_ARGUMENT',
+      `${node.name} leads: stop it cleanly first (it hands over)`,
+    );
+  }
+  const via = spec.nodes.find((n) => n.name === leader.name)!;
+  const client = new Client('http://admin', { socketPath: join(via.dataDir, 'admin.sock') });
+  try {
+    const res = await client.request({
+      path: `/members/remove?id=${node.id}${options.force ? '&force=1' : ''}`,
+      method: 'POST',
+    });
+    const body = (await res.body.json()) as { message?: string };
+    if (res.statusCode !== 202)
+      throw new MicroK8sError('MK_INTERNAL', body.message ?? 'the removal was refused');
+  } finally {
+    await client.close();
+  }
+  const deadline = Date.now() + LAB_LIMITS.readyTimeoutMs;
+  while (Date.now() < deadline) {
+    const now = (await labStatus(dir)).find((n) => n.state === 'leader');
+    if (now && !now.members.some((m) => m.id === node.id)) return node;
+    await sleep(LAB_LIMITS.pollMs);
+  }
+  throw new MicroK8sError(
+    'MK_TIMEOUT',
+    `${node.name} was not removed within ${LAB_LIMITS.readyTimeoutMs / 1000} s`,
+  );
+}

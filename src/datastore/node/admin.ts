@@ -10,6 +10,9 @@
  *   POST /members?id=N&peer=HOST:PORT[&client=URL][&failure-domain=D][&weight=W]
  *                           record a joining node: the leader adds it as a spare, the planner
  *                           promotes it
+ *   POST /members/remove?id=N[&force=1]
+ *                           ask the leader to remove a member: a voter is replaced and demoted
+ *                           first; without force only while the leader does not hear from it
  */
 import { existsSync, rmSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -51,9 +54,19 @@ export class AdminServer {
             failureDomain: parseFailureDomain(q.get('failure-domain') ?? 'default'),
             weight: parseWeight(q.get('weight') ?? '0'),
             draining: false,
+            removal: 'no' as const,
           };
           node.registerMember(info).then(
             () => reply(res, 200, info),
+            (error: unknown) => fail(res, url.pathname, error),
+          );
+          return;
+        }
+        if (req.method === 'POST' && url.pathname === '/members/remove') {
+          const id = Number(url.searchParams.get('id'));
+          const force = url.searchParams.get('force') === '1';
+          node.requestRemoval(id, force).then(
+            () => reply(res, 202, { id, removal: force ? 'force' : 'if-offline' }),
             (error: unknown) => fail(res, url.pathname, error),
           );
           return;

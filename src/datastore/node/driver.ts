@@ -821,6 +821,24 @@ export class DatastoreNode implements EtcdBackend {
     this.transport.setPeers(peers);
   }
 
+  /** Ask for a member's removal (carried out by the leader's roles agent, see there). */
+  requestRemoval(id: NodeId, force: boolean): Promise<void> {
+    if (roleOf(this.raft.raft.conf, id) === undefined) {
+      return Promise.reject(new MicroK8sError('MK_INVALID_ARGUMENT', `node ${id} is not a member`));
+    }
+    const known = this.knownMembers().get(id);
+    const row = this.sm.members().find((m) => m.id === id);
+    return this.roles.registerMember({
+      id,
+      failureDomain: row?.failureDomain ?? 'default',
+      weight: row?.weight ?? 0,
+      draining: row?.draining ?? false,
+      peerAddress: known?.peerAddress ?? '',
+      clientUrl: known?.clientUrl ?? '',
+      removal: force ? 'force' : 'if-offline',
+    });
+  }
+
   /** Record another member in the replicated table (a node joining); the leader then adds it. */
   registerMember(info: MemberInfo): Promise<void> {
     return this.roles.registerMember(info);

@@ -17,7 +17,7 @@ import { MicroK8sError } from '../../lib/errors.js';
 import type { Logger } from '../../lib/log.js';
 import type { RaftStatus } from '../raft/raft.js';
 import type { ConfChange, NodeId, Role } from '../raft/types.js';
-import type { ApplyResult, Command, MemberInfo } from '../state/types.js';
+import type { ApplyResult, Command, MemberInfo, MemberRemoval } from '../state/types.js';
 
 /** The roles planner, injected by the caller (the datastore does not import the cluster layer). */
 export type RolesPlanner = (input: {
@@ -82,6 +82,7 @@ export interface MemberReport {
   failureDomain: string;
   weight: number;
   draining: boolean;
+  removal: MemberRemoval;
   /** Leader's view only. */
   match?: number;
   online?: boolean;
@@ -211,7 +212,15 @@ export class RolesAgent {
   }
 
   private wanted(): MemberInfo {
-    return { id: this.host.id, ...this.placement, draining: this.draining, ...this.host.selfAddress() };
+    // An operator's removal request stands: a node never withdraws it for itself.
+    const removal = this.host.members().find((m) => m.id === this.host.id)?.removal ?? 'no';
+    return {
+      id: this.host.id,
+      ...this.placement,
+      draining: this.draining,
+      ...this.host.selfAddress(),
+      removal,
+    };
   }
 
   /**
@@ -283,6 +292,7 @@ export class RolesAgent {
         failureDomain: info?.failureDomain ?? fallback?.failureDomain ?? 'default',
         weight: info?.weight ?? fallback?.weight ?? 0,
         draining: info?.draining ?? false,
+        removal: info?.removal ?? 'no',
       };
       if (!leader) return report;
       const p = progress.get(m.id);
@@ -307,7 +317,7 @@ export class RolesAgent {
     const inGroup = new Set(s.conf.members.map((m) => m.id));
     const joining = this.host
       .members()
-      .find((m) => !inGroup.has(m.id) && m.peerAddress !== '' && !m.draining);
+      .find((m) => !inGroup.has(m.id) && m.peerAddress !== '' && !m.draining && m.removal === 'no');
     if (joining) {
       try {
         this.host.proposeConfChange({ kind: 'set-role', id: joining.id, role: 'spare' });
@@ -320,11 +330,30 @@ export class RolesAgent {
       }
       return;
     }
-    const members = this.members().map((m) => ({
+    // An operator removes a member: a standby or spare goes at once (no quorum depends on it); a
+    // voter is planned as gone, so it is replaced and demoted first, and goes on a later round.
+    // Without force, only while it is offline. The leader never removes itself: it transfers.
+    const view = this.members();
+    const leaving = (m: MemberReport) =>
+      m.id !== this.host.id && m.removal !== 'no' && (m.removal === 'force' || m.online === false);
+    const removable = view.find((m) => leaving(m) && m.role !== 'voter');
+    if (removable) {
+      try {
+        this.host.proposeConfChange({ kind: 'remove', id: removable.id });
+        this.options.logger.info('removing a member at an operator request', {
+          id: removable.id,
+          removal: removable.removal,
+        });
+      } catch (error) {
+        this.options.logger.debug('member not removed now', { id: removable.id, error });
+      }
+      return;
+    }
+    const members = view.map((m) => ({
       id: m.id,
       role: m.role,
-      // A draining member is leaving: plan as if it were gone, so it is replaced first.
-      online: (m.online ?? false) && !(m.draining && m.id !== this.host.id),
+      // A draining or leaving member is planned as gone, so it is replaced first.
+      online: (m.online ?? false) && !(m.draining && m.id !== this.host.id) && !leaving(m),
       match: m.match ?? 0,
       failureDomain: m.failureDomain,
       weight: m.weight,

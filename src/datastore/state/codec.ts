@@ -21,18 +21,19 @@
  */
 import { MicroK8sError } from '../../lib/errors.js';
 import { ENCODE_INITIAL_BYTES, MAX_SIGNED_FIELD, MAX_TXN_DEPTH } from './limits.js';
-import type {
-  Command,
-  Compare,
-  CompareResult,
-  CompareTarget,
-  DeleteRangeRequest,
-  PutRequest,
-  RangeRequest,
-  RequestOp,
-  SortOrder,
-  SortTarget,
-  TxnRequest,
+import {
+  type Command,
+  type Compare,
+  type CompareResult,
+  type CompareTarget,
+  type DeleteRangeRequest,
+  MEMBER_REMOVALS,
+  type PutRequest,
+  type RangeRequest,
+  type RequestOp,
+  type SortOrder,
+  type SortTarget,
+  type TxnRequest,
 } from './types.js';
 
 const utf8 = new TextEncoder();
@@ -296,6 +297,7 @@ export function encodeCommand(cmd: Command): Uint8Array {
       w.uint(cmd.draining ? 1 : 0, 'memberSet.draining');
       w.bytes(utf8.encode(cmd.peerAddress), 'memberSet.peerAddress');
       w.bytes(utf8.encode(cmd.clientUrl), 'memberSet.clientUrl');
+      w.uint(MEMBER_REMOVALS.indexOf(cmd.removal), 'memberSet.removal');
       break;
     case 'memberRemove':
       w.byte(CMD_MEMBER_REMOVE);
@@ -532,6 +534,8 @@ export function decodeCommand(data: Uint8Array): Command {
       if (draining > 1) return r.fail('draining flag');
       const peerAddress = text(r, 'peer address');
       const clientUrl = text(r, 'client URL');
+      const removal = MEMBER_REMOVALS[r.uint()];
+      if (removal === undefined) return r.fail('member removal');
       cmd = {
         type: 'memberSet',
         id,
@@ -540,6 +544,7 @@ export function decodeCommand(data: Uint8Array): Command {
         draining: draining === 1,
         peerAddress,
         clientUrl,
+        removal,
       };
       break;
     }

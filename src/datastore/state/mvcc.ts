@@ -10,7 +10,13 @@ import { assert } from '../../lib/assert.js';
 import { EMPTY_BYTES, type KeySpan, plainBytes, spanParams } from './bytes.js';
 import { type PersistedState, readPersistedState } from './schema.js';
 import { type KeyRow, Statements } from './sql.js';
-import type { KeyValue, MemberInfo, RevisionEvents, WatchEvent } from './types.js';
+import {
+  type KeyValue,
+  MEMBER_REMOVALS,
+  type MemberInfo,
+  type RevisionEvents,
+  type WatchEvent,
+} from './types.js';
 
 export function makeKv(
   key: Uint8Array,
@@ -225,6 +231,7 @@ export class KvCore {
       info.draining ? 1 : 0,
       info.peerAddress,
       info.clientUrl,
+      MEMBER_REMOVALS.indexOf(info.removal),
     );
     this.mutations++;
   }
@@ -234,8 +241,15 @@ export class KvCore {
   }
 
   members(): MemberInfo[] {
-    const rows = this.sql.allMembers.all() as (Omit<MemberInfo, 'draining'> & { draining: number })[];
-    return rows.map((m) => ({ ...m, draining: m.draining === 1 }));
+    const rows = this.sql.allMembers.all() as (Omit<MemberInfo, 'draining' | 'removal'> & {
+      draining: number;
+      removal: number;
+    })[];
+    return rows.map((m) => ({
+      ...m,
+      draining: m.draining === 1,
+      removal: MEMBER_REMOVALS[m.removal] ?? 'no',
+    }));
   }
 
   leaseRows(id: number, withValue: boolean): KeyRow[] {

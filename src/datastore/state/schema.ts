@@ -70,7 +70,8 @@ CREATE TABLE member (
   weight INTEGER NOT NULL,
   draining INTEGER NOT NULL,
   peer_address TEXT NOT NULL,
-  client_url TEXT NOT NULL
+  client_url TEXT NOT NULL,
+  removal INTEGER NOT NULL
 );
 `;
 

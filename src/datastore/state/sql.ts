@@ -83,10 +83,10 @@ export class Statements {
 
   constructor(private readonly db: Database.Database) {
     this.upsertMember = db.prepare(
-      'INSERT INTO member (id, failure_domain, weight, draining, peer_address, client_url) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET failure_domain = excluded.failure_domain, weight = excluded.weight, draining = excluded.draining, peer_address = excluded.peer_address, client_url = excluded.client_url',
+      'INSERT INTO member (id, failure_domain, weight, draining, peer_address, client_url, removal) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET failure_domain = excluded.failure_domain, weight = excluded.weight, draining = excluded.draining, peer_address = excluded.peer_address, client_url = excluded.client_url, removal = excluded.removal',
     );
     this.allMembers = db.prepare(
-      'SELECT id, failure_domain AS failureDomain, weight, draining, peer_address AS peerAddress, client_url AS clientUrl FROM member ORDER BY id',
+      'SELECT id, failure_domain AS failureDomain, weight, draining, peer_address AS peerAddress, client_url AS clientUrl, removal FROM member ORDER BY id',
     );
     this.deleteMember = db.prepare('DELETE FROM member WHERE id = ?');
     this.getState = db.prepare(

@@ -149,7 +149,15 @@ export interface MemberInfo {
   readonly peerAddress: string;
   /** URL of its etcd API ('' if none), for MemberList. */
   readonly clientUrl: string;
+  /**
+   * An operator asked for its removal: 'if-offline' is carried out only while the leader does not
+   * hear from it, 'force' in any case. Either way a voter is replaced and demoted first.
+   */
+  readonly removal: MemberRemoval;
 }
+
+export type MemberRemoval = 'no' | 'if-offline' | 'force';
+export const MEMBER_REMOVALS: readonly MemberRemoval[] = ['no', 'if-offline', 'force'];
 
 export type CommandResponse =
   | { readonly type: 'put'; readonly response: PutResponse }
