@@ -5,7 +5,7 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { labAddNode, labRemoveNode, labSignal, labStatus } from '../../src/datastore/lab/lab.js';
+import { labAddNode, labMoveNode, labRemoveNode, labSignal, labStatus } from '../../src/datastore/lab/lab.js';
 import { eventually, startLab, type TestLab } from './helpers.js';
 
 let lab: TestLab;
@@ -62,6 +62,47 @@ test('a fourth node joins as a spare, becomes a standby and replicates', async (
   });
   assert.match(members, /node4.*127\.0\.27\.4:2380/);
   console.log(`  node4 joined and became a standby ${roleMs} ms after lab add started`);
+});
+
+test('a node whose address changed keeps working: every member learns the new address', async () => {
+  const client = lab.client(['node1', 'node2']);
+  await client.put('move/before').value('1');
+  const t = Date.now();
+  await labMoveNode(lab.dir, 'node3', '127.0.27.33');
+  await client.put('move/after').value('2');
+  const endpoint = 'http://127.0.27.33:2379';
+  await eventually(
+    async () => {
+      const out = execFileSync(
+        'etcdctl',
+        [`--endpoints=${endpoint}`, 'get', 'move/after', '--consistency=s'],
+        {
+          encoding: 'utf8',
+          env: { ...process.env, ETCDCTL_API: '3' },
+        },
+      );
+      if (!/move\/after/.test(out)) throw new Error('not replicated yet');
+    },
+    20_000,
+    'node3 replicating at its new address',
+  );
+  const movedMs = Date.now() - t;
+  await eventually(
+    async () => {
+      const members = execFileSync(
+        'etcdctl',
+        [`--endpoints=${lab.nodes[0]!.clientEndpoint}`, 'member', 'list'],
+        {
+          encoding: 'utf8',
+          env: { ...process.env, ETCDCTL_API: '3' },
+        },
+      );
+      if (!/127\.0\.27\.33:2380/.test(members)) throw new Error(members);
+    },
+    10_000,
+    'the member table holding the new address',
+  );
+  console.log(`  node3 moved to 127.0.27.33 and replicated there ${movedMs} ms after the stop began`);
 });
 
 test('remove a member: refused while alive, done once it is dead; --force removes a live voter safely', async () => {

@@ -354,4 +354,39 @@ test('the encoder refuses invalid messages as programmer errors', () => {
   }
 });
 
+test('hello: the announced listen address round-trips; a bad one is MK_BAD_FRAME', () => {
+  const frame = encodeHelloFrame({
+    version: 1,
+    clusterId: 'c',
+    nodeId: 3,
+    address: { host: '10.1.2.3', port: 2380 },
+  });
+  assert.equal(decodeHello(new ByteReader(frame.subarray(5))), {
+    version: 1,
+    clusterId: 'c',
+    nodeId: 3,
+    address: { host: '10.1.2.3', port: 2380 },
+  });
+  const bad = encodeHelloFrame({
+    version: 1,
+    clusterId: 'c',
+    nodeId: 3,
+    address: { host: 'not-an-ip', port: 2380 },
+  });
+  assert.throws(
+    () => decodeHello(new ByteReader(bad.subarray(5))),
+    (e: unknown) => isMicroK8sError(e, 'MK_BAD_FRAME'),
+  );
+  const zeroPort = encodeHelloFrame({
+    version: 1,
+    clusterId: 'c',
+    nodeId: 3,
+    address: { host: '::1', port: 0 },
+  });
+  assert.throws(
+    () => decodeHello(new ByteReader(zeroPort.subarray(5))),
+    (e: unknown) => isMicroK8sError(e, 'MK_BAD_FRAME'),
+  );
+});
+
 test.run();

@@ -643,3 +643,28 @@ export async function labRemoveNode(
     `${node.name} was not removed within ${LAB_LIMITS.readyTimeoutMs / 1000} s`,
   );
 }
+
+/**
+ * Give a node a new address, as when a machine's IP changes: stop it cleanly, rewrite its listen
+ * addresses, start it again. Nobody else is told: the node announces its new address in its
+ * peer hello and then in the member table, and every member follows. (Peer identity is the
+ * certificate's node name, not its IP, so the old certificate still serves.)
+ */
+export async function labMoveNode(dir: string, name: string, newAddress: string): Promise<LabNode> {
+  const spec = readLab(dir);
+  const node = findNode(spec, name);
+  addressOf(newAddress, 0);
+  if (spec.nodes.some((n) => n.address === newAddress)) {
+    throw new MicroK8sError('MK_INVALID_ARGUMENT', `${newAddress} is already a lab node's address`);
+  }
+  if (isAlive(node.pid)) await labSignal(dir, node.name, 'SIGTERM');
+  const { updateArgsFile } = await import('../node/config.js');
+  updateArgsFile(node.argsFile, {
+    'peer-listen': `${newAddress}:${node.peerPort}`,
+    'client-listen': `${newAddress}:${node.clientPort}`,
+  });
+  const moved: LabNode = { ...node, address: newAddress };
+  spec.nodes[spec.nodes.indexOf(node)] = moved;
+  writeLab(spec);
+  return labStart(dir, name);
+}

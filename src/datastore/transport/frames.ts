@@ -9,6 +9,7 @@
  * Connections are one-way (dialer writes, listener reads), so there is no reply frame: a
  * listener that refuses a hello simply closes the connection.
  */
+import { isIP } from 'node:net';
 import { assert } from '../../lib/assert.js';
 import type { NodeId } from '../raft/types.js';
 import { type ByteReader, ByteWriter, badFrame, varintSize } from './bytes.js';
@@ -35,7 +36,15 @@ export interface Hello {
   readonly version: number;
   readonly clusterId: string;
   readonly nodeId: NodeId;
+  /**
+   * Where the dialer listens for peers, when it can say: a node whose address changed announces
+   * it with every connection, so its peers (which authenticate it by certificate) re-address it
+   * at once instead of dialing the old address until the member table catches up.
+   */
+  readonly address?: { readonly host: string; readonly port: number };
 }
+
+const MAX_HOST_BYTES = 255;
 
 const utf8 = new TextEncoder();
 const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
@@ -50,6 +59,13 @@ export function encodeHelloFrame(hello: Hello): Buffer {
   w.varint(id.length);
   w.bytes(id);
   w.varint(hello.nodeId);
+  if (hello.address) {
+    const host = utf8.encode(hello.address.host);
+    assert(host.length >= 1 && host.length <= MAX_HOST_BYTES, 'hello host is 1..255 bytes');
+    w.varint(host.length);
+    w.bytes(host);
+    w.varint(hello.address.port);
+  }
   const payload = w.finish();
   const frame = Buffer.allocUnsafe(FRAME_HEADER_BYTES + payload.length);
   frame.writeUInt32BE(payload.length, 0);
@@ -93,8 +109,20 @@ export function decodeHello(r: ByteReader): Hello {
   }
   const nodeId = r.varint('hello node id');
   if (nodeId < 1) throw badFrame('hello node id must be >= 1');
+  if (r.remaining === 0) return { version, clusterId, nodeId };
+  const hostLength = r.varint('hello host length');
+  if (hostLength < 1 || hostLength > MAX_HOST_BYTES) throw badFrame(`bad hello host length ${hostLength}`);
+  let host: string;
+  try {
+    host = strictUtf8.decode(r.bytes(hostLength, 'hello host'));
+  } catch {
+    throw badFrame('hello host is not UTF-8');
+  }
+  if (isIP(host) === 0) throw badFrame('hello host is not an IP address');
+  const port = r.varint('hello port');
+  if (port < 1 || port > 65535) throw badFrame(`bad hello port ${port}`);
   r.expectEnd('hello');
-  return { version, clusterId, nodeId };
+  return { version, clusterId, nodeId, address: { host, port } };
 }
 
 /** Bytes a batch frame of `count` messages adds around the messages themselves. */

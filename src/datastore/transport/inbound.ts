@@ -71,6 +71,13 @@ export class InboundConnection {
     );
   }
 
+  private announced: { host: string; port: number } | undefined;
+
+  /** Where the peer says it listens (from its hello), if it said. */
+  get announcedAddress(): { host: string; port: number } | undefined {
+    return this.announced;
+  }
+
   /** The node this connection speaks for, once its hello was accepted. */
   get peerId(): NodeId | undefined {
     return this.peer;
@@ -164,6 +171,7 @@ export class InboundConnection {
       if (this.helloTimer) clearTimeout(this.helloTimer);
       this.helloTimer = undefined;
       this.peer = hello.nodeId;
+      this.announced = hello.address;
       this.reader.maxFrameBytes = ctx.limits.maxFrameBytes;
       ctx.logger.info('accepted a peer connection', { peer: this.peer, remote: this.remote });
       ctx.authenticated(this);

@@ -40,8 +40,8 @@ export interface LinkContext {
   readonly localId: NodeId;
   readonly localAddress: string;
   readonly secureContext: SecureContext;
-  /** The hello frame, written first on every connection. */
-  readonly hello: Buffer;
+  /** The hello frame, written first on every connection (set again once the port is known). */
+  hello: Buffer;
   readonly limits: TransportLimits;
   readonly logger: Logger;
   readonly random: { float(): number };

@@ -225,6 +225,15 @@ export class PeerTransport {
       return;
     }
     this.state = 'running';
+    // Announce where we listen (known now, port 0 included), unless it is a wildcard address.
+    if (isIP(this.listenAddress.host) !== 0 && !['0.0.0.0', '::'].includes(this.listenAddress.host)) {
+      this.linkContext.hello = encodeHelloFrame({
+        version: PROTOCOL_VERSION,
+        clusterId: this.clusterId,
+        nodeId: this.id,
+        address: { host: this.listenAddress.host, port: this.port },
+      });
+    }
     this.logger.info('peer transport listening', {
       id: this.id,
       address: `${this.listenAddress.host}:${this.port}`,
@@ -350,6 +359,10 @@ export class PeerTransport {
         if (previous && previous !== connection) previous.close();
         transport.inboundByPeer.set(peer, connection);
         transport.counters.inbound++;
+        // A known peer that announces another address has moved: dial it there from now on.
+        const announced = connection.announcedAddress;
+        const link = transport.links.get(peer);
+        if (announced && link) link.readdress(announced);
       },
       closed(connection) {
         transport.inbound.delete(connection);
