@@ -1,23 +1,61 @@
+import { Flags } from '@oclif/core';
+import { readClusterStatus, STATUS_LIMITS } from '../cluster/status.js';
+import { formatStatusPretty, formatStatusYaml } from '../cluster/status-format.js';
 import { MicroK8sCommand } from '../lib/command.js';
 import { resolvePaths } from '../lib/paths.js';
-import { readNodeStatus } from '../services/status.js';
+
+/** `--format json` anywhere before `--` (read from argv because oclif asks before parsing). */
+function formatJsonInArgv(argv: readonly string[]): boolean {
+  const end = argv.indexOf('--');
+  const args = end === -1 ? argv : argv.slice(0, end);
+  return args.some((arg, i) => arg === '--format=json' || (arg === '--format' && args[i + 1] === 'json'));
+}
 
 export default class Status extends MicroK8sCommand {
-  static override summary = 'Show what is running on this node.';
-  static override examples = ['<%= config.bin %> status', '<%= config.bin %> status --json'];
+  static override summary = 'Show whether this node runs, the datastore roles, high availability and addons.';
+  static override description =
+    "Reads this node's datastore through its admin socket. Exit codes: 0 running; 3 not running (MK_NOT_RUNNING), or no leader after --wait-ready (MK_NO_LEADER).";
+  static override examples = [
+    '<%= config.bin %> status',
+    '<%= config.bin %> status --wait-ready --timeout 120',
+    '<%= config.bin %> status --format yaml',
+    '<%= config.bin %> status --format json',
+  ];
   static override enableJsonFlag = true;
+  static override flags = {
+    format: Flags.string({
+      description: 'output format (json is the same as --json)',
+      options: ['pretty', 'yaml', 'json'],
+      default: 'pretty',
+    }),
+    'wait-ready': Flags.boolean({ description: 'wait until the datastore answers and knows a leader' }),
+    timeout: Flags.integer({
+      description: 'with --wait-ready, give up after this many seconds',
+      min: STATUS_LIMITS.timeout.min,
+      max: STATUS_LIMITS.timeout.max,
+      default: STATUS_LIMITS.defaultTimeoutS,
+    }),
+    'datastore-dir': Flags.string({
+      description:
+        "the datastore's data folder (default: --data-dir of $SNAP_DATA/args/datastore, else $SNAP_COMMON/datastore)",
+    }),
+  };
+
+  // Both spellings of JSON output (oclif's --json, the MicroK8s --format json) print the result
+  // and errors as JSON.
+  override jsonEnabled(): boolean {
+    return super.jsonEnabled() || formatJsonInArgv(this.argv);
+  }
 
   async run() {
-    const status = readNodeStatus(resolvePaths());
-    if (!status.running) {
-      this.log('microk8s is not running: no service has been started on this node.');
-      this.log(`  data: ${status.dataDir}`);
-    } else {
-      this.log('microk8s is running');
-    }
-    for (const service of status.services) {
-      this.log(`  ${service.name}: ${service.running ? `running (pid ${service.pid})` : 'stopped'}`);
-    }
+    const { flags } = await this.parse(Status);
+    const status = await readClusterStatus({
+      paths: resolvePaths(),
+      waitReady: flags['wait-ready'],
+      timeoutS: flags.timeout,
+      ...(flags['datastore-dir'] ? { datastoreDir: flags['datastore-dir'] } : {}),
+    });
+    this.log(flags.format === 'yaml' ? formatStatusYaml(status) : formatStatusPretty(status));
     return status;
   }
 }

@@ -145,6 +145,70 @@ export const ERROR_TABLE = {
     exitCode: ExitCode.invalidInput,
     hint: 'This single-use token was already used by a join; run `microk8s add-node` for a new one, or --token-ttl for a reusable one.',
   },
+  MK_PROXY_NO_UPSTREAM: {
+    exitCode: ExitCode.unavailable,
+    hint: 'No control-plane node answers on its API server port: check that they run and that this node reaches them; the proxy uses them again as soon as a health check succeeds.',
+  },
+  MK_PROXY_LISTEN: {
+    exitCode: ExitCode.configuration,
+    hint: 'The API server proxy cannot listen on its address: stop whatever holds the port, or choose another address.',
+  },
+  MK_AGENT_UNREACHABLE: {
+    exitCode: ExitCode.unavailable,
+    hint: 'Nothing answered at that address and port: check that the cluster agent runs on the node that printed the join string (port 25000 by default) and that a firewall lets this machine reach it.',
+  },
+  MK_AGENT_CERT_MISMATCH: {
+    exitCode: ExitCode.invalidInput,
+    hint: 'The agent presented a certificate whose hash differs from the join string: copy the line `microk8s add-node` printed again (certificates change when they are refreshed), or check that the address really is a cluster node.',
+  },
+  MK_AGENT_PROTOCOL: {
+    exitCode: ExitCode.failure,
+    hint: 'The address answered, but not as a microk8s cluster agent; check the address and port.',
+  },
+  MK_AGENT_BAD_REQUEST: {
+    exitCode: ExitCode.invalidInput,
+    hint: 'The cluster agent refused a malformed request; the two nodes may run incompatible versions.',
+  },
+  MK_AGENT_LISTEN: {
+    exitCode: ExitCode.configuration,
+    hint: 'The cluster agent cannot listen on its address: stop whatever holds the port, or set another with --bind in the cluster-agent args file.',
+  },
+  MK_JOIN_NO_CERT_HASH: {
+    exitCode: ExitCode.invalidInput,
+    hint: 'Without a certificate hash the agent cannot be verified: pass the full IP:PORT/TOKEN/CERTHASH line, or add --skip-verify if you trust the network.',
+  },
+  MK_JOIN_ALREADY_MEMBER: {
+    exitCode: ExitCode.invalidInput,
+    hint: 'This node already belongs to a cluster of several members; run `microk8s leave` first.',
+  },
+  MK_JOIN_LOCAL_RUNNING: {
+    exitCode: ExitCode.failure,
+    hint: "This node's single-node datastore is running and a join replaces it: stop it first, then join again (the token was not used).",
+  },
+  MK_JOIN_HOSTNAME: {
+    exitCode: ExitCode.invalidInput,
+    hint: 'The joining node needs a hostname that can name a Kubernetes node: letters, digits, - and ., at most 52 characters.',
+  },
+  MK_JOIN_ADDRESS: {
+    exitCode: ExitCode.invalidInput,
+    hint: 'The joining node must give an IP address the other members can reach (not 0.0.0.0 or a multicast address).',
+  },
+  MK_JOIN_ADDRESS_IN_USE: {
+    exitCode: ExitCode.invalidInput,
+    hint: 'A member of the cluster already uses this address: remove the stale member (`microk8s remove-node`) or join from another address.',
+  },
+  MK_JOIN_VERSION_SKEW: {
+    exitCode: ExitCode.configuration,
+    hint: 'The two nodes run versions too far apart: refresh the snap on one of them so both run the same minor version (or adjacent ones).',
+  },
+  MK_REMOVE_UNSUPPORTED: {
+    exitCode: ExitCode.failure,
+    hint: 'Removing a member through the cluster agent is not available in this version; nothing was changed.',
+  },
+  MK_CSR_INVALID: {
+    exitCode: ExitCode.invalidInput,
+    hint: 'The certificate request must be PEM, carry a valid signature and ask for the identity of the joining node.',
+  },
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof ERROR_TABLE;

@@ -44,12 +44,13 @@ test('version --json inside a snap uses SNAP_VERSION and SNAP_REVISION', () => {
 });
 
 test('status says honestly that nothing runs', () => {
+  // Not running is an error with its own code and exit 3, as MicroK8s's status exits non-zero.
   const r = run(['status']);
-  assert.is(r.code, 0, r.stderr);
-  assert.match(r.stdout, /not running/);
+  assert.is(r.code, 3, r.stderr);
+  assert.match(r.stderr, /MK_NOT_RUNNING\]: microk8s is not running/);
   const json = JSON.parse(run(['status', '--json']).stdout);
-  assert.is(json.running, false);
-  assert.equal(json.services, []);
+  assert.is(json.error.code, 'MK_NOT_RUNNING');
+  assert.equal(json.error.services, []);
 });
 
 test('an unknown command is a clear error with a non-zero exit', () => {

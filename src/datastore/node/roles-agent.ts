@@ -83,6 +83,8 @@ export interface MemberReport {
   weight: number;
   draining: boolean;
   removal: MemberRemoval;
+  /** HOST:PORT of its peer transport, when known (member table or args). */
+  peerAddress?: string;
   /** Leader's view only. */
   match?: number;
   online?: boolean;
@@ -293,6 +295,7 @@ export class RolesAgent {
         weight: info?.weight ?? fallback?.weight ?? 0,
         draining: info?.draining ?? false,
         removal: info?.removal ?? 'no',
+        ...(info?.peerAddress ? { peerAddress: info.peerAddress } : {}),
       };
       if (!leader) return report;
       const p = progress.get(m.id);

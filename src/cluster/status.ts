@@ -1,0 +1,183 @@
+/**
+ * `microk8s status`: is this node running, is the cluster highly available, which members hold
+ * which datastore role, and where. It shows this node's own view (GET /status on its admin
+ * socket): only the leader knows which members are online, so on a follower that part is
+ * reported as unknown and the leader is named, rather than guessed.
+ */
+import { join } from 'node:path';
+import type { NodeStatusReport } from '../datastore/node/driver.js';
+import type { MemberReport } from '../datastore/node/roles-agent.js';
+import { MicroK8sError } from '../lib/errors.js';
+import { checkLimit } from '../lib/limits.js';
+import type { Paths } from '../lib/paths.js';
+import { readNodeStatus, type ServiceState } from '../services/status.js';
+import { fetchNodeReport } from './status-admin.js';
+import { type MemberAddress, readArgsFacts } from './status-peers.js';
+
+export const STATUS_LIMITS = {
+  /** One request to the admin socket. */
+  requestTimeoutMs: 2_000,
+  /** Between two polls of --wait-ready. */
+  pollMs: 250,
+  /** --timeout bounds, in seconds; --wait-ready never waits forever. */
+  timeout: { name: '--timeout', min: 1, max: 3_600, unit: 's' },
+  defaultTimeoutS: 60,
+  /** The voters from which the cluster survives the loss of one. */
+  haVoters: 3,
+} as const;
+
+export interface MemberStatus {
+  readonly id: number;
+  readonly role: MemberReport['role'];
+  /** HOST:PORT of its peer listener, when the args file names it. */
+  readonly address?: string;
+  readonly clientUrl?: string;
+  readonly failureDomain: string;
+  readonly weight: number;
+  readonly leader: boolean;
+  readonly self: boolean;
+  readonly draining: boolean;
+  /** An operator asked for its removal ('if-offline' or 'force'); 'no' otherwise. */
+  readonly removal: MemberReport['removal'];
+  /** Known on the leader only. */
+  readonly online?: boolean;
+  readonly offlineMs?: number;
+  readonly dead?: boolean;
+}
+
+export interface ClusterStatus {
+  readonly running: true;
+  /** The node answers and knows a leader. */
+  readonly ready: boolean;
+  readonly highAvailability: boolean;
+  readonly datastore: {
+    readonly dir: string;
+    readonly node: { id: number; name: string; role: string; state: string; term: number };
+    /** 0 while electing or cut off from a majority. */
+    readonly leader: { id: number; address?: string; self: boolean } | null;
+    readonly voters: MemberStatus[];
+    readonly standbys: MemberStatus[];
+    readonly spares: MemberStatus[];
+    /** Offline and dead members: null when this node is not the leader (it cannot know). */
+    readonly offline: MemberStatus[] | null;
+    readonly dead: MemberStatus[] | null;
+  };
+  /** No addon framework exists yet: nothing is installed, nothing is claimed. */
+  readonly addons: { readonly available: false; readonly enabled: string[]; readonly disabled: string[] };
+  readonly services: ServiceState[];
+}
+
+/** Pure: what status shows, from the node's report and the members' addresses. */
+export function summarizeReport(
+  report: NodeStatusReport,
+  addresses: ReadonlyMap<number, MemberAddress>,
+  dir: string,
+  services: ServiceState[],
+): ClusterStatus {
+  const isLeader = report.state === 'leader';
+  const members = report.members.map((m): MemberStatus => {
+    const address = addresses.get(m.id);
+    return {
+      id: m.id,
+      role: m.role,
+      ...(address ? { address: address.peer } : {}),
+      ...(address?.clientUrl ? { clientUrl: address.clientUrl } : {}),
+      failureDomain: m.failureDomain,
+      weight: m.weight,
+      leader: m.id === report.leader,
+      self: m.id === report.id,
+      draining: m.draining,
+      removal: m.removal,
+      ...(m.online !== undefined ? { online: m.online } : {}),
+      ...(m.offlineMs !== undefined ? { offlineMs: m.offlineMs } : {}),
+      ...(m.dead !== undefined ? { dead: m.dead } : {}),
+    };
+  });
+  const byRole = (role: MemberReport['role']) => members.filter((m) => m.role === role);
+  const voters = byRole('voter');
+  const leaderAddress = addresses.get(report.leader)?.peer;
+  return {
+    running: true,
+    ready: report.leader !== 0,
+    highAvailability: voters.length >= STATUS_LIMITS.haVoters,
+    datastore: {
+      dir,
+      node: { id: report.id, name: report.name, role: report.role, state: report.state, term: report.term },
+      leader:
+        report.leader === 0
+          ? null
+          : { id: report.leader, ...(leaderAddress ? { address: leaderAddress } : {}), self: isLeader },
+      voters,
+      standbys: byRole('standby'),
+      spares: byRole('spare'),
+      offline: isLeader ? members.filter((m) => m.online === false && !m.dead) : null,
+      dead: isLeader ? members.filter((m) => m.dead === true) : null,
+    },
+    addons: { available: false, enabled: [], disabled: [] },
+    services,
+  };
+}
+
+/**
+ * Where this node's datastore keeps its files: the --data-dir of its args file when the operator
+ * set one there (that is where the daemon put its admin socket), else the default under
+ * SNAP_COMMON (outside a snap, under MICROK8S_HOME).
+ */
+export function defaultDatastoreDir(paths: Paths): string {
+  return readArgsFacts([join(paths.args, 'datastore')]).dataDir ?? paths.datastore;
+}
+
+/** The args files that may name the members: the node's own folder, then $SNAP_DATA/args. */
+function argsFiles(paths: Paths, dir: string): string[] {
+  return [join(dir, 'args'), join(paths.args, 'datastore')];
+}
+
+export interface StatusOptions {
+  readonly paths: Paths;
+  /** The datastore's data folder (default: defaultDatastoreDir). */
+  readonly datastoreDir?: string;
+  /** Poll until the node answers and knows a leader, for at most timeoutS seconds. */
+  readonly waitReady?: boolean;
+  readonly timeoutS?: number;
+}
+
+async function sleep(ms: number): Promise<void> {
+  await new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** This node's status; MK_NOT_RUNNING when its datastore does not answer (MK_NO_LEADER after a wait). */
+export async function readClusterStatus(options: StatusOptions): Promise<ClusterStatus> {
+  const dir = options.datastoreDir ?? defaultDatastoreDir(options.paths);
+  const timeoutS = checkLimit(STATUS_LIMITS.timeout, options.timeoutS ?? STATUS_LIMITS.defaultTimeoutS);
+  const deadline = Date.now() + timeoutS * 1000;
+  for (;;) {
+    const remaining = deadline - Date.now();
+    const result = await fetchNodeReport(
+      dir,
+      Math.max(1, Math.min(STATUS_LIMITS.requestTimeoutMs, remaining)),
+    );
+    const ready = result.report !== undefined && result.report.leader !== 0;
+    const waiting = options.waitReady === true && !ready && Date.now() + STATUS_LIMITS.pollMs < deadline;
+    if (waiting) {
+      await sleep(STATUS_LIMITS.pollMs);
+      continue;
+    }
+    const services = readNodeStatus(options.paths).services;
+    if (result.report === undefined) {
+      const waited = options.waitReady ? ` after waiting ${timeoutS} s` : '';
+      throw new MicroK8sError('MK_NOT_RUNNING', `microk8s is not running${waited}: ${result.reason}`, {
+        datastoreDir: dir,
+        services,
+      });
+    }
+    if (options.waitReady && !ready) {
+      throw new MicroK8sError(
+        'MK_NO_LEADER',
+        `microk8s is running but its datastore has no leader after waiting ${timeoutS} s (electing, or cut off from a majority of voters)`,
+        { datastoreDir: dir },
+      );
+    }
+    const facts = readArgsFacts(argsFiles(options.paths, dir));
+    return summarizeReport(result.report, facts.addresses, dir, services);
+  }
+}
