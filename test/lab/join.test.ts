@@ -5,7 +5,15 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { labAddNode, labMoveNode, labRemoveNode, labSignal, labStatus } from '../../src/datastore/lab/lab.js';
+import {
+  labAddNode,
+  labMoveNode,
+  labRemoveNode,
+  labSignal,
+  labStatus,
+  nodeReport,
+  readLab,
+} from '../../src/datastore/lab/lab.js';
 import { eventually, startLab, type TestLab } from './helpers.js';
 
 let lab: TestLab;
@@ -37,6 +45,17 @@ test('a fourth node joins as a spare, becomes a standby and replicates', async (
     },
     20_000,
     'node4 a standby',
+  );
+  // The joiner's own view of the group is the leader's: it started from the same membership the
+  // others' logs start from (a joiner that saw only the later entries would believe itself alone).
+  await eventually(
+    async () => {
+      const own = (await nodeReport(readLab(lab.dir).nodes.find((n) => n.name === 'node4')!))?.members ?? [];
+      const view = own.map((m) => `${m.id}:${m.role}`).join(' ');
+      if (view !== '1:voter 2:voter 3:voter 4:standby') throw new Error(view);
+    },
+    10_000,
+    "node4's own view of the membership",
   );
   await client.put('join/after').value('2');
   const endpoint = (await labStatus(lab.dir)).find((n) => n.name === 'node4')!.clientEndpoint;

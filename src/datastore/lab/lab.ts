@@ -165,6 +165,7 @@ function spawnNode(node: LabNode): number {
   const command = [
     ...(node.launcher ?? []),
     process.execPath,
+    ...(process.env.MK_SEMI ? [`--max-semi-space-size=${process.env.MK_SEMI}`] : []),
     join(packageRoot(), 'bin', 'run.js'),
     'datastore',
     'run',
@@ -566,6 +567,9 @@ export async function labAddNode(
     // Enough to reach the cluster; from then on the member table keeps the addresses.
     ...spec.nodes.map((n) => `--peer=${n.id}=${n.address}:${n.peerPort},http://${n.address}:${n.clientPort}`),
   ];
+  // Start from the membership the others' logs start from (see NodeStatusReport.bootstrap).
+  const base = (await nodeReport(via))?.bootstrap;
+  if (base) args.push(`--bootstrap=${base}`);
   writeFileSync(node.argsFile, `# datastore args of ${name} (one flag per line)\n${args.join('\n')}\n`);
   const query = new URLSearchParams({
     id: String(id),

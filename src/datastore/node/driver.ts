@@ -94,6 +94,13 @@ export interface NodeStatusReport {
   revision: number;
   members: MemberReport[];
   targets: { voters?: number; standbys?: number };
+  /**
+   * While the log still starts at its first entry, the membership it starts from (the cluster's
+   * --bootstrap, as ID=ROLE,...): a joining node must start from the same one, or it would
+   * replay the later membership entries onto an empty group. Absent once the log was compacted
+   * (a joiner then gets a snapshot, membership included).
+   */
+  bootstrap?: string;
   failureDomain: string;
   weight: number;
   transport: Record<string, number>;
@@ -860,6 +867,14 @@ export class DatastoreNode implements EtcdBackend {
       lastIndex: s.lastIndex,
       revision: this.sm.revision(),
       members: this.roles.members(),
+      ...(this.snapshotIndex === 0 && this.log.firstIndex() <= 1
+        ? {
+            bootstrap: this.log
+              .initialState()
+              .snapshotConf.members.map((m) => `${m.id}=${m.role}`)
+              .join(','),
+          }
+        : {}),
       targets: {
         ...(this.config.targetVoters !== undefined ? { voters: this.config.targetVoters } : {}),
         ...(this.config.targetStandbys !== undefined ? { standbys: this.config.targetStandbys } : {}),
