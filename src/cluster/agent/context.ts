@@ -1,0 +1,93 @@
+/**
+ * Everything the cluster agent and the join flow need to know about this node, from its paths
+ * and its args files: where the certificates, the token store and the datastore live, and how
+ * to reach the local datastore. Built once per command or per agent process; the datastore
+ * args file is read again whenever it is needed, because a join rewrites it.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { buildDaemonConfig, type DaemonConfig, readArgsFile } from '../../datastore/node/config.js';
+import { MicroK8sError } from '../../lib/errors.js';
+import type { Paths } from '../../lib/paths.js';
+import { type CertsLayout, certsLayout } from '../pki/layout.js';
+import { AGENT_LIMITS } from './limits.js';
+
+export interface AgentContext {
+  readonly paths: Paths;
+  readonly certs: CertsLayout;
+  /** The args files of the two daemons, one flag per line (as under $SNAP_DATA/args). */
+  readonly datastoreArgs: string;
+  readonly agentArgs: string;
+  /** Where join-tokens.json lives: SNAP_DATA/credentials, as MicroK8s keeps its tokens. */
+  readonly credentials: string;
+  /** The default datastore folder; the args file's --data-dir wins. */
+  readonly datastoreDir: string;
+}
+
+export function agentContext(paths: Paths): AgentContext {
+  return {
+    paths,
+    certs: certsLayout(paths.certs),
+    datastoreArgs: join(paths.args, 'datastore'),
+    agentArgs: join(paths.args, 'cluster-agent'),
+    credentials: join(paths.data, 'credentials'),
+    datastoreDir: paths.datastore,
+  };
+}
+
+/** The datastore's validated configuration, from its args file. */
+export function readDatastoreConfig(ctx: AgentContext): DaemonConfig {
+  if (!existsSync(ctx.datastoreArgs)) {
+    throw new MicroK8sError(
+      'MK_NOT_RUNNING',
+      `this node has no datastore configuration (${ctx.datastoreArgs}); set it up with \`microk8s agent init\``,
+    );
+  }
+  return buildDaemonConfig(readArgsFile(ctx.datastoreArgs), new Map());
+}
+
+export function adminSocket(dataDir: string): string {
+  return join(dataDir, 'admin.sock');
+}
+
+export interface AgentBind {
+  readonly host: string;
+  readonly port: number;
+}
+
+/**
+ * --bind of the cluster-agent args file (HOST:PORT, IPv6 in brackets); all addresses on the
+ * default port when there is no file.
+ */
+export function readAgentBind(ctx: AgentContext): AgentBind {
+  if (!existsSync(ctx.agentArgs)) return { host: '0.0.0.0', port: AGENT_LIMITS.defaultPort };
+  const raw = readArgsFileLoose(ctx.agentArgs).get('bind');
+  return raw === undefined ? { host: '0.0.0.0', port: AGENT_LIMITS.defaultPort } : parseBind(raw);
+}
+
+export function parseBind(raw: string): AgentBind {
+  const m = /^(?:\[([^\]]+)\]|([^:]+)):(\d{1,5})$/.exec(raw.trim());
+  const port = Number(m?.[3]);
+  if (!m || !(port >= 1 && port <= 65535)) {
+    throw new MicroK8sError('MK_INVALID_CONFIG', `--bind: expected HOST:PORT, got '${raw}'`, {
+      flag: 'bind',
+    });
+  }
+  return { host: (m[1] ?? m[2])!, port };
+}
+
+/** The agent's own args file holds few flags; unknown ones are kept for later versions, not refused. */
+function readArgsFileLoose(path: string): Map<string, string> {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (error) {
+    throw new MicroK8sError('MK_INVALID_CONFIG', `cannot read ${path}: ${(error as Error).message}`);
+  }
+  const out = new Map<string, string>();
+  for (const raw of text.split('\n')) {
+    const m = /^--([a-z][a-z0-9-]*)(?:=|\s+)(.*)$/.exec(raw.trim());
+    if (m) out.set(m[1]!, m[2]!.trim());
+  }
+  return out;
+}

@@ -1,0 +1,272 @@
+/**
+ * What the cluster agent does for each request. The join handler checks everything that can
+ * fail (token, hostname, address, version skew, a leader, the address not taken, the
+ * certificates issued) BEFORE it consumes the token, so a join refused for any other reason
+ * leaves the token usable; recording the member comes last.
+ */
+import { readFile } from 'node:fs/promises';
+import { isIP } from 'node:net';
+import { parseFailureDomain } from '../../datastore/node/config.js';
+import { MicroK8sError } from '../../lib/errors.js';
+import { createLogger } from '../../lib/log.js';
+import { exists } from '../files.js';
+import { JoinTokenStore } from '../join/token-store.js';
+import { nodeHostname } from '../pki/names.js';
+import type { CaFiles } from '../pki.js';
+import { issuePeerPair, signWorkerCsr } from './certs.js';
+import { type AgentContext, readDatastoreConfig } from './context.js';
+import { AGENT_LIMITS } from './limits.js';
+import { localStatus, type MemberAddress, memberAddresses, recordMember } from './local-datastore.js';
+import {
+  type ControlPlaneJoinResponse,
+  checkVersionSkew,
+  type JoinRequest,
+  type PemPair,
+  type RemoveRequest,
+  type SignCsrRequest,
+  WORKER_CERT_NAMES,
+  type WorkerCertName,
+  type WorkerJoinResponse,
+} from './protocol.js';
+
+const log = createLogger('cluster.agent');
+
+export class AgentHandlers {
+  readonly tokens: JoinTokenStore;
+  /** Ids handed out whose node is not in the Raft group yet: never handed out twice. */
+  private readonly pending = new Map<number, number>();
+  /** Joins run one at a time, so two never pick the same id or address. */
+  private queue: Promise<unknown> = Promise.resolve();
+
+  constructor(
+    readonly ctx: AgentContext,
+    readonly version: string,
+  ) {
+    this.tokens = new JoinTokenStore(ctx.credentials);
+  }
+
+  health(): { status: 'ok'; version: string } {
+    return { status: 'ok', version: this.version };
+  }
+
+  async join(req: JoinRequest): Promise<ControlPlaneJoinResponse | WorkerJoinResponse> {
+    const run = this.queue.then(
+      (): Promise<ControlPlaneJoinResponse | WorkerJoinResponse> =>
+        req.worker ? this.joinWorker(req) : this.joinControlPlane(req),
+    );
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  async signCsr(req: SignCsrRequest): Promise<{ certs: Partial<Record<WorkerCertName, string>> }> {
+    await this.checkToken(req.token);
+    const hostname = checkHostname(req.hostname);
+    const certs = await this.signAll(hostname, req.csrs);
+    await this.tokens.consume(req.token);
+    return { certs };
+  }
+
+  /**
+   * Refused plainly, changing nothing: the datastore can now remove a member (admin
+   * POST /members/remove), but who may ask this agent for it is not settled yet (a join token
+   * is the wrong credential; a member's client certificate would be the right one).
+   */
+  async remove(_req: RemoveRequest): Promise<never> {
+    throw new MicroK8sError(
+      'MK_REMOVE_UNSUPPORTED',
+      'the cluster agent does not remove members yet; run `microk8s remove-node` on a cluster node; nothing was changed',
+    );
+  }
+
+  private async checkToken(token: string): Promise<void> {
+    const result = await this.tokens.check(token);
+    if (!result.ok) throw new MicroK8sError(result.code, result.message);
+  }
+
+  private async common(req: JoinRequest): Promise<{ hostname: string }> {
+    await this.checkToken(req.token);
+    const hostname = checkHostname(req.hostname);
+    checkAddress(req.address);
+    checkVersionSkew(this.version, req.version);
+    return { hostname };
+  }
+
+  private caFiles(): CaFiles {
+    return this.ctx.certs.ca;
+  }
+
+  private async signAll(
+    hostname: string,
+    csrs: Readonly<Partial<Record<WorkerCertName, string>>>,
+  ): Promise<Partial<Record<WorkerCertName, string>>> {
+    const out: Partial<Record<WorkerCertName, string>> = {};
+    for (const name of WORKER_CERT_NAMES) {
+      const csr = csrs[name];
+      if (csr !== undefined)
+        out[name] = await signWorkerCsr(this.caFiles(), this.ctx.certs.dir, name, hostname, csr);
+    }
+    return out;
+  }
+
+  private async joinWorker(req: JoinRequest): Promise<WorkerJoinResponse> {
+    const { hostname } = await this.common(req);
+    const config = readDatastoreConfig(this.ctx);
+    const members = await this.members(config.clientUnix);
+    const certs = await this.signAll(hostname, req.csrs ?? {});
+    await this.tokens.consume(req.token);
+    log.info('a worker joined', { hostname, address: req.address });
+    return {
+      kind: 'worker',
+      clusterId: config.clusterId,
+      caCert: await readFile(this.ctx.certs.ca.certPath, 'utf8'),
+      certs,
+      controlPlane: members.map((m) => hostOf(m.peerAddress)).filter((h) => h !== ''),
+    };
+  }
+
+  private async joinControlPlane(req: JoinRequest): Promise<ControlPlaneJoinResponse> {
+    const { hostname } = await this.common(req);
+    const failureDomain = parseDomain(req.failureDomain);
+    const config = readDatastoreConfig(this.ctx);
+    const status = await localStatus(config.dataDir);
+    if (status.leader === 0) {
+      throw new MicroK8sError(
+        'MK_NO_LEADER',
+        'the cluster has no leader right now; retry the join in a moment',
+      );
+    }
+    const members = await this.members(config.clientUnix);
+    const taken = members.find((m) => hostOf(m.peerAddress) === canonical(req.address));
+    if (taken) {
+      throw new MicroK8sError(
+        'MK_JOIN_ADDRESS_IN_USE',
+        `member ${taken.id} of the cluster already uses the address ${req.address} (${taken.peerAddress})`,
+      );
+    }
+    this.forgetJoined(status.members.map((m) => m.id));
+    const nodeId =
+      Math.max(
+        config.id,
+        ...status.members.map((m) => m.id),
+        ...members.map((m) => m.id),
+        ...this.pending.keys(),
+      ) + 1;
+    const ips = [req.address, ...req.ips];
+    const peer = await issuePeerPair(this.caFiles(), this.ctx.certs.dir, nodeId, ips);
+    const secrets = await this.clusterSecrets();
+    // Everything that can be refused has been checked: from here on the join proceeds.
+    await this.tokens.consume(req.token);
+    const peerPort = req.peerPort ?? AGENT_LIMITS.defaultPeerPort;
+    const clientPort = req.clientPort ?? AGENT_LIMITS.defaultClientPort;
+    const host = isIP(req.address) === 6 ? `[${req.address}]` : req.address;
+    await recordMember(config.dataDir, {
+      id: nodeId,
+      peerAddress: `${host}:${peerPort}`,
+      clientUrl: `https://${host}:${clientPort}`,
+      failureDomain,
+      weight: 0,
+    });
+    this.pending.set(nodeId, Date.now());
+    log.info('a control-plane node joined', { nodeId, hostname, address: req.address });
+    return {
+      kind: 'control-plane',
+      nodeId,
+      clusterId: config.clusterId,
+      ...secrets,
+      peer,
+      members: members.filter((m) => m.peerAddress !== ''),
+      ...(status.bootstrap ? { bootstrap: status.bootstrap } : {}),
+    };
+  }
+
+  /**
+   * The members' addresses: MemberList (the replicated member table), completed by the node's
+   * own --peer flags. The flags matter on a node that joined a bootstrapped group: its Raft view
+   * may lack the bootstrap members (see the report on the datastore), and a joiner that cannot
+   * name the leader cannot answer it.
+   */
+  private async members(etcdSocket: string | undefined): Promise<MemberAddress[]> {
+    const config = readDatastoreConfig(this.ctx);
+    const fromFlags: MemberAddress[] = [
+      { id: config.id, peerAddress: `${config.peerListen.host}:${config.peerListen.port}`, clientUrl: '' },
+      ...config.peers.map((p) => ({
+        id: p.id,
+        peerAddress: `${p.host}:${p.port}`,
+        clientUrl: p.clientUrl ?? '',
+      })),
+    ];
+    const listed = etcdSocket === undefined ? [] : await memberAddresses(etcdSocket);
+    const byId = new Map(fromFlags.map((m) => [m.id, m]));
+    for (const m of listed) if (m.peerAddress !== '' || !byId.has(m.id)) byId.set(m.id, m);
+    return [...byId.values()].sort((a, b) => a.id - b.id);
+  }
+
+  private forgetJoined(inGroup: readonly number[]): void {
+    const now = Date.now();
+    for (const [id, at] of this.pending) {
+      if (inGroup.includes(id) || now - at > AGENT_LIMITS.pendingIdMs) this.pending.delete(id);
+    }
+  }
+
+  private async clusterSecrets(): Promise<
+    Pick<ControlPlaneJoinResponse, 'ca' | 'frontProxyCa' | 'serviceAccount'>
+  > {
+    const certs = this.ctx.certs;
+    const pair = async (files: CaFiles): Promise<PemPair | undefined> =>
+      (await exists(files.keyPath))
+        ? { cert: await readFile(files.certPath, 'utf8'), key: await readFile(files.keyPath, 'utf8') }
+        : undefined;
+    const ca = await pair(certs.ca);
+    if (!ca)
+      throw new MicroK8sError('MK_CERTS_MISSING', `this node has no cluster CA key (${certs.ca.keyPath})`);
+    const frontProxyCa = await pair(certs.frontProxyCa);
+    const sa = certs.serviceAccount;
+    const serviceAccount = (await exists(sa.keyPath))
+      ? { key: await readFile(sa.keyPath, 'utf8'), pub: await readFile(sa.publicKeyPath, 'utf8') }
+      : undefined;
+    return { ca, ...(frontProxyCa ? { frontProxyCa } : {}), ...(serviceAccount ? { serviceAccount } : {}) };
+  }
+}
+
+function checkHostname(raw: string): string {
+  try {
+    return nodeHostname(raw);
+  } catch (error) {
+    throw new MicroK8sError('MK_JOIN_HOSTNAME', (error as Error).message);
+  }
+}
+
+function canonical(address: string): string {
+  return address.toLowerCase();
+}
+
+/** Loopback is allowed (single-machine test clusters); what nobody can dial is not. */
+function checkAddress(address: string): void {
+  const family = isIP(address);
+  const unusable =
+    family === 0 ||
+    address === '0.0.0.0' ||
+    address === '::' ||
+    (family === 4 && Number(address.split('.')[0]) >= 224) ||
+    (family === 6 && /^ff/i.test(address));
+  if (unusable) {
+    throw new MicroK8sError(
+      'MK_JOIN_ADDRESS',
+      `${JSON.stringify(address)} is not an address other nodes can reach`,
+    );
+  }
+}
+
+function parseDomain(value: string | undefined): string {
+  try {
+    return parseFailureDomain(value ?? 'default');
+  } catch (error) {
+    throw new MicroK8sError('MK_AGENT_BAD_REQUEST', (error as Error).message);
+  }
+}
+
+/** HOST of HOST:PORT or [V6]:PORT, lowercase. */
+export function hostOf(hostPort: string): string {
+  const m = /^\[([^\]]+)\]:\d+$/.exec(hostPort) ?? /^([^:]+):\d+$/.exec(hostPort);
+  return (m?.[1] ?? '').toLowerCase();
+}

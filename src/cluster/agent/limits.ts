@@ -1,0 +1,25 @@
+/** Named bounds of the cluster agent and of the join flow: every wait and size is capped here. */
+export const AGENT_LIMITS = {
+  /** The MicroK8s cluster agent port, kept so habits and firewall rules carry over. */
+  defaultPort: 25000,
+  /** A request body (a join carries a few hostnames, addresses and CSRs). */
+  maxBodyBytes: 64 * 1024,
+  /** Reading a request body, so a slow client cannot hold a handler forever. */
+  requestTimeoutMs: 15_000,
+  /** One call to the local datastore (admin socket or etcd socket). */
+  datastoreTimeoutMs: 3_000,
+  /** The joiner's TCP + TLS connect to the agent. */
+  connectTimeoutMs: 5_000,
+  /** The joiner's wait for the agent's answer (the agent issues certificates with openssl). */
+  responseTimeoutMs: 60_000,
+  /** `join --start`: how long to wait for the local datastore to see a leader and itself. */
+  startWaitMs: 120_000,
+  startPollMs: 250,
+  /** A progress line at most this often while waiting. */
+  progressEveryMs: 2_000,
+  /** Node ids handed out but not yet in the Raft group are remembered this long. */
+  pendingIdMs: 10 * 60_000,
+  /** Datastore ports when nothing else is configured (etcd's, like MicroK8s's dqlite setup). */
+  defaultPeerPort: 2380,
+  defaultClientPort: 2379,
+} as const;

@@ -1,0 +1,207 @@
+/**
+ * The cluster agent's wire format, shared by the server and the client: JSON bodies, and errors
+ * as `{code, message}` with a stable MK_* code. Request bodies are validated here, field by
+ * field, before a handler sees them.
+ */
+import { isIP } from 'node:net';
+import { ERROR_TABLE, type ErrorCode, MicroK8sError } from '../../lib/errors.js';
+
+export const API_PREFIX = '/v1';
+
+export interface JoinRequest {
+  readonly token: string;
+  readonly hostname: string;
+  /** The address the other members reach the joining node at. */
+  readonly address: string;
+  /** Every address of the joining node, for its certificates' SANs. */
+  readonly ips: readonly string[];
+  readonly worker: boolean;
+  readonly version: string;
+  /** Control plane: the ports its datastore will listen on. */
+  readonly peerPort?: number;
+  readonly clientPort?: number;
+  readonly failureDomain?: string;
+  /** Worker: certificate requests (PEM) for its kubelet and kube-proxy; the keys stay on the worker. */
+  readonly csrs?: Readonly<Partial<Record<WorkerCertName, string>>>;
+}
+
+export const WORKER_CERT_NAMES = ['kubelet', 'proxy'] as const;
+export type WorkerCertName = (typeof WORKER_CERT_NAMES)[number];
+
+export interface PemPair {
+  readonly cert: string;
+  readonly key: string;
+}
+
+export interface MemberEndpoint {
+  readonly id: number;
+  readonly peerAddress: string;
+  readonly clientUrl: string;
+}
+
+export interface ControlPlaneJoinResponse {
+  readonly kind: 'control-plane';
+  readonly nodeId: number;
+  readonly clusterId: string;
+  readonly ca: PemPair;
+  readonly frontProxyCa?: PemPair;
+  readonly serviceAccount?: { readonly key: string; readonly pub: string };
+  readonly peer: PemPair;
+  readonly members: readonly MemberEndpoint[];
+  /**
+   * The membership the cluster's logs start from (ID=ROLE,...), while they still do: the joiner
+   * starts from it too (its --bootstrap), or it would replay later membership entries onto an
+   * empty group. Absent once compacted: the joiner then receives a snapshot.
+   */
+  readonly bootstrap?: string;
+}
+
+export interface WorkerJoinResponse {
+  readonly kind: 'worker';
+  readonly clusterId: string;
+  readonly caCert: string;
+  readonly certs: Readonly<Partial<Record<WorkerCertName, string>>>;
+  /** Control-plane addresses, for the worker's API server proxy. */
+  readonly controlPlane: readonly string[];
+}
+
+export type JoinResponse = ControlPlaneJoinResponse | WorkerJoinResponse;
+
+export interface SignCsrRequest {
+  readonly token: string;
+  readonly hostname: string;
+  readonly csrs: Readonly<Partial<Record<WorkerCertName, string>>>;
+}
+
+export interface RemoveRequest {
+  readonly token: string;
+  readonly node: string;
+}
+
+export interface ErrorBody {
+  readonly code: string;
+  readonly message: string;
+}
+
+/** HTTP status of an agent error: what a generic HTTP client or a proxy log should see. */
+export function httpStatus(code: ErrorCode): number {
+  switch (code) {
+    case 'MK_JOIN_TOKEN_INVALID':
+    case 'MK_JOIN_TOKEN_EXPIRED':
+    case 'MK_JOIN_TOKEN_USED':
+      return 401;
+    case 'MK_JOIN_ADDRESS_IN_USE':
+    case 'MK_JOIN_VERSION_SKEW':
+      return 409;
+    case 'MK_LIMIT_EXCEEDED':
+      return 413;
+    case 'MK_NOT_RUNNING':
+    case 'MK_NO_LEADER':
+    case 'MK_TIMEOUT':
+      return 503;
+    case 'MK_REMOVE_UNSUPPORTED':
+      return 501;
+    case 'MK_INTERNAL':
+    case 'MK_TLS':
+      return 500;
+    default:
+      return ERROR_TABLE[code].exitCode === 4 ? 400 : 500;
+  }
+}
+
+export function isErrorCode(value: unknown): value is ErrorCode {
+  return typeof value === 'string' && Object.hasOwn(ERROR_TABLE, value);
+}
+
+function bad(message: string): never {
+  throw new MicroK8sError('MK_AGENT_BAD_REQUEST', message);
+}
+
+function object(body: unknown): Record<string, unknown> {
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) bad('the body must be a JSON object');
+  return body as Record<string, unknown>;
+}
+
+function str(o: Record<string, unknown>, name: string, max = 1024): string {
+  const v = o[name];
+  if (typeof v !== 'string' || v.length === 0 || v.length > max)
+    bad(`${name} must be a string of 1 to ${max} characters`);
+  return v;
+}
+
+function optPort(o: Record<string, unknown>, name: string): number | undefined {
+  const v = o[name];
+  if (v === undefined) return undefined;
+  if (!(Number.isInteger(v) && (v as number) >= 1 && (v as number) <= 65535)) bad(`${name} must be a port`);
+  return v as number;
+}
+
+function csrMap(o: Record<string, unknown>): Partial<Record<WorkerCertName, string>> {
+  const raw = o.csrs;
+  if (raw === undefined) return {};
+  const map = object(raw);
+  const out: Partial<Record<WorkerCertName, string>> = {};
+  for (const [name, pem] of Object.entries(map)) {
+    if (!(WORKER_CERT_NAMES as readonly string[]).includes(name)) bad(`csrs.${name}: unknown certificate`);
+    if (typeof pem !== 'string' || pem.length > 16 * 1024) bad(`csrs.${name} must be a PEM string`);
+    out[name as WorkerCertName] = pem;
+  }
+  return out;
+}
+
+export function parseJoinRequest(body: unknown): JoinRequest {
+  const o = object(body);
+  const ipsRaw = o.ips ?? [];
+  if (
+    !Array.isArray(ipsRaw) ||
+    ipsRaw.length > 64 ||
+    ipsRaw.some((ip) => typeof ip !== 'string' || isIP(ip) === 0)
+  ) {
+    bad('ips must be a list of at most 64 IP addresses');
+  }
+  if (o.worker !== undefined && typeof o.worker !== 'boolean') bad('worker must be a boolean');
+  const peerPort = optPort(o, 'peerPort');
+  const clientPort = optPort(o, 'clientPort');
+  const failureDomain = o.failureDomain === undefined ? undefined : str(o, 'failureDomain', 63);
+  return {
+    token: str(o, 'token', 256),
+    hostname: str(o, 'hostname', 253),
+    address: str(o, 'address', 64),
+    ips: ipsRaw as string[],
+    worker: o.worker === true,
+    version: str(o, 'version', 64),
+    ...(peerPort !== undefined ? { peerPort } : {}),
+    ...(clientPort !== undefined ? { clientPort } : {}),
+    ...(failureDomain !== undefined ? { failureDomain } : {}),
+    csrs: csrMap(o),
+  };
+}
+
+export function parseSignCsrRequest(body: unknown): SignCsrRequest {
+  const o = object(body);
+  const csrs = csrMap(o);
+  if (Object.keys(csrs).length === 0) bad('csrs must name at least one certificate request');
+  return { token: str(o, 'token', 256), hostname: str(o, 'hostname', 253), csrs };
+}
+
+export function parseRemoveRequest(body: unknown): RemoveRequest {
+  const o = object(body);
+  return { token: str(o, 'token', 256), node: str(o, 'node', 253) };
+}
+
+/**
+ * Version skew: same major, minor versions at most one apart (the Kubernetes skew rule, and
+ * what a rolling refresh produces). Anything unparseable is refused rather than guessed at.
+ */
+export function checkVersionSkew(ours: string, theirs: string): void {
+  const parse = (v: string) => /^v?(\d+)\.(\d+)/.exec(v);
+  const a = parse(ours);
+  const b = parse(theirs);
+  const ok = a && b && a[1] === b[1] && Math.abs(Number(a[2]) - Number(b[2])) <= 1;
+  if (!ok) {
+    throw new MicroK8sError(
+      'MK_JOIN_VERSION_SKEW',
+      `this cluster runs version ${ours} and the joining node ${theirs}; they must share the major version and be at most one minor version apart`,
+    );
+  }
+}

@@ -1,0 +1,131 @@
+/**
+ * The cluster agent: HTTPS (the node's server certificate, issued by the cluster CA, whose hash
+ * add-node prints), JSON in and out. Every failure is answered as `{code, message}` with a
+ * stable MK_* code and a fitting HTTP status; an unexpected error is logged and answered as
+ * MK_INTERNAL without its details (they may name files or state a joiner has no business seeing).
+ *
+ *   GET  /v1/health     {status, version}
+ *   POST /v1/join       a control-plane or worker join (see handlers.ts)
+ *   POST /v1/sign-csr   worker certificates for a token holder
+ *   POST /v1/remove     member removal (refused: not available yet)
+ */
+import { readFileSync } from 'node:fs';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { createServer, type Server } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { isMicroK8sError, MicroK8sError } from '../../lib/errors.js';
+import { createLogger } from '../../lib/log.js';
+import type { AgentBind } from './context.js';
+import type { AgentHandlers } from './handlers.js';
+import { AGENT_LIMITS } from './limits.js';
+import {
+  API_PREFIX,
+  httpStatus,
+  parseJoinRequest,
+  parseRemoveRequest,
+  parseSignCsrRequest,
+} from './protocol.js';
+
+const log = createLogger('cluster.agent');
+
+function send(res: ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+  res.end(text);
+}
+
+function sendError(res: ServerResponse, error: unknown, path: string): void {
+  if (isMicroK8sError(error)) {
+    log.info('request refused', { path, code: error.code, message: error.message });
+    send(res, httpStatus(error.code), { code: error.code, message: error.message });
+    return;
+  }
+  log.error('request failed', { path, error });
+  send(res, 500, { code: 'MK_INTERNAL', message: 'the cluster agent failed; see its log' });
+}
+
+async function readJson(req: IncomingMessage): Promise<unknown> {
+  if (!/^application\/json\b/.test(req.headers['content-type'] ?? '')) {
+    throw new MicroK8sError('MK_AGENT_BAD_REQUEST', 'the body must be application/json');
+  }
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > AGENT_LIMITS.maxBodyBytes) {
+      throw new MicroK8sError(
+        'MK_LIMIT_EXCEEDED',
+        `the body is larger than ${AGENT_LIMITS.maxBodyBytes} bytes`,
+      );
+    }
+    chunks.push(chunk);
+  }
+  try {
+    return JSON.parse(Buffer.concat(chunks).toString('utf8'));
+  } catch {
+    throw new MicroK8sError('MK_AGENT_BAD_REQUEST', 'the body is not valid JSON');
+  }
+}
+
+export interface AgentServerOptions {
+  readonly bind: AgentBind;
+  readonly certPath: string;
+  readonly keyPath: string;
+  readonly handlers: AgentHandlers;
+}
+
+export class AgentServer {
+  private readonly server: Server;
+
+  constructor(private readonly options: AgentServerOptions) {
+    const tls = { cert: readFileSync(options.certPath), key: readFileSync(options.keyPath) };
+    this.server = createServer({ ...tls, minVersion: 'TLSv1.2' }, (req, res) => void this.route(req, res));
+    this.server.requestTimeout = AGENT_LIMITS.requestTimeoutMs;
+    this.server.headersTimeout = AGENT_LIMITS.requestTimeoutMs;
+  }
+
+  private async route(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const path = new URL(req.url ?? '/', 'https://agent').pathname;
+    const h = this.options.handlers;
+    try {
+      if (req.method === 'GET' && path === `${API_PREFIX}/health`) return send(res, 200, h.health());
+      if (req.method === 'POST' && path === `${API_PREFIX}/join`)
+        return send(res, 200, await h.join(parseJoinRequest(await readJson(req))));
+      if (req.method === 'POST' && path === `${API_PREFIX}/sign-csr`)
+        return send(res, 200, await h.signCsr(parseSignCsrRequest(await readJson(req))));
+      if (req.method === 'POST' && path === `${API_PREFIX}/remove`)
+        return send(res, 200, await h.remove(parseRemoveRequest(await readJson(req))));
+      send(res, 404, { code: 'MK_AGENT_BAD_REQUEST', message: `no ${req.method} ${path}` });
+    } catch (error) {
+      sendError(res, error, path);
+    }
+  }
+
+  async listen(): Promise<AddressInfo> {
+    const { host, port } = this.options.bind;
+    await new Promise<void>((resolve, reject) => {
+      const onError = (error: NodeJS.ErrnoException) =>
+        reject(
+          new MicroK8sError(
+            'MK_AGENT_LISTEN',
+            `cannot listen on ${host}:${port}: ${error.code ?? error.message}`,
+            {},
+            { cause: error },
+          ),
+        );
+      this.server.once('error', onError);
+      this.server.listen(port, host, () => {
+        this.server.off('error', onError);
+        resolve();
+      });
+    });
+    const address = this.server.address() as AddressInfo;
+    log.info('cluster agent listening', { address: address.address, port: address.port });
+    return address;
+  }
+
+  async close(): Promise<void> {
+    this.server.closeAllConnections();
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+}

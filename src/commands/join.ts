@@ -1,0 +1,73 @@
+import { Args, Flags } from '@oclif/core';
+import { agentContext } from '../cluster/agent/context.js';
+import { runJoin } from '../cluster/agent/join.js';
+import { AGENT_LIMITS } from '../cluster/agent/limits.js';
+import { MicroK8sCommand } from '../lib/command.js';
+import { resolvePaths } from '../lib/paths.js';
+
+export default class Join extends MicroK8sCommand {
+  static override summary = 'Join the cluster whose node printed this `microk8s join` line.';
+  static override description = [
+    'Everything that can fail is checked before the token is used: a join refused for another reason leaves it usable.',
+    'Outside a snap nothing starts the datastore: the command to run is printed, or --start runs it and waits until the node is a member.',
+    'Exit codes: 0 joined; 3 the agent is unreachable (MK_AGENT_UNREACHABLE), no leader, or the wait timed out;',
+    '4 a bad join string (MK_JOIN_STRING_*), a wrong certificate hash (MK_AGENT_CERT_MISMATCH),',
+    'an invalid, expired or used token (MK_JOIN_TOKEN_*), already a member, or an address in use; 78 version skew.',
+  ].join(' ');
+  static override examples = [
+    '<%= config.bin %> join 10.0.0.1:25000/4f2c…/9ab1…',
+    '<%= config.bin %> join 10.0.0.1:25000/4f2c…/9ab1… --worker',
+  ];
+  static override enableJsonFlag = true;
+  static override args = {
+    joinString: Args.string({
+      description: 'IP:PORT/TOKEN[/CERTHASH] as printed by add-node',
+      required: true,
+    }),
+  };
+  static override flags = {
+    worker: Flags.boolean({ description: 'join as a worker: signed certificates only, no datastore' }),
+    'skip-verify': Flags.boolean({ description: "do not compare the agent's certificate with CERTHASH" }),
+    address: Flags.string({
+      description: 'the address other nodes reach this one at (default: the route to the agent)',
+    }),
+    hostname: Flags.string({ description: 'the node name (default: this machine hostname)' }),
+    start: Flags.boolean({
+      description: 'start the datastore here and wait until it is a member (no service manager)',
+    }),
+    timeout: Flags.integer({
+      description: 'with --start, give up waiting after this many seconds',
+      min: 1,
+      max: 3600,
+      default: AGENT_LIMITS.startWaitMs / 1000,
+    }),
+  };
+
+  async run() {
+    const { args, flags } = await this.parse(Join);
+    const result = await runJoin(agentContext(resolvePaths()), {
+      joinString: args.joinString,
+      worker: flags.worker,
+      skipVerify: flags['skip-verify'],
+      start: flags.start,
+      timeoutMs: flags.timeout * 1000,
+      ...(flags.address ? { address: flags.address } : {}),
+      ...(flags.hostname ? { hostname: flags.hostname } : {}),
+      onProgress: (line) => this.logToStderr(line),
+    });
+    if (result.kind === 'worker') {
+      this.log(`Joined ${result.clusterId} as a worker; control plane: ${result.controlPlane?.join(', ')}.`);
+    } else if (result.started) {
+      const s = result.started;
+      this.log(
+        `Joined ${result.clusterId} as node ${result.nodeId} (${s.role}; ${s.members} members, leader ${s.leader}).`,
+      );
+    } else {
+      this.log(`Joined ${result.clusterId} as node ${result.nodeId}. Start the datastore with:`);
+      this.log(`  ${result.startCommand?.join(' ')}`);
+    }
+    if (result.certsBackup) this.log(`The previous certificates are kept in ${result.certsBackup}.`);
+    if (result.datastoreBackup) this.log(`The previous datastore is kept in ${result.datastoreBackup}.`);
+    return result;
+  }
+}

@@ -1,0 +1,237 @@
+// add-node and join as a user runs them: the built CLI as child processes, one MICROK8S_HOME per
+// node, every node on its own 127.0.53.x address (this file's range), real TLS everywhere: the
+// cluster agent (`microk8s agent run`), the pinned client and the datastore peers.
+import { type ChildProcess, spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+
+const ROOT = new URL('../..', import.meta.url).pathname;
+const BIN = join(ROOT, 'bin', 'run.js');
+const base = mkdtempSync(join(tmpdir(), 'mk8s-join-'));
+const PORTS = ['--agent-port', '25053', '--peer-port', '23853', '--client-port', '23753'];
+const CLI_TIMEOUT_MS = 120_000;
+const started: number[] = [];
+
+interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+const home = (n: number) => join(base, `node${n}`);
+const address = (n: number) => `127.0.53.${n}`;
+const env = (n: number) => ({
+  ...process.env,
+  MICROK8S_HOME: home(n),
+  SNAP: '',
+  FORCE_COLOR: '0',
+  MICROK8S_LOG_LEVEL: 'warn',
+});
+
+function cli(n: number, args: string[]): Promise<Run> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [BIN, ...args], { env: env(n) });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    const timer = setTimeout(() => child.kill('SIGKILL'), CLI_TIMEOUT_MS);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+function daemon(n: number, args: string[]): ChildProcess {
+  const child = spawn(process.execPath, [BIN, ...args], { env: env(n), stdio: 'ignore', detached: true });
+  child.unref();
+  assert.ok(child.pid);
+  started.push(child.pid!);
+  return child;
+}
+
+async function until<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+async function init(n: number): Promise<void> {
+  const r = await cli(n, ['agent', 'init', '--address', address(n), '--hostname', `node${n}`, ...PORTS]);
+  assert.is(r.code, 0, r.stderr);
+}
+
+async function startAgent(n: number): Promise<void> {
+  daemon(n, ['agent', 'run']);
+  await until(`the agent of node${n}`, 30_000, async () => {
+    const r = await cli(n, ['add-node', '--format', 'token']);
+    return r.code === 0 ? true : undefined;
+  });
+}
+
+interface Token {
+  token: string;
+  certHash: string;
+  joinStrings: string[];
+  expiresAt?: string;
+}
+
+async function addNode(n: number, extra: string[] = []): Promise<Token> {
+  const r = await cli(n, ['add-node', '--format', 'json', ...extra]);
+  assert.is(r.code, 0, r.stderr);
+  return JSON.parse(r.stdout) as Token;
+}
+
+async function joinNode(n: number, joinString: string, extra: string[] = []): Promise<Run> {
+  return cli(n, ['join', joinString, '--hostname', `node${n}`, '--start', '--timeout', '90', ...extra]);
+}
+
+function expectError(r: Run, code: string, exit: number): void {
+  assert.ok(r.stderr.includes(`[${code}]`), `expected ${code}, got: ${r.stderr}${r.stdout}`);
+  assert.is(r.code, exit, r.stderr);
+}
+
+async function status(n: number) {
+  const r = await cli(n, ['status', '--format', 'json']);
+  assert.is(r.code, 0, r.stderr);
+  return JSON.parse(r.stdout) as { highAvailability: boolean; datastore: { voters: { id: number }[] } };
+}
+
+test.before(async () => {
+  assert.ok(existsSync(join(ROOT, 'dist', 'commands', 'join.js')), 'run `npm run build` first');
+  await init(1);
+  daemon(1, ['datastore', 'run', '--args-file', join(home(1), 'data', 'args', 'datastore')]);
+  await startAgent(1);
+  const r = await cli(1, ['status', '--wait-ready', '--timeout', '60', '--format', 'json']);
+  assert.is(r.code, 0, r.stderr);
+  for (const n of [2, 3, 4]) await init(n);
+});
+
+test.after(async () => {
+  for (const n of [2, 3, 4]) {
+    const pidFile = join(home(n), 'common', 'run', 'datastore.pid');
+    if (existsSync(pidFile)) started.push(Number(readFileSync(pidFile, 'utf8')));
+  }
+  for (const pid of started) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  }
+  if (process.env.KEEP_LAB) console.log(`  kept ${base}`);
+  else rmSync(base, { recursive: true, force: true });
+});
+
+test('add-node prints a join line for the agent address, with the certificate hash', async () => {
+  const t = await addNode(1);
+  assert.match(t.token, /^[0-9a-f]{32}$/);
+  assert.match(t.certHash, /^[0-9a-f]{32}$/);
+  assert.equal(t.joinStrings, [`${address(1)}:25053/${t.token}/${t.certHash}`]);
+  const pretty = await cli(1, ['add-node']);
+  assert.match(pretty.stdout, /microk8s join 127\.0\.53\.1:25053\/[0-9a-f]{32}\/[0-9a-f]{32} --worker/);
+});
+
+test('a bad join string is refused before anything is contacted', async () => {
+  expectError(await joinNode(2, 'https://127.0.53.1:25053/abc'), 'MK_JOIN_STRING_SCHEME', 4);
+  expectError(
+    await joinNode(2, '127.0.53.1/0123456789abcdef0123456789abcdef'),
+    'MK_JOIN_STRING_PORT_MISSING',
+    4,
+  );
+  expectError(await joinNode(2, '127.0.53.1:25053/0123'), 'MK_JOIN_STRING_TOKEN_SHORT', 4);
+});
+
+let firstToken: Token;
+
+test('an unreachable address and a wrong certificate hash: own codes, and the token stays usable', async () => {
+  firstToken = await addNode(1);
+  const { token, certHash } = firstToken;
+  expectError(await joinNode(2, `${address(9)}:25053/${token}/${certHash}`), 'MK_AGENT_UNREACHABLE', 3);
+  const wrong = certHash.startsWith('a') ? 'b'.repeat(32) : 'a'.repeat(32);
+  expectError(await joinNode(2, `${address(1)}:25053/${token}/${wrong}`), 'MK_AGENT_CERT_MISMATCH', 4);
+  expectError(await joinNode(2, `${address(1)}:25053/${token}`), 'MK_JOIN_NO_CERT_HASH', 4);
+});
+
+test('node2 joins with that same token and becomes a member', async () => {
+  const started = Date.now();
+  const r = await joinNode(2, firstToken.joinStrings[0]!);
+  assert.is(r.code, 0, r.stderr);
+  assert.match(r.stdout, /as node 2 /);
+  console.log(`  node2: join command to working member in ${Date.now() - started} ms`);
+  assert.match(r.stderr, /waiting|started the datastore/);
+});
+
+test('a single-use token cannot be used twice', async () => {
+  expectError(await joinNode(3, firstToken.joinStrings[0]!), 'MK_JOIN_TOKEN_USED', 4);
+});
+
+test('an expired token', async () => {
+  const t = await addNode(1, ['--token-ttl', '1']);
+  const expiresAt = Date.parse(t.expiresAt!);
+  // Bounded: the TTL is one second; wait until the wall clock is past it.
+  await until('the token to expire', 10_000, async () => (Date.now() > expiresAt + 100 ? true : undefined));
+  expectError(await joinNode(3, t.joinStrings[0]!), 'MK_JOIN_TOKEN_EXPIRED', 4);
+});
+
+test('a joined member refuses to join again, before contacting anyone', async () => {
+  const ready = await cli(2, ['status', '--wait-ready', '--timeout', '60', '--format', 'json']);
+  assert.is(ready.code, 0, ready.stderr);
+  const t = await addNode(1);
+  const r = await joinNode(2, t.joinStrings[0]!);
+  expectError(r, 'MK_JOIN_ALREADY_MEMBER', 4);
+});
+
+test('node3 joins through node2 agent; three voters: high availability on every node', async () => {
+  await startAgent(2);
+  const t = await addNode(2);
+  const started = Date.now();
+  const r = await joinNode(3, t.joinStrings[0]!);
+  assert.is(r.code, 0, r.stderr);
+  assert.match(r.stdout, /as node 3 /);
+  console.log(`  node3: join command to working member in ${Date.now() - started} ms`);
+  await until('three voters', 90_000, async () => {
+    const s = await status(1);
+    return s.datastore.voters.length === 3 ? true : undefined;
+  });
+  const s = await status(1);
+  assert.is(s.highAvailability, true);
+  assert.equal(s.datastore.voters.map((v) => v.id).sort(), [1, 2, 3]);
+});
+
+// Every node's own view counts the same voters: a joiner starts from the membership the
+// cluster's logs start from (the join response's bootstrap).
+test('status is correct on every node: high availability on node2 and node3 too', async () => {
+  for (const n of [2, 3]) {
+    const s = await until(`node${n} to report high availability`, 30_000, async () => {
+      const got = await status(n);
+      return got.highAvailability ? got : undefined;
+    });
+    assert.equal(s.datastore.voters.map((v) => v.id).sort(), [1, 2, 3]);
+  }
+});
+
+test('an address already in use is refused and the token stays usable', async () => {
+  const t = await addNode(1, ['--token-ttl', '600']);
+  const taken = await joinNode(4, t.joinStrings[0]!, ['--address', address(2)]);
+  expectError(taken, 'MK_JOIN_ADDRESS_IN_USE', 4);
+  const single = await addNode(1);
+  expectError(
+    await joinNode(4, single.joinStrings[0]!, ['--address', address(3)]),
+    'MK_JOIN_ADDRESS_IN_USE',
+    4,
+  );
+  const r = await joinNode(4, single.joinStrings[0]!);
+  assert.is(r.code, 0, r.stderr);
+  assert.match(r.stdout, /as node 4 /);
+});
+
+test.run();
