@@ -209,6 +209,10 @@ export const ERROR_TABLE = {
     exitCode: ExitCode.invalidInput,
     hint: 'The certificate request must be PEM, carry a valid signature and ask for the identity of the joining node.',
   },
+  MK_MEMBER_ALIVE: {
+    exitCode: ExitCode.invalidInput,
+    hint: 'The node still answers its peers: run `microk8s leave` on it, or `microk8s remove-node NODE --force` if it must go anyway.',
+  },
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof ERROR_TABLE;

@@ -234,4 +234,22 @@ test('an address already in use is refused and the token stays usable', async ()
   assert.match(r.stdout, /as node 4 /);
 });
 
+test('remove-node: refused while the node is alive; removed once it is dead', async () => {
+  expectError(await cli(2, ['remove-node', 'node4']), 'MK_MEMBER_ALIVE', 4);
+  const pidFile = join(home(4), 'common', 'run', 'datastore.pid');
+  process.kill(Number(readFileSync(pidFile, 'utf8')), 'SIGKILL');
+  const started = Date.now();
+  const r = await until('node4 removed', 60_000, async () => {
+    const run = await cli(2, ['remove-node', 'node4', '--timeout', '20']);
+    return run.code === 0 ? run : undefined;
+  });
+  assert.match(r.stdout, /node4 is no longer a member/);
+  const s = await status(1);
+  assert.not.ok(
+    s.datastore.voters.some((v) => v.id === 4),
+    'node4 is not a voter',
+  );
+  console.log(`  a dead node4 removed ${Date.now() - started} ms after its SIGKILL`);
+});
+
 test.run();

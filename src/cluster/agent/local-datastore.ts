@@ -136,3 +136,8 @@ export async function memberAddresses(etcdSocket: string): Promise<MemberAddress
     client.close();
   }
 }
+
+/** POST /members/remove: ask the leader to remove a member (see the datastore's roles agent). */
+export async function requestRemoval(dataDir: string, id: number, force: boolean): Promise<void> {
+  await adminRequest(dataDir, 'POST', `/members/remove?id=${id}${force ? '&force=1' : ''}`);
+}

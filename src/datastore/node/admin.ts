@@ -66,7 +66,7 @@ export class AdminServer {
           const id = Number(url.searchParams.get('id'));
           const force = url.searchParams.get('force') === '1';
           node.requestRemoval(id, force).then(
-            () => reply(res, 202, { id, removal: force ? 'force' : 'if-offline' }),
+            () => reply(res, 200, { id, removal: force ? 'force' : 'if-offline' }),
             (error: unknown) => fail(res, url.pathname, error),
           );
           return;

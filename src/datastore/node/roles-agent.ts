@@ -143,6 +143,19 @@ export class RolesAgent {
     }, ROLES_AGENT_LIMITS.nudgeMs);
   }
 
+  private withdrawing = new Set<NodeId>();
+
+  private withdrawRemoval(id: NodeId): void {
+    const row = this.host.members().find((m) => m.id === id);
+    if (!row || this.withdrawing.has(id)) return;
+    this.withdrawing.add(id);
+    this.options.logger.warn('removal refused: the member is alive (remove it with force)', { id });
+    this.host
+      .execute({ type: 'memberSet', ...row, removal: 'no' })
+      .catch((error: unknown) => this.options.logger.debug('withdrawal not committed', { id, error }))
+      .finally(() => this.withdrawing.delete(id));
+  }
+
   /** Leader: a member went offline or came back since the last look: plan now, not in 2 s. */
   private checkLiveness(): void {
     const s = this.host.status();
@@ -339,6 +352,13 @@ export class RolesAgent {
     const view = this.members();
     const leaving = (m: MemberReport) =>
       m.id !== this.host.id && m.removal !== 'no' && (m.removal === 'force' || m.online === false);
+    // A removal without force is for a dead member: asked of a live one, the leader withdraws it,
+    // which is how the operator who asked learns that it was refused.
+    const alive = view.find((m) => m.removal === 'if-offline' && m.online === true && m.id !== this.host.id);
+    if (alive) {
+      this.withdrawRemoval(alive.id);
+      return;
+    }
     const removable = view.find((m) => leaving(m) && m.role !== 'voter');
     if (removable) {
       try {
@@ -362,7 +382,17 @@ export class RolesAgent {
       weight: m.weight,
     }));
     const plan = planner({ leader: this.host.id, commit: s.commit, members, targets: this.options.targets });
-    const next = plan[0];
+    // A voter an operator removes goes even with nobody to take its seat, when the voters left
+    // still make a quorum (the core refuses the change otherwise): fewer voters, not a stuck removal.
+    const leavingVoter = view.find((m) => leaving(m) && m.role === 'voter');
+    const next =
+      plan[0] ??
+      (leavingVoter
+        ? {
+            change: { kind: 'set-role' as const, id: leavingVoter.id, role: 'spare' as const },
+            reason: `voter ${leavingVoter.id} is being removed and no standby can take its seat`,
+          }
+        : undefined);
     if (!next) return;
     try {
       this.host.proposeConfChange(next.change);
