@@ -12,9 +12,23 @@ if (!(major >= REQUIRED_NODE_MAJOR)) {
   process.exit(78);
 }
 
+const datastoreRun = process.argv[2] === 'datastore' && process.argv[3] === 'run';
+
 // Interactive commands keep stderr for warnings and errors; the daemons log at info.
-if (!process.env.MICROK8S_LOG_LEVEL && !(process.argv[2] === 'datastore' && process.argv[3] === 'run')) {
+if (!process.env.MICROK8S_LOG_LEVEL && !datastoreRun) {
   process.env.MICROK8S_LOG_LEVEL = 'warn';
+}
+
+// The datastore daemon runs for months on every node: a plain command line starts it without
+// oclif, which would stay in its memory (~18 MB). Help and unusual command lines (no code
+// here) go through the oclif command, which runs the same code.
+if (datastoreRun) {
+  const [{ runDatastoreFastPath }, { planRoles }] = await Promise.all([
+    import('../dist/datastore/node/daemon-cli.js'),
+    import('../dist/cluster/roles/index.js'),
+  ]);
+  const code = await runDatastoreFastPath(process.argv.slice(4), { rolesPlanner: planRoles });
+  if (code !== undefined) process.exit(code);
 }
 
 const { execute } = await import('@oclif/core');
