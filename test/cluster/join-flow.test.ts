@@ -252,4 +252,37 @@ test('remove-node: refused while the node is alive; removed once it is dead', as
   console.log(`  a dead node4 removed ${Date.now() - started} ms after its SIGKILL`);
 });
 
+test('leave: node3 hands over, leaves, becomes a fresh single node, and joins again', async () => {
+  const started = Date.now();
+  const r = await cli(3, ['leave', '--start']);
+  assert.is(r.code, 0, r.stderr);
+  assert.match(r.stdout, /node3 left the cluster/);
+  const leftMs = Date.now() - started;
+  const own = await status(3);
+  assert.equal(
+    own.datastore.voters.map((v) => v.id),
+    [1],
+    'a single node of its own',
+  );
+  await until('node3 gone from the cluster', 30_000, async () => {
+    const s = await status(1);
+    return s.datastore.voters.some((v) => v.id === 3) ? undefined : true;
+  });
+  // The same machine joins again (its fresh single-node datastore stopped first, as join asks).
+  const pid = Number(readFileSync(join(home(3), 'common', 'run', 'datastore.pid'), 'utf8'));
+  process.kill(pid, 'SIGINT');
+  await until('the single-node datastore stopped', 15_000, async () => {
+    try {
+      process.kill(pid, 0);
+      return undefined;
+    } catch {
+      return true;
+    }
+  });
+  const t = await addNode(1);
+  const again = await joinNode(3, t.joinStrings[0]!);
+  assert.is(again.code, 0, again.stderr);
+  console.log(`  node3 left in ${leftMs} ms and joined again`);
+});
+
 test.run();
