@@ -317,6 +317,11 @@ async function writeWorker(
       await writeFile(l.kubeconfigs[name], text, { mode: PRIVATE_MODE });
     }
   });
+  // A worker runs no datastore: its old single-node configuration would start a cluster of its
+  // own with certificates that just moved aside, so it goes aside too.
+  if (existsSync(ctx.datastoreArgs)) {
+    await rename(ctx.datastoreArgs, `${ctx.datastoreArgs}-before-join-${stamp()}`);
+  }
   return {
     kind: 'worker',
     clusterId: r.clusterId,

@@ -1,0 +1,280 @@
+// A worker join and refresh-certs on a running member, as a user runs them: the built CLI as
+// child processes, one MICROK8S_HOME per node, every node on its own 127.0.54.x address (this
+// file's range), real TLS everywhere. node1 is the cluster, node2 joins as a worker, node3 joins
+// as a control-plane node and then refreshes its certificates.
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { createPrivateKey, X509Certificate } from 'node:crypto';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { parseKubeconfig } from '../../src/cluster/pki/kubeconfig.js';
+import { certsLayout } from '../../src/cluster/pki/layout.js';
+import { nodeIdFromCertificate } from '../../src/datastore/transport/identity.js';
+
+const ROOT = new URL('../..', import.meta.url).pathname;
+const BIN = join(ROOT, 'bin', 'run.js');
+const base = mkdtempSync(join(tmpdir(), 'mk8s-worker-certs-'));
+const PORTS = ['--agent-port', '25054', '--peer-port', '23854', '--client-port', '23754'];
+const CLI_TIMEOUT_MS = 120_000;
+const started: number[] = [];
+
+interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+const home = (n: number) => join(base, `node${n}`);
+const address = (n: number) => `127.0.54.${n}`;
+const certsDir = (n: number) => join(home(n), 'data', 'certs');
+const argsFile = (n: number) => join(home(n), 'data', 'args', 'datastore');
+const pidFile = (n: number) => join(home(n), 'common', 'run', 'datastore.pid');
+const env = (n: number) => ({
+  ...process.env,
+  MICROK8S_HOME: home(n),
+  SNAP: '',
+  FORCE_COLOR: '0',
+  MICROK8S_LOG_LEVEL: 'warn',
+});
+
+function cli(n: number, args: string[]): Promise<Run> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [BIN, ...args], { env: env(n) });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    const timer = setTimeout(() => child.kill('SIGKILL'), CLI_TIMEOUT_MS);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+function daemon(n: number, args: string[]): ChildProcess {
+  const child = spawn(process.execPath, [BIN, ...args], { env: env(n), stdio: 'ignore', detached: true });
+  child.unref();
+  assert.ok(child.pid);
+  started.push(child.pid!);
+  return child;
+}
+
+async function until<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function init(n: number): Promise<void> {
+  const r = await cli(n, ['agent', 'init', '--address', address(n), '--hostname', `node${n}`, ...PORTS]);
+  assert.is(r.code, 0, r.stderr);
+}
+
+async function startAgent(n: number): Promise<void> {
+  daemon(n, ['agent', 'run']);
+  await until(`the agent of node${n}`, 30_000, async () => {
+    const r = await cli(n, ['add-node', '--format', 'token']);
+    return r.code === 0 ? true : undefined;
+  });
+}
+
+function expectError(r: Run, code: string, exit: number): void {
+  assert.ok(r.stderr.includes(`[${code}]`), `expected ${code}, got: ${r.stderr}${r.stdout}`);
+  assert.is(r.code, exit, r.stderr);
+}
+
+interface Member {
+  id: number;
+  online?: boolean;
+}
+interface Status {
+  datastore: { voters: Member[]; standbys: Member[]; spares: Member[] };
+}
+
+async function status(n: number): Promise<Status> {
+  const r = await cli(n, ['status', '--format', 'json']);
+  assert.is(r.code, 0, r.stderr);
+  return JSON.parse(r.stdout) as Status;
+}
+
+const members = (s: Status) =>
+  [...s.datastore.voters, ...s.datastore.standbys, ...s.datastore.spares].map((m) => m.id).sort();
+
+/** The datastore folder of a node: its args file's --data-dir. */
+function dataDir(n: number): string {
+  const m = /^--data-dir(?:=|\s+)(.+)$/m.exec(readFileSync(argsFile(n), 'utf8'));
+  assert.ok(m, `no --data-dir in ${argsFile(n)}`);
+  return m[1]!.trim();
+}
+
+function etcdctl(n: number, args: string[]): Promise<Run> {
+  return new Promise((resolve) => {
+    execFile(
+      'etcdctl',
+      [`--endpoints=unix://${join(dataDir(n), 'etcd.sock')}`, '--command-timeout=10s', ...args],
+      { env: { ...process.env, ETCDCTL_API: '3' }, timeout: 30_000 },
+      (error, stdout, stderr) =>
+        resolve({ code: error ? ((error.code as number | undefined) ?? 1) : 0, stdout, stderr }),
+    );
+  });
+}
+
+const cert = (path: string) => new X509Certificate(readFileSync(path));
+const clusterCa = () => cert(certsLayout(certsDir(1)).ca.certPath);
+
+async function startDatastore(n: number): Promise<void> {
+  const child = daemon(n, ['datastore', 'run', '--args-file', argsFile(n)]);
+  // Only `join --start` writes the pid file: keep it naming the live process, never a stale pid.
+  if (existsSync(pidFile(n))) writeFileSync(pidFile(n), `${child.pid}\n`);
+  const r = await cli(n, ['status', '--wait-ready', '--timeout', '60', '--format', 'json']);
+  assert.is(r.code, 0, r.stderr);
+}
+
+test.before(async () => {
+  assert.ok(existsSync(join(ROOT, 'dist', 'commands', 'join.js')), 'run `npm run build` first');
+  await init(1);
+  await startDatastore(1);
+  await startAgent(1);
+  for (const n of [2, 3]) await init(n);
+});
+
+test.after(async () => {
+  for (const n of [2, 3]) {
+    if (existsSync(pidFile(n))) started.push(Number(readFileSync(pidFile(n), 'utf8')));
+  }
+  for (const pid of started) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  }
+  if (process.env.KEEP_LAB) console.log(`  kept ${base}`);
+  else rmSync(base, { recursive: true, force: true });
+});
+
+test('a worker joins: signed kubelet and proxy certificates, no datastore', async () => {
+  const pretty = await cli(1, ['add-node']);
+  assert.is(pretty.code, 0, pretty.stderr);
+  const line = /microk8s join (127\.0\.54\.1:25054\/[0-9a-f]{32}\/[0-9a-f]{32}) --worker/.exec(pretty.stdout);
+  assert.ok(line, `no --worker line in: ${pretty.stdout}`);
+  const r = await cli(2, ['join', line[1]!, '--worker', '--hostname', 'node2']);
+  assert.is(r.code, 0, r.stderr);
+  assert.match(r.stdout, /as a worker; control plane: 127\.0\.54\.1/);
+
+  const layout = certsLayout(certsDir(2));
+  const ca = clusterCa();
+  assert.is(cert(layout.ca.certPath).fingerprint256, ca.fingerprint256, "the worker holds the cluster's CA");
+  const want = { kubelet: /CN=system:node:node2/, proxy: /CN=system:kube-proxy/ };
+  for (const name of ['kubelet', 'proxy'] as const) {
+    const kc = parseKubeconfig(readFileSync(layout.kubeconfigs[name], 'utf8'), name);
+    const signed = new X509Certificate(kc.certPem);
+    assert.ok(signed.verify(ca.publicKey), `the ${name} certificate chains to node1's CA`);
+    assert.ok(signed.checkPrivateKey(createPrivateKey(kc.keyPem)), `the ${name} key is the worker's own`);
+    assert.match(signed.subject, want[name]);
+    assert.is(kc.caPem.trim(), readFileSync(certsLayout(certsDir(1)).ca.certPath, 'utf8').trim());
+  }
+  // The CA key and the datastore stay with the control plane.
+  assert.not.ok(existsSync(layout.ca.keyPath), 'no CA key on a worker');
+  assert.not.ok(existsSync(layout.leaves.peer.certPath), 'no datastore peer certificate on a worker');
+  assert.not.ok(existsSync(pidFile(2)), 'no datastore started on a worker');
+  assert.equal(members(await status(1)), [1], 'node1 still has one datastore member');
+});
+
+test('remove-node of the worker: refused with a code, nothing changed', async () => {
+  for (const name of ['node2', address(2)]) {
+    const r = await cli(1, ['remove-node', name, '--timeout', '10']);
+    expectError(r, 'MK_INVALID_ARGUMENT', 4);
+    assert.match(r.stderr, /is not a member; members: node1/);
+    assert.not.match(r.stderr, /\n\s+at /, 'no stack trace');
+  }
+  assert.equal(members(await status(1)), [1]);
+});
+
+let before: { server: string; peer: string; peerId: number | undefined };
+
+test('node3 joins as a control-plane node: two members', async () => {
+  const t = await cli(1, ['add-node', '--format', 'json']);
+  assert.is(t.code, 0, t.stderr);
+  const joinString = (JSON.parse(t.stdout) as { joinStrings: string[] }).joinStrings[0]!;
+  const r = await cli(3, ['join', joinString, '--hostname', 'node3', '--start', '--timeout', '90']);
+  assert.is(r.code, 0, r.stderr);
+  assert.match(r.stdout, /as node 2 /);
+  await until('two members on node1', 60_000, async () => {
+    const s = await status(1);
+    return members(s).length === 2 ? true : undefined;
+  });
+  const l = certsLayout(certsDir(3));
+  before = {
+    server: cert(l.leaves.server.certPath).fingerprint256,
+    peer: cert(l.leaves.peer.certPath).fingerprint256,
+    peerId: nodeIdFromCertificate(cert(l.leaves.peer.certPath)),
+  };
+  assert.is(before.peerId, 2);
+});
+
+test('refresh-certs on node3: a backup, new certificates under the cluster CA, same node id', async () => {
+  const r = await cli(3, ['refresh-certs']);
+  assert.is(r.code, 0, r.stderr);
+  const backups = readdirSync(join(home(3), 'data')).filter((name) => name.startsWith('certs-backup-'));
+  assert.is(backups.length, 1, `one backup folder: ${backups.join(', ')}`);
+  const backupLayout = certsLayout(join(home(3), 'data', backups[0]!));
+  assert.is(
+    cert(backupLayout.leaves.server.certPath).fingerprint256,
+    before.server,
+    'the backup is the old set',
+  );
+
+  const l = certsLayout(certsDir(3));
+  const ca = clusterCa();
+  assert.is(cert(l.ca.certPath).fingerprint256, ca.fingerprint256, 'the CA is kept');
+  const server = cert(l.leaves.server.certPath);
+  assert.is.not(server.fingerprint256, before.server, 'the server certificate was issued again');
+  assert.ok(server.verify(ca.publicKey), 'the new server certificate chains to the cluster CA');
+  const peer = cert(l.leaves.peer.certPath);
+  assert.is.not(peer.fingerprint256, before.peer, 'the peer certificate was issued again');
+  assert.ok(peer.verify(ca.publicKey), 'the new peer certificate chains to the cluster CA');
+  assert.is(nodeIdFromCertificate(peer), 2, 'the peer certificate still names node 2');
+});
+
+test('the cluster keeps working: a write through node1, two members', async () => {
+  const put = await etcdctl(1, ['put', 'refresh-certs-key', 'v1']);
+  assert.is(put.code, 0, put.stderr);
+  assert.match(put.stdout, /OK/);
+  assert.equal(members(await status(1)), [1, 2]);
+});
+
+test('node3 restarted on its new certificates: it is back online and serves writes', async () => {
+  const pid = Number(readFileSync(pidFile(3), 'utf8'));
+  process.kill(pid, 'SIGTERM');
+  await until('node3 datastore stopped', 30_000, async () => (alive(pid) ? undefined : true));
+  await startDatastore(3);
+  // A write through node3 reaches the leader over the peer link, on node3's new certificate.
+  const put = await until('a write through node3', 60_000, async () => {
+    const run = await etcdctl(3, ['put', 'refresh-certs-key', 'v2']);
+    return run.code === 0 ? run : undefined;
+  });
+  assert.match(put.stdout, /OK/);
+  const get = await etcdctl(1, ['get', 'refresh-certs-key', '--print-value-only']);
+  assert.is(get.code, 0, get.stderr);
+  assert.is(get.stdout.trim(), 'v2');
+  assert.equal(members(await status(1)), [1, 2]);
+});
+
+test.run();
