@@ -201,9 +201,9 @@ export const ERROR_TABLE = {
     exitCode: ExitCode.configuration,
     hint: 'The two nodes run versions too far apart: refresh the snap on one of them so both run the same minor version (or adjacent ones).',
   },
-  MK_REMOVE_UNSUPPORTED: {
-    exitCode: ExitCode.failure,
-    hint: 'Removing a member through the cluster agent is not available in this version; nothing was changed.',
+  MK_AGENT_UNAUTHORIZED: {
+    exitCode: ExitCode.invalidInput,
+    hint: 'This agent request needs a cluster member certificate (the node peer certificate and key); run it from a member.',
   },
   MK_CSR_INVALID: {
     exitCode: ExitCode.invalidInput,

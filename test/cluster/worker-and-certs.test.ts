@@ -5,6 +5,7 @@
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { request as httpsRequest } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'uvu';
@@ -275,6 +276,62 @@ test('node3 restarted on its new certificates: it is back online and serves writ
   assert.is(get.code, 0, get.stderr);
   assert.is(get.stdout.trim(), 'v2');
   assert.equal(members(await status(1)), [1, 2]);
+});
+
+/** POST /v1/remove on node1's agent, with node n's peer certificate (or none). */
+async function agentRemove(
+  body: unknown,
+  asNode?: number,
+): Promise<{ status: number; body: { code?: string } }> {
+  const layout = certsLayout(certsDir(1));
+  const peer = asNode === undefined ? undefined : certsLayout(certsDir(asNode)).leaves.peer;
+  const clientCert = peer ? { cert: readFileSync(peer.certPath), key: readFileSync(peer.keyPath) } : {};
+  return await new Promise((resolve, reject) => {
+    const req = httpsRequest(
+      {
+        host: address(1),
+        port: 25054,
+        path: '/v1/remove',
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        ca: readFileSync(layout.ca.certPath),
+        // The agent's certificate names the node, not this address: trust the CA, skip the name.
+        checkServerIdentity: () => undefined,
+        ...clientCert,
+        timeout: 30_000,
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () =>
+          resolve({
+            status: res.statusCode ?? 0,
+            body: JSON.parse(Buffer.concat(chunks).toString() || '{}'),
+          }),
+        );
+      },
+    );
+    req.on('error', reject);
+    req.end(JSON.stringify(body));
+  });
+}
+
+test('the agent removes a member only for a member, and not a live one without force', async () => {
+  const anonymous = await agentRemove({ node: 'node2' });
+  assert.is(anonymous.status, 401);
+  assert.is(anonymous.body.code, 'MK_AGENT_UNAUTHORIZED');
+  const live = await agentRemove({ node: 'node2' }, 1);
+  assert.is(live.status, 409, JSON.stringify(live.body));
+  assert.is(live.body.code, 'MK_MEMBER_ALIVE');
+  assert.equal(members(await status(1)), [1, 2]);
+  const pid = Number(readFileSync(pidFile(3), 'utf8'));
+  process.kill(pid, 'SIGKILL');
+  const removed = await until('node 2 removed through the agent', 60_000, async () => {
+    const r = await agentRemove({ node: 'node2' }, 1);
+    return r.status === 200 ? r : undefined;
+  });
+  assert.is(removed.status, 200);
+  assert.equal(members(await status(1)), [1]);
 });
 
 test.run();

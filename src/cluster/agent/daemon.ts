@@ -29,6 +29,7 @@ export async function startAgent(ctx: AgentContext, bind?: AgentBind): Promise<A
     bind: bind ?? readAgentBind(ctx),
     certPath,
     keyPath,
+    caPath: ctx.certs.ca.certPath,
     handlers: new AgentHandlers(ctx, versionInfo().version),
   });
   const address = await server.listen();

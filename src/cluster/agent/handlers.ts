@@ -67,15 +67,26 @@ export class AgentHandlers {
   }
 
   /**
-   * Refused plainly, changing nothing: the datastore can now remove a member (admin
-   * POST /members/remove), but who may ask this agent for it is not settled yet (a join token
-   * is the wrong credential; a member's client certificate would be the right one).
+   * A member asks for another member's removal (a node leaving through a peer, an operator's
+   * tool): only a caller with a member's certificate may (mutual TLS, verified against the
+   * cluster CA), never with a join token. The datastore does the removal (see remove-node).
    */
-  async remove(_req: RemoveRequest): Promise<never> {
-    throw new MicroK8sError(
-      'MK_REMOVE_UNSUPPORTED',
-      'the cluster agent does not remove members yet; run `microk8s remove-node` on a cluster node; nothing was changed',
-    );
+  async remove(req: RemoveRequest, caller: number | undefined): Promise<{ id: number; removed: true }> {
+    const config = readDatastoreConfig(this.ctx);
+    const status = await localStatus(config.dataDir);
+    if (caller === undefined || !status.members.some((m) => m.id === caller)) {
+      throw new MicroK8sError(
+        'MK_AGENT_UNAUTHORIZED',
+        'removing a member needs the certificate of a cluster member (mutual TLS); nothing was changed',
+      );
+    }
+    const { removeNode } = await import('../remove-node.js');
+    return removeNode({
+      paths: this.ctx.paths,
+      datastoreDir: config.dataDir,
+      node: req.node,
+      force: req.force,
+    });
   }
 
   private async checkToken(token: string): Promise<void> {

@@ -73,9 +73,10 @@ export interface SignCsrRequest {
   readonly csrs: Readonly<Partial<Record<WorkerCertName, string>>>;
 }
 
+/** Sent by a member, authenticated by its cluster client (peer) certificate, not a token. */
 export interface RemoveRequest {
-  readonly token: string;
   readonly node: string;
+  readonly force: boolean;
 }
 
 export interface ErrorBody {
@@ -89,6 +90,7 @@ export function httpStatus(code: ErrorCode): number {
     case 'MK_JOIN_TOKEN_INVALID':
     case 'MK_JOIN_TOKEN_EXPIRED':
     case 'MK_JOIN_TOKEN_USED':
+    case 'MK_AGENT_UNAUTHORIZED':
       return 401;
     case 'MK_JOIN_ADDRESS_IN_USE':
     case 'MK_JOIN_VERSION_SKEW':
@@ -99,8 +101,8 @@ export function httpStatus(code: ErrorCode): number {
     case 'MK_NO_LEADER':
     case 'MK_TIMEOUT':
       return 503;
-    case 'MK_REMOVE_UNSUPPORTED':
-      return 501;
+    case 'MK_MEMBER_ALIVE':
+      return 409;
     case 'MK_INTERNAL':
     case 'MK_TLS':
       return 500;
@@ -186,7 +188,10 @@ export function parseSignCsrRequest(body: unknown): SignCsrRequest {
 
 export function parseRemoveRequest(body: unknown): RemoveRequest {
   const o = object(body);
-  return { token: str(o, 'token', 256), node: str(o, 'node', 253) };
+  const force = o.force ?? false;
+  if (typeof force !== 'boolean')
+    throw new MicroK8sError('MK_AGENT_BAD_REQUEST', 'force must be true or false');
+  return { node: str(o, 'node', 253), force };
 }
 
 /**

@@ -7,12 +7,14 @@
  *   GET  /v1/health     {status, version}
  *   POST /v1/join       a control-plane or worker join (see handlers.ts)
  *   POST /v1/sign-csr   worker certificates for a token holder
- *   POST /v1/remove     member removal (refused: not available yet)
+ *   POST /v1/remove     member removal, for a caller with a member's certificate (mutual TLS)
  */
 import { readFileSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
+import type { TLSSocket } from 'node:tls';
+import { nodeIdFromCertificate } from '../../datastore/transport/identity.js';
 import { isMicroK8sError, MicroK8sError } from '../../lib/errors.js';
 import { createLogger } from '../../lib/log.js';
 import type { AgentBind } from './context.js';
@@ -67,10 +69,25 @@ async function readJson(req: IncomingMessage): Promise<unknown> {
   }
 }
 
+/** The node id of a verified member certificate on this request, if any. */
+function memberOf(req: IncomingMessage): number | undefined {
+  const socket = req.socket as TLSSocket;
+  if (!socket.authorized) return undefined;
+  const cert = socket.getPeerX509Certificate();
+  if (!cert) return undefined;
+  try {
+    return nodeIdFromCertificate(cert);
+  } catch {
+    return undefined;
+  }
+}
+
 export interface AgentServerOptions {
   readonly bind: AgentBind;
   readonly certPath: string;
   readonly keyPath: string;
+  /** The cluster CA: a client certificate it signed identifies a member (for /v1/remove). */
+  readonly caPath: string;
   readonly handlers: AgentHandlers;
 }
 
@@ -79,7 +96,13 @@ export class AgentServer {
 
   constructor(private readonly options: AgentServerOptions) {
     const tls = { cert: readFileSync(options.certPath), key: readFileSync(options.keyPath) };
-    this.server = createServer({ ...tls, minVersion: 'TLSv1.2' }, (req, res) => void this.route(req, res));
+    // A client certificate is asked for but not required: a joining node has none yet (it proves
+    // itself with a token); only /v1/remove insists on a member's certificate.
+    const clientAuth = { ca: readFileSync(options.caPath), requestCert: true, rejectUnauthorized: false };
+    this.server = createServer(
+      { ...tls, ...clientAuth, minVersion: 'TLSv1.2' },
+      (req, res) => void this.route(req, res),
+    );
     this.server.requestTimeout = AGENT_LIMITS.requestTimeoutMs;
     this.server.headersTimeout = AGENT_LIMITS.requestTimeoutMs;
   }
@@ -94,7 +117,7 @@ export class AgentServer {
       if (req.method === 'POST' && path === `${API_PREFIX}/sign-csr`)
         return send(res, 200, await h.signCsr(parseSignCsrRequest(await readJson(req))));
       if (req.method === 'POST' && path === `${API_PREFIX}/remove`)
-        return send(res, 200, await h.remove(parseRemoveRequest(await readJson(req))));
+        return send(res, 200, await h.remove(parseRemoveRequest(await readJson(req)), memberOf(req)));
       send(res, 404, { code: 'MK_AGENT_BAD_REQUEST', message: `no ${req.method} ${path}` });
     } catch (error) {
       sendError(res, error, path);
