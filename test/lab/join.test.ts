@@ -3,6 +3,7 @@
 // through the address in the table (their args files do not name it). Real processes.
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import {
@@ -10,6 +11,7 @@ import {
   labMoveNode,
   labRemoveNode,
   labSignal,
+  labStart,
   labStatus,
   nodeReport,
   readLab,
@@ -144,6 +146,19 @@ test('remove a member: refused while alive, done once it is dead; --force remove
   let t = Date.now();
   await labRemoveNode(lab.dir, 'node4', { force: false });
   const deadMs = Date.now() - t;
+  // node4 comes back with its old data: refused at the handshake, and told why.
+  await labStart(lab.dir, 'node4');
+  await eventually(
+    async () => {
+      const own = readFileSync(join(lab.dir, 'node4', 'datastore.log'), 'utf8');
+      if (!/"message":"the peer refused this node".*node 4 is not a member of this cluster/.test(own))
+        throw new Error('node4 not told');
+    },
+    15_000,
+    'node4 refused with a clear message',
+  );
+  assert.match((await labStatus(lab.dir)).find((n) => n.name === 'node4')!.state, /^removed/);
+  await labSignal(lab.dir, 'node4', 'SIGKILL');
   // A live voter, forced: a standby is needed to replace it, so add one first.
   await labAddNode(lab.dir);
   await eventually(

@@ -27,6 +27,8 @@ export interface LabNode {
   pid: number;
   /** Left out by a quorum-loss recovery: its peers refuse it until it is re-joined. */
   lost?: boolean;
+  /** Removed by an operator (lab remove): its peers refuse it until it is re-joined. */
+  removed?: boolean;
 }
 
 export interface LabSpec {
@@ -335,9 +337,11 @@ export async function labStatus(dir: string): Promise<LabNodeStatus[]> {
         clientEndpoint: `${spec.clientTls ? 'https' : 'http'}://${node.address}:${node.clientPort}`,
         dataDir: node.dataDir,
         role: report?.role ?? (running ? 'unknown' : node.lost ? 'lost' : 'down'),
-        state: node.lost
-          ? `lost${report ? ` (${report.state})` : ''}`
-          : (report?.state ?? (running ? 'not answering' : 'stopped')),
+        state: node.removed
+          ? `removed${report ? ` (${report.state})` : ''}`
+          : node.lost
+            ? `lost${report ? ` (${report.state})` : ''}`
+            : (report?.state ?? (running ? 'not answering' : 'stopped')),
         term: report?.term ?? 0,
         leader: report?.leader ?? 0,
         applied: report?.applied ?? 0,
@@ -407,7 +411,7 @@ async function waitAnswering(node: LabNode): Promise<void> {
     // Ready once it answers and knows a leader (it may still be catching up); a lost node never
     // will (its peers refuse it), so it is ready once it answers.
     const report = await nodeReport(node);
-    if (report && (report.leader !== 0 || node.lost)) return;
+    if (report && (report.leader !== 0 || node.lost || node.removed)) return;
     if (!isAlive(node.pid))
       throw new MicroK8sError('MK_NOT_RUNNING', `${node.name} exited; see ${node.logFile}`);
     await sleep(LAB_LIMITS.pollMs);
@@ -640,7 +644,13 @@ export async function labRemoveNode(
   const deadline = Date.now() + LAB_LIMITS.readyTimeoutMs;
   while (Date.now() < deadline) {
     const now = (await labStatus(dir)).find((n) => n.state === 'leader');
-    if (now && !now.members.some((m) => m.id === node.id)) return node;
+    if (now && !now.members.some((m) => m.id === node.id)) {
+      const latest = readLab(dir);
+      const entry = latest.nodes.find((n) => n.id === node.id);
+      if (entry) entry.removed = true;
+      writeLab(latest);
+      return node;
+    }
     await sleep(LAB_LIMITS.pollMs);
   }
   throw new MicroK8sError(

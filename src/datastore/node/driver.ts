@@ -197,6 +197,7 @@ export class DatastoreNode implements EtcdBackend {
       tls: options.tls,
       peers: new Map(config.peers.map((p) => [p.id, { host: p.host, port: p.port }])),
       logger: logger.child('transport'),
+      refusal: (node) => this.refusalOf(node),
     });
     this.roles = new RolesAgent(
       {
@@ -826,6 +827,19 @@ export class DatastoreNode implements EtcdBackend {
       if (at > 0 && Number.isInteger(port) && port > 0 && port < 65536) peers.set(id, { host, port });
     }
     this.transport.setPeers(peers);
+  }
+
+  /**
+   * A node of this cluster that is neither in the Raft group nor recorded in the member table
+   * (a joiner is recorded before it starts) was removed: it is refused at the handshake and told
+   * why, instead of campaigning or forwarding into a group that no longer has it. Until this node
+   * has applied anything it cannot tell, so it refuses nobody.
+   */
+  private refusalOf(node: NodeId): string | undefined {
+    if (this.sm.appliedIndex() === 0) return undefined;
+    if (roleOf(this.raft.raft.conf, node) !== undefined) return undefined;
+    if (this.sm.members().some((m) => m.id === node)) return undefined;
+    return `node ${node} is not a member of this cluster (it was removed): re-join it to bring it back`;
   }
 
   /** Ask for a member's removal (carried out by the leader's roles agent, see there). */

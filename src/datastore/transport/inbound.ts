@@ -36,6 +36,8 @@ export interface InboundContext {
   closed(connection: InboundConnection): void;
   /** Hand a decoded, checked message to the application. */
   deliver(message: Message): void;
+  /** Why the application refuses this node (e.g. removed from the cluster), or undefined. */
+  refusal(node: NodeId): string | undefined;
 }
 
 export class InboundConnection {
@@ -167,6 +169,8 @@ export class InboundConnection {
       );
     } else if (hello.nodeId === ctx.localId) {
       this.reject('the peer claims to be this node', { claimedNode: hello.nodeId });
+    } else if (ctx.refusal(hello.nodeId) !== undefined) {
+      this.reject(ctx.refusal(hello.nodeId)!, { claimedNode: hello.nodeId });
     } else {
       if (this.helloTimer) clearTimeout(this.helloTimer);
       this.helloTimer = undefined;

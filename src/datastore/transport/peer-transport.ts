@@ -49,6 +49,8 @@ export interface PeerTransportOptions {
   limits?: Partial<TransportLimits>;
   /** Jitter for reconnect backoff; defaults to a generator seeded from the crypto source. */
   random?: { float(): number };
+  /** Refuse a certified node of this cluster, with a reason (e.g. it was removed). */
+  refusal?: (node: NodeId) => string | undefined;
 }
 
 export interface TransportStats {
@@ -93,6 +95,7 @@ export class PeerTransport {
   private readonly counters: TransportCounters = newCounters();
   private readonly tls: PeerTransportOptions['tls'];
   private readonly linkContext: LinkContext;
+  private readonly refusal: ((node: NodeId) => string | undefined) | undefined;
   private readonly links = new Map<NodeId, PeerLink>();
   /** Links removed by setPeers whose sockets may still be closing (awaited by stop). */
   private readonly retiring = new Set<Promise<void>>();
@@ -118,6 +121,7 @@ export class PeerTransport {
     }
     this.id = options.id;
     this.clusterId = options.clusterId;
+    this.refusal = options.refusal;
     this.listenAddress = { ...options.listen };
     this.limits = validateTransportLimits(options.limits);
     this.logger = options.logger ?? createLogger('datastore.transport');
@@ -370,6 +374,9 @@ export class PeerTransport {
         if (peer === undefined) return;
         transport.counters.inbound--;
         if (transport.inboundByPeer.get(peer) === connection) transport.inboundByPeer.delete(peer);
+      },
+      refusal(node) {
+        return transport.refusal?.(node);
       },
       deliver(message) {
         if (!transport.handler || transport.state !== 'running') return;
