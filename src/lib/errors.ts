@@ -213,6 +213,10 @@ export const ERROR_TABLE = {
     exitCode: ExitCode.invalidInput,
     hint: 'The node still answers its peers: run `microk8s leave` on it, or `microk8s remove-node NODE --force` if it must go anyway.',
   },
+  MK_MEMBER_ID_TAKEN: {
+    exitCode: ExitCode.failure,
+    hint: 'Another node was given this member id at the same moment; the join retries with the next id.',
+  },
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof ERROR_TABLE;

@@ -41,6 +41,16 @@ const COMMANDS: Command[] = [
   },
   { type: 'memberRemove', id: 7 },
   {
+    type: 'memberAdd',
+    id: 8,
+    failureDomain: 'z',
+    weight: 1,
+    draining: false,
+    peerAddress: '[::1]:2380',
+    clientUrl: '',
+    removal: 'no',
+  },
+  {
     type: 'memberSet',
     id: 1,
     failureDomain: 'zone-ü',

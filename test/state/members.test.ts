@@ -39,6 +39,21 @@ test('memberRemove deletes the row (a no-op for an unknown member)', () => {
   assert.equal(h.sm.members(), []);
 });
 
+test('memberAdd records a new member and refuses a recorded id (two agents, one id)', () => {
+  const h = new Harness();
+  h.ok({ type: 'memberAdd', id: 5, failureDomain: 'dc1', weight: 0, draining: false, ...NO_ADDRESS });
+  const refused = h.fail({
+    type: 'memberAdd',
+    id: 5,
+    failureDomain: 'dc2',
+    weight: 0,
+    draining: false,
+    ...NO_ADDRESS,
+  });
+  assert.is(refused.code, 'MK_MEMBER_ID_TAKEN');
+  assert.equal(h.sm.members(), [{ id: 5, failureDomain: 'dc1', weight: 0, draining: false, ...NO_ADDRESS }]);
+});
+
 test('members travel in a snapshot', () => {
   const h = new Harness();
   h.ok({ type: 'memberSet', id: 4, failureDomain: 'z', weight: 1, draining: false, ...NO_ADDRESS });

@@ -155,7 +155,7 @@ export class AgentHandlers {
       );
     }
     this.forgetJoined(status.members.map((m) => m.id));
-    const nodeId =
+    let nodeId =
       Math.max(
         config.id,
         ...status.members.map((m) => m.id),
@@ -163,20 +163,36 @@ export class AgentHandlers {
         ...this.pending.keys(),
       ) + 1;
     const ips = [req.address, ...req.ips];
-    const peer = await issuePeerPair(this.caFiles(), this.ctx.certs.dir, nodeId, ips);
+    let peer = await issuePeerPair(this.caFiles(), this.ctx.certs.dir, nodeId, ips);
     const secrets = await this.clusterSecrets();
     // Everything that can be refused has been checked: from here on the join proceeds.
     await this.tokens.consume(req.token);
     const peerPort = req.peerPort ?? AGENT_LIMITS.defaultPeerPort;
     const clientPort = req.clientPort ?? AGENT_LIMITS.defaultClientPort;
     const host = isIP(req.address) === 6 ? `[${req.address}]` : req.address;
-    await recordMember(config.dataDir, {
-      id: nodeId,
-      peerAddress: `${host}:${peerPort}`,
-      clientUrl: `https://${host}:${clientPort}`,
-      failureDomain,
-      weight: 0,
-    });
+    // Another agent may hand out the same id at the same moment: the datastore's log decides
+    // (memberAdd refuses a recorded id), and the loser takes the next id, bounded.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await recordMember(config.dataDir, {
+          id: nodeId,
+          peerAddress: `${host}:${peerPort}`,
+          clientUrl: `https://${host}:${clientPort}`,
+          failureDomain,
+          weight: 0,
+        });
+        break;
+      } catch (error) {
+        if (
+          !(error instanceof MicroK8sError && error.code === 'MK_MEMBER_ID_TAKEN') ||
+          attempt >= AGENT_LIMITS.idAttempts
+        ) {
+          throw error;
+        }
+        nodeId += 1;
+        peer = await issuePeerPair(this.caFiles(), this.ctx.certs.dir, nodeId, ips);
+      }
+    }
     this.pending.set(nodeId, Date.now());
     log.info('a control-plane node joined', { nodeId, hostname, address: req.address });
     return {

@@ -19,6 +19,8 @@ export const AGENT_LIMITS = {
   progressEveryMs: 2_000,
   /** Node ids handed out but not yet in the Raft group are remembered this long. */
   pendingIdMs: 10 * 60_000,
+  /** Ids tried when another agent takes the same one at the same moment. */
+  idAttempts: 5,
   /** Datastore ports when nothing else is configured (etcd's, like MicroK8s's dqlite setup). */
   defaultPeerPort: 2380,
   defaultClientPort: 2379,

@@ -56,7 +56,13 @@ async function adminRequest(dataDir: string, method: 'GET' | 'POST', path: strin
     const body = (await res.body.json().catch(() => ({}))) as { code?: string; message?: string };
     if (res.statusCode !== 200) {
       // The datastore's own code (MK_NO_LEADER, MK_TIMEOUT, ...) says more than a status number.
-      const code = body.code === 'MK_NO_LEADER' || body.code === 'MK_TIMEOUT' ? body.code : 'MK_INTERNAL';
+      const code =
+        body.code === 'MK_NO_LEADER' ||
+        body.code === 'MK_TIMEOUT' ||
+        body.code === 'MK_MEMBER_ID_TAKEN' ||
+        body.code === 'MK_MEMBER_ALIVE'
+          ? body.code
+          : 'MK_INTERNAL';
       throw new MicroK8sError(
         code,
         `the local datastore refused ${method} ${path.split('?')[0]}: ${body.message ?? res.statusCode}`,

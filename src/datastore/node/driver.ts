@@ -440,7 +440,8 @@ export class DatastoreNode implements EtcdBackend {
     }
     for (let i = 0; i < items.length; i++) {
       const result = results[i];
-      if (result?.ok && result.response.type === 'memberSet') membersChanged = true;
+      if (result?.ok && (result.response.type === 'memberSet' || result.response.type === 'memberAdd'))
+        membersChanged = true;
       if (result?.ok) this.trackLease(result, items[i]!.data);
       const owner = owners[i];
       if (!owner || owner.node !== this.id || owner.incarnation !== this.incarnation) continue;
@@ -460,7 +461,7 @@ export class DatastoreNode implements EtcdBackend {
 
   private trackLease(result: Extract<ApplyResult, { ok: true }>, command: Uint8Array): void {
     const r = result.response;
-    if (r.type === 'memberSet') this.roles.nudge();
+    if (r.type === 'memberSet' || r.type === 'memberAdd') this.roles.nudge();
     else if (r.type === 'leaseGrant') this.leaseClock.renew(r.id, r.ttl);
     else if (r.type === 'leaseRevoke' || r.type === 'leaseKeepAlive') {
       const cmd = decodeCommand(command);
@@ -862,7 +863,7 @@ export class DatastoreNode implements EtcdBackend {
 
   /** Record another member in the replicated table (a node joining); the leader then adds it. */
   registerMember(info: MemberInfo): Promise<void> {
-    return this.roles.registerMember(info);
+    return this.roles.addMember(info);
   }
 
   // ------------------------------------------------------------------ operations

@@ -247,6 +247,15 @@ export class RolesAgent {
     if (!result.ok) throw new MicroK8sError('MK_INVALID_ARGUMENT', result.error.message);
   }
 
+  /** A joining node's first record: refused with MK_MEMBER_ID_TAKEN if its id is taken. */
+  async addMember(info: MemberInfo): Promise<void> {
+    const result = await this.host.execute({ type: 'memberAdd', ...info });
+    if (!result.ok) {
+      const code = result.error.code === 'MK_MEMBER_ID_TAKEN' ? 'MK_MEMBER_ID_TAKEN' : 'MK_INVALID_ARGUMENT';
+      throw new MicroK8sError(code, result.error.message);
+    }
+  }
+
   private differs(): boolean {
     const mine = this.host.members().find((m) => m.id === this.host.id);
     const want = this.wanted();

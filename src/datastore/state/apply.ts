@@ -93,6 +93,15 @@ export function executeCommand(
       core.setMember(info);
       return { type: 'memberSet', id: cmd.id };
     }
+    case 'memberAdd': {
+      // Two agents may hand out the same id at once: the log decides, the second one is refused.
+      if (core.members().some((m) => m.id === cmd.id)) {
+        throw new CommandRejected('MK_MEMBER_ID_TAKEN', `member id ${cmd.id} is already recorded`);
+      }
+      const { type: _type, ...info } = cmd;
+      core.setMember(info);
+      return { type: 'memberAdd', id: cmd.id };
+    }
     case 'memberRemove':
       core.removeMember(cmd.id);
       return { type: 'memberRemove', id: cmd.id };

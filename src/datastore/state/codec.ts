@@ -51,6 +51,7 @@ const CMD_LEASE_EXPIRE = 7;
 const CMD_LEASE_KEEP_ALIVE = 8;
 const CMD_MEMBER_SET = 9;
 const CMD_MEMBER_REMOVE = 10;
+const CMD_MEMBER_ADD = 11;
 
 const OP_RANGE = 1;
 const OP_PUT = 2;
@@ -290,7 +291,8 @@ export function encodeCommand(cmd: Command): Uint8Array {
       w.uint(cmd.id, 'leaseKeepAlive.id');
       break;
     case 'memberSet':
-      w.byte(CMD_MEMBER_SET);
+    case 'memberAdd':
+      w.byte(cmd.type === 'memberSet' ? CMD_MEMBER_SET : CMD_MEMBER_ADD);
       w.uint(cmd.id, 'memberSet.id');
       w.bytes(utf8.encode(cmd.failureDomain), 'memberSet.failureDomain');
       w.uint(cmd.weight, 'memberSet.weight');
@@ -526,7 +528,8 @@ export function decodeCommand(data: Uint8Array): Command {
     case CMD_LEASE_KEEP_ALIVE:
       cmd = { type: 'leaseKeepAlive', id: r.uint() };
       break;
-    case CMD_MEMBER_SET: {
+    case CMD_MEMBER_SET:
+    case CMD_MEMBER_ADD: {
       const id = r.uint();
       const failureDomain = text(r, 'failure domain');
       const weight = r.uint();
@@ -537,7 +540,7 @@ export function decodeCommand(data: Uint8Array): Command {
       const removal = MEMBER_REMOVALS[r.uint()];
       if (removal === undefined) return r.fail('member removal');
       cmd = {
-        type: 'memberSet',
+        type: tag === CMD_MEMBER_SET ? 'memberSet' : 'memberAdd',
         id,
         failureDomain,
         weight,

@@ -134,6 +134,8 @@ export type Command =
   | { readonly type: 'leaseKeepAlive'; readonly id: number }
   /** A member's placement facts for the roles planner: no key changes, no revision. */
   | ({ readonly type: 'memberSet' } & MemberInfo)
+  /** A joining node's first record: rejected (MK_MEMBER_ID_TAKEN) if the id is already recorded. */
+  | ({ readonly type: 'memberAdd' } & MemberInfo)
   /** Derived from a membership entry that removes a member: its row goes with it. */
   | { readonly type: 'memberRemove'; readonly id: number };
 
@@ -168,6 +170,7 @@ export type CommandResponse =
   | { readonly type: 'leaseRevoke'; readonly revision: number }
   | { readonly type: 'leaseKeepAlive'; readonly id: number; readonly ttl: number }
   | { readonly type: 'memberSet'; readonly id: number }
+  | { readonly type: 'memberAdd'; readonly id: number }
   | { readonly type: 'memberRemove'; readonly id: number };
 
 /** A deterministic failure of a command (every replica reaches the same one). */
