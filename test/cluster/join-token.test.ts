@@ -96,6 +96,21 @@ test('a single-use token works once; a second use is MK_JOIN_TOKEN_USED', async 
   await rejects(store.consume(token), 'MK_JOIN_TOKEN_USED');
 });
 
+test('a token consumed for a join that then failed is given back, and works again', async () => {
+  const { store } = fixture();
+  const token = generateToken();
+  await store.add(token);
+  await store.consume(token);
+  await store.release(token);
+  assert.equal(await store.check(token), { ok: true, singleUse: true });
+  await store.consume(token);
+  await rejects(store.consume(token), 'MK_JOIN_TOKEN_USED');
+  // Releasing an unknown or malformed token changes nothing.
+  await store.release(generateToken());
+  await store.release('not-a-token');
+  await rejects(store.consume(token), 'MK_JOIN_TOKEN_USED');
+});
+
 test('failed checks and failed consumes leave the token usable', async () => {
   const { store } = fixture();
   const token = generateToken();

@@ -187,6 +187,8 @@ export class AgentHandlers {
           !(error instanceof MicroK8sError && error.code === 'MK_MEMBER_ID_TAKEN') ||
           attempt >= AGENT_LIMITS.idAttempts
         ) {
+          // The node was not recorded: the join failed, and a failed join must not burn the token.
+          await this.tokens.release(req.token);
           throw error;
         }
         nodeId += 1;

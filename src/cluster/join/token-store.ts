@@ -119,6 +119,25 @@ export class JoinTokenStore {
   }
 
   /**
+   * Give a consumed single-use token back: the join it was consumed for failed afterwards (the
+   * datastore could not record the node), and a failed join must not burn the token.
+   */
+  async release(token: string): Promise<void> {
+    if (!isWellFormedToken(token)) return;
+    const hash = hashToken(token);
+    await this.update((tokens) =>
+      tokens.map((item) => {
+        const stored = Buffer.from(item.hash, 'hex');
+        if (item.usedAt === undefined || stored.length !== hash.length || !this.compare(stored, hash))
+          return item;
+        const { usedAt: _used, ...rest } = item;
+        return rest;
+      }),
+    );
+    log.info('gave a join token back after a failed join');
+  }
+
+  /**
    * Every stored hash is compared, with no early exit, so the time taken does not depend on
    * which entry (if any) matches.
    */
