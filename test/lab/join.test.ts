@@ -2,6 +2,7 @@
 // table, the leader adds it as a spare, the planner makes it a standby, and every node reaches it
 // through the address in the table (their args files do not name it). Real processes.
 import { execFileSync } from 'node:child_process';
+import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'uvu';
@@ -108,6 +109,12 @@ test('a node whose address changed keeps working: every member learns the new ad
     'node3 replicating at its new address',
   );
   const movedMs = Date.now() - t;
+  const peerCert = new X509Certificate(readFileSync(join(lab.dir, 'certs', 'node3', 'peer.crt')));
+  assert.match(
+    peerCert.subjectAltName ?? '',
+    /IP Address:127\.0\.27\.33/,
+    'the certificate names the new address',
+  );
   await eventually(
     async () => {
       const members = execFileSync(

@@ -661,9 +661,8 @@ export async function labRemoveNode(
 
 /**
  * Give a node a new address, as when a machine's IP changes: stop it cleanly, rewrite its listen
- * addresses, start it again. Nobody else is told: the node announces its new address in its
- * peer hello and then in the member table, and every member follows. (Peer identity is the
- * certificate's node name, not its IP, so the old certificate still serves.)
+ * addresses and its certificate's IP, start it again. Nobody else is told: the node announces
+ * its new address in its peer hello and then in the member table, and every member follows.
  */
 export async function labMoveNode(dir: string, name: string, newAddress: string): Promise<LabNode> {
   const spec = readLab(dir);
@@ -673,6 +672,14 @@ export async function labMoveNode(dir: string, name: string, newAddress: string)
     throw new MicroK8sError('MK_INVALID_ARGUMENT', `${newAddress} is already a lab node's address`);
   }
   if (isAlive(node.pid)) await labSignal(dir, node.name, 'SIGTERM');
+  // Its certificate is issued again for the new address (identity stays the node name).
+  const certs = join(dir, 'certs');
+  await issueCertificate(await ensureClusterCa(certs), join(certs, node.name), 'peer', {
+    commonName: `node-${node.id}`,
+    ips: [newAddress],
+    dnsNames: [`node-${node.id}.peer.microk8s`],
+    usage: 'peer',
+  });
   const { updateArgsFile } = await import('../node/config.js');
   updateArgsFile(node.argsFile, {
     'peer-listen': `${newAddress}:${node.peerPort}`,
