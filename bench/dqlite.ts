@@ -15,6 +15,7 @@ import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, 
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { Pool } from 'undici';
+import { isProcessAlive, waitProcessExit } from '../src/lib/process.js';
 import { sleep } from './workloads.js';
 
 export interface DqliteNode {
@@ -61,25 +62,6 @@ function addressOf(base: string, offset: number): string {
   return `${parts[0]}.${parts[1]}.${parts[2]}.${parts[3]! + offset}`;
 }
 
-function isAlive(pid: number): boolean {
-  if (!(pid > 0)) return false;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
-async function waitExit(pid: number, timeoutMs: number): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (!isAlive(pid)) return true;
-    await sleep(10);
-  }
-  return !isAlive(pid);
-}
-
 const running = new Set<DqliteNode>();
 let exitHook = false;
 function installExitHook(): void {
@@ -88,7 +70,7 @@ function installExitHook(): void {
   process.on('exit', () => {
     for (const n of running) {
       try {
-        if (isAlive(n.pid)) process.kill(n.pid, 'SIGKILL');
+        if (isProcessAlive(n.pid)) process.kill(n.pid, 'SIGKILL');
       } catch {
         // Gone meanwhile.
       }
@@ -267,7 +249,7 @@ export async function startDqliteCluster(
     const deadline = Date.now() + timeoutMs;
     try {
       while (Date.now() < deadline) {
-        if (!isAlive(node.pid)) throw new Error(`${node.name} exited:\n${logTail(node)}`);
+        if (!isProcessAlive(node.pid)) throw new Error(`${node.name} exited:\n${logTail(node)}`);
         try {
           await client.put(0, 'bench/ready', Buffer.from('1'), 2000);
           return;
@@ -284,7 +266,7 @@ export async function startDqliteCluster(
   /** What one node says the leader is (db address), or undefined. */
   const leaderSeenBy = (node: DqliteNode): Promise<string | undefined> =>
     new Promise((resolve) => {
-      if (!shell || !isAlive(node.pid)) return resolve(undefined);
+      if (!shell || !isProcessAlive(node.pid)) return resolve(undefined);
       execFile(
         shell,
         ['-s', node.dbAddress, 'demo', '.leader'],
@@ -296,9 +278,9 @@ export async function startDqliteCluster(
   const stop = async () => {
     await Promise.all(
       nodes.map(async (n) => {
-        if (isAlive(n.pid)) {
+        if (isProcessAlive(n.pid)) {
           process.kill(n.pid, 'SIGKILL');
-          await waitExit(n.pid, DQLITE_LIMITS.stopTimeoutMs);
+          await waitProcessExit(n.pid, DQLITE_LIMITS.stopTimeoutMs);
         }
         running.delete(n);
         n.pid = 0;
@@ -314,11 +296,11 @@ export async function startDqliteCluster(
       if (!shell) throw new Error(`no \`dqlite\` shell on PATH: ${HINT}`);
       const deadline = Date.now() + timeoutMs;
       while (Date.now() < deadline) {
-        const live = nodes.filter((n) => isAlive(n.pid));
+        const live = nodes.filter((n) => isProcessAlive(n.pid));
         const seen = await Promise.all(live.map(leaderSeenBy));
         const agreed = new Set(seen);
         if (agreed.size === 1 && seen[0]) {
-          const i = nodes.findIndex((n) => n.dbAddress === seen[0] && isAlive(n.pid));
+          const i = nodes.findIndex((n) => n.dbAddress === seen[0] && isProcessAlive(n.pid));
           if (i >= 0) return i;
         }
         await sleep(DQLITE_LIMITS.pollMs);
@@ -328,14 +310,14 @@ export async function startDqliteCluster(
     async kill(i, signal = 'SIGKILL') {
       const node = nodes[i]!;
       process.kill(node.pid, signal);
-      if (!(await waitExit(node.pid, DQLITE_LIMITS.stopTimeoutMs)))
+      if (!(await waitProcessExit(node.pid, DQLITE_LIMITS.stopTimeoutMs)))
         throw new Error(`${node.name} did not exit`);
       running.delete(node);
       node.pid = 0;
     },
     async restart(i) {
       const node = nodes[i]!;
-      if (isAlive(node.pid)) throw new Error(`${node.name} is already running`);
+      if (isProcessAlive(node.pid)) throw new Error(`${node.name} is already running`);
       spawnNode(node);
       await waitWritable(node, DQLITE_LIMITS.readyTimeoutMs);
     },

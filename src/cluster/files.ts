@@ -6,6 +6,7 @@
 import { chmod, mkdtemp, open, readFile, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { MicroK8sError } from '../lib/errors.js';
+import { isProcessAlive } from '../lib/process.js';
 
 export const PRIVATE_MODE = 0o600;
 export const PRIVATE_DIR_MODE = 0o700;
@@ -67,15 +68,6 @@ export async function fileMode(path: string): Promise<number> {
 const LOCK_WAIT_MS = 10_000;
 const LOCK_POLL_MS = 50;
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 /**
  * Run `body` holding the lock file `path` (created exclusively, holding our pid), for the
  * read-modify-write sequences several processes share: certificate and key pairs, the token
@@ -93,7 +85,7 @@ export async function withFileLock<T>(path: string, body: () => Promise<T>): Pro
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
       const owner = Number.parseInt(await readFile(path, 'utf8').catch(() => ''), 10);
-      if (Number.isInteger(owner) && owner > 0 && !alive(owner)) {
+      if (Number.isInteger(owner) && owner > 0 && !isProcessAlive(owner)) {
         await rm(path, { force: true });
         continue;
       }

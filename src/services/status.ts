@@ -5,6 +5,7 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Paths } from '../lib/paths.js';
+import { isProcessAlive } from '../lib/process.js';
 
 export interface ServiceState {
   name: string;
@@ -19,16 +20,6 @@ export interface NodeStatus {
   services: ServiceState[];
 }
 
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    // EPERM means the process exists but belongs to someone else.
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 export function readNodeStatus(paths: Paths): NodeStatus {
   const services: ServiceState[] = [];
   if (existsSync(paths.run)) {
@@ -36,7 +27,7 @@ export function readNodeStatus(paths: Paths): NodeStatus {
       if (!file.endsWith('.pid')) continue;
       const pid = Number.parseInt(readFileSync(join(paths.run, file), 'utf8').trim(), 10);
       if (!Number.isInteger(pid) || pid <= 0) continue;
-      services.push({ name: file.slice(0, -'.pid'.length), pid, running: processAlive(pid) });
+      services.push({ name: file.slice(0, -'.pid'.length), pid, running: isProcessAlive(pid) });
     }
   }
   return {

@@ -1,81 +1,20 @@
 // add-node and join as a user runs them: the built CLI as child processes, one MICROK8S_HOME per
 // node, every node on its own 127.0.53.x address (this file's range), real TLS everywhere: the
 // cluster agent (`microk8s agent run`), the pinned client and the datastore peers.
-import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { cliNodes, expectError, ROOT, type Run, until } from './cli-nodes.js';
 
-const ROOT = new URL('../..', import.meta.url).pathname;
-const BIN = join(ROOT, 'bin', 'run.js');
-const base = mkdtempSync(join(tmpdir(), 'mk8s-join-'));
-const PORTS = ['--agent-port', '25053', '--peer-port', '23853', '--client-port', '23753'];
-const CLI_TIMEOUT_MS = 120_000;
-const started: number[] = [];
-
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-const home = (n: number) => join(base, `node${n}`);
-const address = (n: number) => `127.0.53.${n}`;
-const env = (n: number) => ({
-  ...process.env,
-  MICROK8S_HOME: home(n),
-  SNAP: '',
-  FORCE_COLOR: '0',
-  MICROK8S_LOG_LEVEL: 'warn',
+const nodes = cliNodes({
+  name: 'join',
+  subnet: '127.0.53',
+  agentPort: 25053,
+  peerPort: 23853,
+  clientPort: 23753,
 });
-
-function cli(n: number, args: string[]): Promise<Run> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [BIN, ...args], { env: env(n) });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    const timer = setTimeout(() => child.kill('SIGKILL'), CLI_TIMEOUT_MS);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
-
-function daemon(n: number, args: string[]): ChildProcess {
-  const child = spawn(process.execPath, [BIN, ...args], { env: env(n), stdio: 'ignore', detached: true });
-  child.unref();
-  assert.ok(child.pid);
-  started.push(child.pid!);
-  return child;
-}
-
-async function until<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    await new Promise((r) => setTimeout(r, 250));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
-
-async function init(n: number): Promise<void> {
-  const r = await cli(n, ['agent', 'init', '--address', address(n), '--hostname', `node${n}`, ...PORTS]);
-  assert.is(r.code, 0, r.stderr);
-}
-
-async function startAgent(n: number): Promise<void> {
-  daemon(n, ['agent', 'run']);
-  await until(`the agent of node${n}`, 30_000, async () => {
-    const r = await cli(n, ['add-node', '--format', 'token']);
-    return r.code === 0 ? true : undefined;
-  });
-}
+const { home, address, cli, daemon, init, startAgent } = nodes;
 
 interface Token {
   token: string;
@@ -94,11 +33,6 @@ async function joinNode(n: number, joinString: string, extra: string[] = []): Pr
   return cli(n, ['join', joinString, '--hostname', `node${n}`, '--start', '--timeout', '90', ...extra]);
 }
 
-function expectError(r: Run, code: string, exit: number): void {
-  assert.ok(r.stderr.includes(`[${code}]`), `expected ${code}, got: ${r.stderr}${r.stdout}`);
-  assert.is(r.code, exit, r.stderr);
-}
-
 async function status(n: number) {
   const r = await cli(n, ['status', '--format', 'json']);
   assert.is(r.code, 0, r.stderr);
@@ -115,21 +49,7 @@ test.before(async () => {
   for (const n of [2, 3, 4]) await init(n);
 });
 
-test.after(async () => {
-  for (const n of [2, 3, 4]) {
-    const pidFile = join(home(n), 'common', 'run', 'datastore.pid');
-    if (existsSync(pidFile)) started.push(Number(readFileSync(pidFile, 'utf8')));
-  }
-  for (const pid of started) {
-    try {
-      process.kill(pid, 'SIGKILL');
-    } catch {
-      // already gone
-    }
-  }
-  if (process.env.KEEP_LAB) console.log(`  kept ${base}`);
-  else rmSync(base, { recursive: true, force: true });
-});
+test.after(() => nodes.stopAll([2, 3, 4]));
 
 test('add-node prints a join line for the agent address, with the certificate hash', async () => {
   const t = await addNode(1);

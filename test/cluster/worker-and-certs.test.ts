@@ -2,103 +2,29 @@
 // child processes, one MICROK8S_HOME per node, every node on its own 127.0.54.x address (this
 // file's range), real TLS everywhere. node1 is the cluster, node2 joins as a worker, node3 joins
 // as a control-plane node and then refreshes its certificates.
-import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { createPrivateKey, X509Certificate } from 'node:crypto';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { request as httpsRequest } from 'node:https';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { parseKubeconfig } from '../../src/cluster/pki/kubeconfig.js';
 import { certsLayout } from '../../src/cluster/pki/layout.js';
 import { nodeIdFromCertificate } from '../../src/datastore/transport/identity.js';
+import { isProcessAlive } from '../../src/lib/process.js';
+import { cliNodes, expectError, ROOT, type Run, until } from './cli-nodes.js';
 
-const ROOT = new URL('../..', import.meta.url).pathname;
-const BIN = join(ROOT, 'bin', 'run.js');
-const base = mkdtempSync(join(tmpdir(), 'mk8s-worker-certs-'));
-const PORTS = ['--agent-port', '25054', '--peer-port', '23854', '--client-port', '23754'];
-const CLI_TIMEOUT_MS = 120_000;
-const started: number[] = [];
-
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-const home = (n: number) => join(base, `node${n}`);
-const address = (n: number) => `127.0.54.${n}`;
-const certsDir = (n: number) => join(home(n), 'data', 'certs');
-const argsFile = (n: number) => join(home(n), 'data', 'args', 'datastore');
-const pidFile = (n: number) => join(home(n), 'common', 'run', 'datastore.pid');
-const env = (n: number) => ({
-  ...process.env,
-  MICROK8S_HOME: home(n),
-  SNAP: '',
-  FORCE_COLOR: '0',
-  MICROK8S_LOG_LEVEL: 'warn',
+const nodes = cliNodes({
+  name: 'worker-certs',
+  subnet: '127.0.54',
+  agentPort: 25054,
+  peerPort: 23854,
+  clientPort: 23754,
 });
-
-function cli(n: number, args: string[]): Promise<Run> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [BIN, ...args], { env: env(n) });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    const timer = setTimeout(() => child.kill('SIGKILL'), CLI_TIMEOUT_MS);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
-
-function daemon(n: number, args: string[]): ChildProcess {
-  const child = spawn(process.execPath, [BIN, ...args], { env: env(n), stdio: 'ignore', detached: true });
-  child.unref();
-  assert.ok(child.pid);
-  started.push(child.pid!);
-  return child;
-}
-
-async function until<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    await new Promise((r) => setTimeout(r, 250));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-async function init(n: number): Promise<void> {
-  const r = await cli(n, ['agent', 'init', '--address', address(n), '--hostname', `node${n}`, ...PORTS]);
-  assert.is(r.code, 0, r.stderr);
-}
-
-async function startAgent(n: number): Promise<void> {
-  daemon(n, ['agent', 'run']);
-  await until(`the agent of node${n}`, 30_000, async () => {
-    const r = await cli(n, ['add-node', '--format', 'token']);
-    return r.code === 0 ? true : undefined;
-  });
-}
-
-function expectError(r: Run, code: string, exit: number): void {
-  assert.ok(r.stderr.includes(`[${code}]`), `expected ${code}, got: ${r.stderr}${r.stdout}`);
-  assert.is(r.code, exit, r.stderr);
-}
+const { home, address, argsFile, pidFile, cli, daemon, init, startAgent } = nodes;
+const certsDir = (n: number) => join(home(n), 'data', 'certs');
+const alive = isProcessAlive;
 
 interface Member {
   id: number;
@@ -155,20 +81,7 @@ test.before(async () => {
   for (const n of [2, 3]) await init(n);
 });
 
-test.after(async () => {
-  for (const n of [2, 3]) {
-    if (existsSync(pidFile(n))) started.push(Number(readFileSync(pidFile(n), 'utf8')));
-  }
-  for (const pid of started) {
-    try {
-      process.kill(pid, 'SIGKILL');
-    } catch {
-      // already gone
-    }
-  }
-  if (process.env.KEEP_LAB) console.log(`  kept ${base}`);
-  else rmSync(base, { recursive: true, force: true });
-});
+test.after(() => nodes.stopAll([2, 3]));
 
 test('a worker joins: signed kubelet and proxy certificates, no datastore', async () => {
   const pretty = await cli(1, ['add-node']);

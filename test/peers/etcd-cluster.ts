@@ -14,6 +14,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
+import { isProcessAlive } from '../../src/lib/process.js';
 
 export interface EtcdMember {
   readonly name: string;
@@ -131,16 +132,6 @@ function addressOf(base: string, offset: number): string {
   return `${parts[0]}.${parts[1]}.${parts[2]}.${last}`;
 }
 
-function isAlive(pid: number): boolean {
-  if (!(pid > 0)) return false;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
@@ -172,7 +163,7 @@ function installExitHook(): void {
   exitHookInstalled = true;
   process.on('exit', () => {
     for (const m of running) {
-      if (isAlive(m.pid)) {
+      if (isProcessAlive(m.pid)) {
         try {
           process.kill(m.pid, 'SIGKILL');
         } catch {
@@ -254,7 +245,7 @@ export async function startEtcdCluster(options: EtcdClusterOptions = {}): Promis
 
   const status = async (i: number): Promise<EtcdMemberStatus | undefined> => {
     const m = members[i];
-    if (!m || !isAlive(m.pid)) return undefined;
+    if (!m || !isProcessAlive(m.pid)) return undefined;
     try {
       // etcd's gRPC gateway: the same Status as gRPC, as JSON with int64 as strings.
       const res = await fetch(`${m.clientUrl}/v3/maintenance/status`, {
@@ -289,7 +280,7 @@ export async function startEtcdCluster(options: EtcdClusterOptions = {}): Promis
 
   /** One look: the leader's index if every running member answers and names the same one. */
   const agreedLeader = async (): Promise<number | undefined> => {
-    const live = members.map((m, i) => (isAlive(m.pid) ? i : -1)).filter((i) => i >= 0);
+    const live = members.map((m, i) => (isProcessAlive(m.pid) ? i : -1)).filter((i) => i >= 0);
     if (live.length === 0) return undefined;
     const reports = await Promise.all(live.map((i) => status(i)));
     if (reports.some((r) => r === undefined)) return undefined;
@@ -301,7 +292,7 @@ export async function startEtcdCluster(options: EtcdClusterOptions = {}): Promis
     return index;
   };
 
-  const exited = (): EtcdMember[] => members.filter((m) => m.pid !== 0 && !isAlive(m.pid));
+  const exited = (): EtcdMember[] => members.filter((m) => m.pid !== 0 && !isProcessAlive(m.pid));
 
   const waitHealthy = async (timeoutMs = readyTimeoutMs): Promise<void> => {
     const deadline = Date.now() + timeoutMs;
@@ -321,16 +312,16 @@ export async function startEtcdCluster(options: EtcdClusterOptions = {}): Promis
   const waitExit = async (m: EtcdMember, timeoutMs: number): Promise<boolean> => {
     const deadline = Date.now() + timeoutMs;
     while (Date.now() < deadline) {
-      if (!isAlive(m.pid)) return true;
+      if (!isProcessAlive(m.pid)) return true;
       await sleep(25);
     }
-    return !isAlive(m.pid);
+    return !isProcessAlive(m.pid);
   };
 
   const kill = async (i: number, signal: NodeJS.Signals = 'SIGKILL'): Promise<void> => {
     const m = members[i];
     if (!m) throw new Error(`no etcd member ${i}`);
-    if (!isAlive(m.pid)) throw new Error(`${m.name} is not running`);
+    if (!isProcessAlive(m.pid)) throw new Error(`${m.name} is not running`);
     process.kill(m.pid, signal);
     if (!(await waitExit(m, ETCD_CLUSTER_LIMITS.stopTimeoutMs))) {
       throw new Error(`${m.name} (pid ${m.pid}) did not exit after ${signal}`);
@@ -342,13 +333,13 @@ export async function startEtcdCluster(options: EtcdClusterOptions = {}): Promis
   const restart = async (i: number): Promise<void> => {
     const m = members[i];
     if (!m) throw new Error(`no etcd member ${i}`);
-    if (isAlive(m.pid)) throw new Error(`${m.name} is already running (pid ${m.pid})`);
+    if (isProcessAlive(m.pid)) throw new Error(`${m.name} is already running (pid ${m.pid})`);
     spawnMember(m);
     const deadline = Date.now() + ETCD_CLUSTER_LIMITS.restartTimeoutMs;
     while (Date.now() < deadline) {
       const s = await status(i);
       if (s && s.leader !== '0') return;
-      if (!isAlive(m.pid)) throw new Error(`${m.name} exited; see ${m.logFile}:\n${logTail(m)}`);
+      if (!isProcessAlive(m.pid)) throw new Error(`${m.name} exited; see ${m.logFile}:\n${logTail(m)}`);
       await sleep(ETCD_CLUSTER_LIMITS.pollMs);
     }
     throw new Error(`${m.name} did not rejoin within ${ETCD_CLUSTER_LIMITS.restartTimeoutMs} ms`);
@@ -361,9 +352,9 @@ export async function startEtcdCluster(options: EtcdClusterOptions = {}): Promis
     const graceful = stopOptions.graceful ?? options.keepDir ?? false;
     await Promise.all(
       members.map(async (m) => {
-        if (isAlive(m.pid)) {
+        if (isProcessAlive(m.pid)) {
           process.kill(m.pid, graceful ? 'SIGTERM' : 'SIGKILL');
-          if (!(await waitExit(m, ETCD_CLUSTER_LIMITS.stopTimeoutMs)) && isAlive(m.pid)) {
+          if (!(await waitExit(m, ETCD_CLUSTER_LIMITS.stopTimeoutMs)) && isProcessAlive(m.pid)) {
             process.kill(m.pid, 'SIGKILL');
             await waitExit(m, ETCD_CLUSTER_LIMITS.stopTimeoutMs);
           }

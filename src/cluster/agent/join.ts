@@ -17,6 +17,7 @@ import { hostname as osHostname } from 'node:os';
 import { dirname, join } from 'node:path';
 import { readArgsFile } from '../../datastore/node/config.js';
 import { MicroK8sError } from '../../lib/errors.js';
+import { utcStamp } from '../../lib/process.js';
 import { versionInfo } from '../../lib/version.js';
 import { PRIVATE_DIR_MODE, PRIVATE_MODE, PUBLIC_MODE, writeFileAtomic } from '../files.js';
 import { parseJoinString } from '../join/join-string.js';
@@ -67,10 +68,6 @@ export interface JoinResult {
   /** Without start: what to run to start the datastore. */
   readonly startCommand?: string[];
   readonly controlPlane?: readonly string[];
-}
-
-function stamp(): string {
-  return new Date().toISOString().replace(/[:.]/g, '-');
 }
 
 function datastoreDirOf(ctx: AgentContext): string {
@@ -132,7 +129,7 @@ async function ownAddress(
 /** Move `path` aside as `<name>-before-join-<UTC>` when it holds anything; returns the backup. */
 async function backup(path: string): Promise<string | undefined> {
   if (!existsSync(path) || readdirSync(path).length === 0) return undefined;
-  const target = join(dirname(path), `${path.split('/').pop()}-before-join-${stamp()}`);
+  const target = join(dirname(path), `${path.split('/').pop()}-before-join-${utcStamp()}`);
   await rename(path, target);
   return target;
 }
@@ -320,7 +317,7 @@ async function writeWorker(
   // A worker runs no datastore: its old single-node configuration would start a cluster of its
   // own with certificates that just moved aside, so it goes aside too.
   if (existsSync(ctx.datastoreArgs)) {
-    await rename(ctx.datastoreArgs, `${ctx.datastoreArgs}-before-join-${stamp()}`);
+    await rename(ctx.datastoreArgs, `${ctx.datastoreArgs}-before-join-${utcStamp()}`);
   }
   return {
     kind: 'worker',

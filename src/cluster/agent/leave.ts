@@ -15,8 +15,9 @@ import { existsSync, readFileSync } from 'node:fs';
 import { rename } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { MicroK8sError } from '../../lib/errors.js';
+import { isProcessAlive, utcStamp, waitProcessExit } from '../../lib/process.js';
 import { type AgentContext, readDatastoreConfig } from './context.js';
-import { localStatus, localStatusIfRunning, requestRemoval } from './local-datastore.js';
+import { localStatus, localStatusIfRunning, requestRemoval, requestTransfer } from './local-datastore.js';
 import { initSingleNode } from './node-init.js';
 import { spawnDaemon, waitForMembership } from './processes.js';
 
@@ -34,42 +35,15 @@ export interface LeaveResult {
   readonly started?: { pid: number };
 }
 
-function stamp(): string {
-  return new Date()
-    .toISOString()
-    .replace(/[-:]/g, '')
-    .replace(/\.\d+Z$/, 'Z');
-}
-
 async function sleep(ms: number): Promise<void> {
   await new Promise((r) => setTimeout(r, ms));
 }
 
 async function keepAside(path: string, backups: string[]): Promise<void> {
   if (!existsSync(path)) return;
-  const target = join(dirname(path), `${basename(path)}-before-leave-${stamp()}`);
+  const target = join(dirname(path), `${basename(path)}-before-leave-${utcStamp()}`);
   await rename(path, target);
   backups.push(target);
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
-async function adminPost(dataDir: string, path: string): Promise<void> {
-  const { Client } = await import('undici');
-  const client = new Client('http://admin', { socketPath: join(dataDir, 'admin.sock') });
-  try {
-    const res = await client.request({ path, method: 'POST' });
-    await res.body.dump();
-  } finally {
-    await client.close();
-  }
 }
 
 export async function runLeave(ctx: AgentContext, options: LeaveOptions = {}): Promise<LeaveResult> {
@@ -92,7 +66,7 @@ export async function runLeave(ctx: AgentContext, options: LeaveOptions = {}): P
         'no other voter to hand leadership to: leaving would break quorum',
       );
     progress(`handing leadership over to node${to.id}`);
-    await adminPost(dataDir, `/transfer?to=${to.id}`);
+    await requestTransfer(dataDir, to.id);
     while ((await localStatus(dataDir)).state === 'leader') {
       if (Date.now() > deadline)
         throw new MicroK8sError('MK_TIMEOUT', 'leadership was not handed over in time');
@@ -135,12 +109,11 @@ export async function runLeave(ctx: AgentContext, options: LeaveOptions = {}): P
 async function stopDatastore(ctx: AgentContext, dataDir: string): Promise<void> {
   const pidFile = join(ctx.paths.run, 'datastore.pid');
   const pid = existsSync(pidFile) ? Number(readFileSync(pidFile, 'utf8').trim()) : 0;
-  if (pid > 0 && alive(pid)) {
+  if (pid > 0 && isProcessAlive(pid)) {
     // SIGINT: no handover, it has been done.
     process.kill(pid, 'SIGINT');
-    const until = Date.now() + LEAVE_LIMITS.stopMs;
-    while (alive(pid) && Date.now() < until) await sleep(LEAVE_LIMITS.pollMs);
-    if (alive(pid)) process.kill(pid, 'SIGKILL');
+    if (!(await waitProcessExit(pid, LEAVE_LIMITS.stopMs)) && isProcessAlive(pid))
+      process.kill(pid, 'SIGKILL');
     return;
   }
   if (await localStatusIfRunning(dataDir)) {

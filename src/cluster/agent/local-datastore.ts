@@ -54,7 +54,7 @@ async function adminRequest(dataDir: string, method: 'GET' | 'POST', path: strin
       throw notRunning(dataDir, error);
     }
     const body = (await res.body.json().catch(() => ({}))) as { code?: string; message?: string };
-    if (res.statusCode !== 200) {
+    if (res.statusCode < 200 || res.statusCode >= 300) {
       // The datastore's own code (MK_NO_LEADER, MK_TIMEOUT, ...) says more than a status number.
       const code =
         body.code === 'MK_NO_LEADER' ||
@@ -146,4 +146,9 @@ export async function memberAddresses(etcdSocket: string): Promise<MemberAddress
 /** POST /members/remove: ask the leader to remove a member (see the datastore's roles agent). */
 export async function requestRemoval(dataDir: string, id: number, force: boolean): Promise<void> {
   await adminRequest(dataDir, 'POST', `/members/remove?id=${id}${force ? '&force=1' : ''}`);
+}
+
+/** POST /transfer: ask the local node, if it leads, to hand leadership to `to`. */
+export async function requestTransfer(dataDir: string, to: number): Promise<void> {
+  await adminRequest(dataDir, 'POST', `/transfer?to=${to}`);
 }

@@ -8,6 +8,7 @@ import { mkdirSync, openSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { MicroK8sError } from '../../lib/errors.js';
 import { packageRoot } from '../../lib/paths.js';
+import { isProcessAlive } from '../../lib/process.js';
 import type { AgentContext } from './context.js';
 import { AGENT_LIMITS } from './limits.js';
 import { localStatusIfRunning } from './local-datastore.js';
@@ -29,15 +30,6 @@ export function spawnDaemon(ctx: AgentContext, name: string, args: readonly stri
   return child.pid;
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 /** Wait until the local datastore knows a leader and counts itself (`nodeId`) as a member. */
 export async function waitForMembership(
   dataDir: string,
@@ -54,7 +46,7 @@ export async function waitForMembership(
     if (status && status.leader !== 0 && self) {
       return { role: self.role, leader: status.leader, members: status.members.length };
     }
-    if (!alive(pid)) {
+    if (!isProcessAlive(pid)) {
       throw new MicroK8sError(
         'MK_NOT_RUNNING',
         `the datastore (pid ${pid}) exited while joining; see its log`,

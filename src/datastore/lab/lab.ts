@@ -10,6 +10,7 @@ import { Client } from 'undici';
 import { ensureClusterCa, issueCertificate } from '../../cluster/pki.js';
 import { MicroK8sError } from '../../lib/errors.js';
 import { packageRoot } from '../../lib/paths.js';
+import { isProcessAlive, waitProcessExit } from '../../lib/process.js';
 import type { NodeStatusReport } from '../node/driver.js';
 import type { MemberReport } from '../node/roles-agent.js';
 
@@ -129,15 +130,8 @@ function addressOf(base: string, offset: number, anyIPv4 = false): string {
   return `${parts[0]}.${parts[1]}.${parts[2]}.${last}`;
 }
 
-export function isAlive(pid: number): boolean {
-  if (!(pid > 0)) return false;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
+/** Kept for the lab's callers (tests, bench): the one implementation is in lib/process. */
+export const isAlive = isProcessAlive;
 
 /** Ask a node for its status over its admin socket; undefined if it does not answer in time. */
 export async function nodeReport(node: LabNode): Promise<NodeStatusReport | undefined> {
@@ -365,14 +359,7 @@ function findNode(spec: LabSpec, name: string): LabNode {
   return node;
 }
 
-async function waitExit(pid: number, timeoutMs: number): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (!isAlive(pid)) return true;
-    await sleep(50);
-  }
-  return !isAlive(pid);
-}
+const waitExit = (pid: number, timeoutMs: number) => waitProcessExit(pid, timeoutMs);
 
 /** SIGTERM (clean stop with handover) or SIGKILL one node. */
 export async function labSignal(dir: string, name: string, signal: 'SIGTERM' | 'SIGKILL'): Promise<LabNode> {

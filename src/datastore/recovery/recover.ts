@@ -21,6 +21,7 @@ import { cpSync, existsSync, mkdirSync, readdirSync, renameSync, rmSync } from '
 import { basename, dirname, join } from 'node:path';
 import { MicroK8sError } from '../../lib/errors.js';
 import { createLogger, type Logger } from '../../lib/log.js';
+import { utcStamp } from '../../lib/process.js';
 import { buildDaemonConfig, readArgsFile, updateArgsFile } from '../node/config.js';
 import { applyConfChange, encodeConfChange } from '../raft/membership.js';
 import { type ConfChange, type ConfState, type Entry, EntryType, type NodeId } from '../raft/types.js';
@@ -153,10 +154,7 @@ export async function executeRecovery(
   options: { now?: Date; logger?: Logger } = {},
 ): Promise<RecoveryResult> {
   const logger = options.logger ?? createLogger('datastore.recovery');
-  const stamp = (options.now ?? new Date())
-    .toISOString()
-    .replace(/[-:]/g, '')
-    .replace(/\.\d+Z$/, 'Z');
+  const stamp = utcStamp(options.now);
   const backups: string[] = [];
   for (const s of plan.survivors) {
     const backup = `${s.dataDir}.backup-${stamp}`;
