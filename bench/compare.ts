@@ -393,7 +393,13 @@ export async function runCompare(options: CompareOptions): Promise<CompareResult
   const revisions = { ours: new Map<number, string>(), etcd: new Map<number, string>() };
   try {
     progress(`starting our 3-node lab on ${ADDRESSES.ours}-3`);
-    const nodes = await labUp({ nodes: 3, dir: labDir, baseAddress: ADDRESSES.ours });
+    const nodes = await labUp({
+      nodes: 3,
+      dir: labDir,
+      baseAddress: ADDRESSES.ours,
+      // Plain TCP clients, as etcd is driven: the same datastore, no TLS cost on one side only.
+      formation: 'seed',
+    });
     if (withEtcd) {
       progress(`starting a 3-member etcd on ${ADDRESSES.etcd}-3`);
       etcd = await startEtcdCluster({ size: 3, baseAddress: ADDRESSES.etcd });

@@ -49,7 +49,13 @@ export async function runLabBench(options: {
 }): Promise<LabBenchResult> {
   const dir = mkdtempSync(join(tmpdir(), 'mk8s-bench-lab-'));
   try {
-    const nodes = await labUp({ nodes: 3, dir, baseAddress: options.baseAddress ?? '127.0.30.1' });
+    const nodes = await labUp({
+      nodes: 3,
+      dir,
+      baseAddress: options.baseAddress ?? '127.0.30.1',
+      // Plain TCP clients, as etcd is driven: the same datastore, no TLS cost on one side only.
+      formation: 'seed',
+    });
     const client = new Etcd3({ hosts: nodes.map((n) => n.clientEndpoint), dialTimeout: 2000 });
     await new Promise((r) => setTimeout(r, 1000));
     const rssIdleMb = readLab(dir).nodes.map((n) => memoryOf(n.pid).rssMb);

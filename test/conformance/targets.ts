@@ -135,7 +135,13 @@ async function startOurs(): Promise<Target> {
   process.on('exit', onExit);
   let status: Awaited<ReturnType<typeof labUp>>;
   try {
-    status = await labUp({ nodes: 3, dir, baseAddress: process.env.CONFORMANCE_OURS_BASE ?? '127.0.11.1' });
+    status = await labUp({
+      nodes: 3,
+      dir,
+      baseAddress: process.env.CONFORMANCE_OURS_BASE ?? '127.0.11.1',
+      // Plain TCP clients on loopback, as the etcd it is compared with serves.
+      formation: 'seed',
+    });
   } catch (error) {
     try {
       await labDown(dir, { purge: true });

@@ -34,13 +34,16 @@ export async function startLab(
   more: Omit<LabUpOptions, 'nodes' | 'dir' | 'baseAddress' | 'extraArgs'> = {},
 ): Promise<TestLab> {
   const dir = mkdtempSync(join(tmpdir(), 'mk8s-lab-'));
-  const status = await labUp({ nodes, dir, baseAddress, extraArgs, ...more });
+  // Seeded unless a test asks for join formation: these tests are about the datastore's behaviour
+  // (failures, partitions, roles), and the join path has tests of its own (join-formation, cluster/).
+  const status = await labUp({ nodes, dir, baseAddress, extraArgs, formation: 'seed', ...more });
+  const tls = readLab(dir).clientTls;
   const lab: TestLab = {
     dir,
     nodes: status,
     client(names) {
       const hosts = status.filter((n) => !names || names.includes(n.name)).map((n) => n.clientEndpoint);
-      const c = new Etcd3({ hosts, dialTimeout: 3000 });
+      const c = new Etcd3({ hosts, dialTimeout: 3000, ...(tls ? { credentials: credentialsOf(tls) } : {}) });
       clients.push(c);
       return c;
     },
@@ -145,19 +148,20 @@ export function startWriter(client: Etcd3, prefix: string, options: { pauseMs?: 
   };
 }
 
+/** etcd3 client credentials from a lab's client certificate (labs whose nodes serve TLS only). */
+export function credentialsOf(tls: NonNullable<LabSpec['clientTls']>) {
+  return {
+    rootCertificate: readFileSync(tls.ca),
+    certChain: readFileSync(tls.cert),
+    privateKey: readFileSync(tls.key),
+  };
+}
+
 /** An etcd3 client whose unary calls give up after `ms` (a partition must not hang the test). */
 export function boundedClient(endpoints: string[], ms = 2000, tls?: LabSpec['clientTls']): Etcd3 {
   const c = new Etcd3({
     hosts: endpoints,
-    ...(tls
-      ? {
-          credentials: {
-            rootCertificate: readFileSync(tls.ca),
-            certChain: readFileSync(tls.cert),
-            privateKey: readFileSync(tls.key),
-          },
-        }
-      : {}),
+    ...(tls ? { credentials: credentialsOf(tls) } : {}),
     dialTimeout: 2000,
     defaultCallOptions: (context) => (context.isStream ? {} : { deadline: Date.now() + ms }),
   });

@@ -1,6 +1,7 @@
 // The roles a cluster takes by itself, by size: one node is one voter; three are three voters
 // (high availability); five are 3 voters + 2 standbys; seven are 3 voters + 3 standbys + 1 spare.
-// Each lab is real processes; the roles are what the leader reports once they have settled.
+// Each lab is real processes (a datastore and a cluster agent per node), formed through
+// add-node/join; the roles are what the leader reports once they have settled.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { summarizeMembers } from '../../src/datastore/lab/format.js';
@@ -17,7 +18,8 @@ const EXPECTED: Record<number, { voters: number; standbys: number; spares: numbe
 for (const [size, want] of Object.entries(EXPECTED)) {
   test(`${size} node(s): ${want.voters} voters, ${want.standbys} standbys, ${want.spares} spares`, async () => {
     const started = Date.now();
-    const lab = await startLab(Number(size), '127.0.22.1');
+    // Formed as users form clusters: add-node on node 1, join from every other node.
+    const lab = await startLab(Number(size), '127.0.22.1', [], { formation: 'join', agentPort: 25022 });
     try {
       const readyMs = Date.now() - started;
       const nodes = await eventually(

@@ -1,11 +1,12 @@
 import { Flags } from '@oclif/core';
 import { labDirFlag } from '../../datastore/lab/flags.js';
 import { formatLabTable } from '../../datastore/lab/format.js';
-import { labUp } from '../../datastore/lab/lab.js';
+import { type LabFormation, labUp, readLab } from '../../datastore/lab/lab.js';
 import { MicroK8sCommand } from '../../lib/command.js';
 
 export default class LabUp extends MicroK8sCommand {
-  static override summary = 'Start a local HA datastore lab: N real nodes on loopback addresses.';
+  static override summary =
+    'Start a local HA cluster lab: N real nodes on loopback addresses, formed with add-node and join.';
   static override examples = ['<%= config.bin %> lab up', '<%= config.bin %> lab up --nodes 5 --json'];
   static override enableJsonFlag = true;
   static override flags = {
@@ -14,6 +15,12 @@ export default class LabUp extends MicroK8sCommand {
     'base-address': Flags.string({
       description: 'address of the first node; the others count up',
       default: '127.0.1.1',
+    }),
+    formation: Flags.string({
+      description:
+        'join: each node is set up alone and joins node 1 (add-node/join, TLS clients); seed: all nodes start from one configuration (plain TCP clients)',
+      options: ['join', 'seed'],
+      default: 'join',
     }),
   };
 
@@ -24,6 +31,7 @@ export default class LabUp extends MicroK8sCommand {
       nodes: flags.nodes,
       dir: flags.dir,
       baseAddress: flags['base-address'],
+      formation: flags.formation as LabFormation,
       onProgress: (line) => {
         if (this.jsonEnabled()) return;
         if (tty) process.stderr.write(`\r\x1b[2K  waiting: ${line}`);
@@ -31,8 +39,10 @@ export default class LabUp extends MicroK8sCommand {
     });
     if (tty) process.stderr.write('\r\x1b[2K');
     this.log(formatLabTable(nodes));
+    const tls = readLab(flags.dir).clientTls;
+    const credentials = tls ? ` --cacert=${tls.ca} --cert=${tls.cert} --key=${tls.key}` : '';
     this.log(
-      `\nThe lab is up. Try: etcdctl --endpoints=${nodes.map((n) => n.clientEndpoint).join(',')} put hello world`,
+      `\nThe lab is up. Try: etcdctl --endpoints=${nodes.map((n) => n.clientEndpoint).join(',')}${credentials} put hello world`,
     );
     return { dir: flags.dir, nodes };
   }

@@ -5,14 +5,27 @@
  */
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { Client } from 'undici';
 import { ensureClusterCa, issueCertificate } from '../../cluster/pki.js';
+import { assert } from '../../lib/assert.js';
 import { MicroK8sError } from '../../lib/errors.js';
 import { packageRoot } from '../../lib/paths.js';
 import { isProcessAlive, waitProcessExit } from '../../lib/process.js';
+import { readArgsFile } from '../node/config.js';
 import type { NodeStatusReport } from '../node/driver.js';
 import type { MemberReport } from '../node/roles-agent.js';
+import {
+  applyLabArgs,
+  initNode,
+  type JoinFormedNode,
+  joinThrough,
+  labClientCertificate,
+  type NodeHome,
+  nodeHome,
+  spawnAgent,
+  waitAgentListening,
+} from './join-formation.js';
 
 export interface LabNode {
   readonly id: number;
@@ -30,6 +43,11 @@ export interface LabNode {
   lost?: boolean;
   /** Removed by an operator (lab remove): its peers refuse it until it is re-joined. */
   removed?: boolean;
+  /** A node formed through add-node/join: its MICROK8S_HOME and its cluster agent. */
+  home?: string;
+  agentPort?: number;
+  agentPid?: number;
+  agentLogFile?: string;
 }
 
 export interface LabSpec {
@@ -41,7 +59,16 @@ export interface LabSpec {
    * loopback, e.g. in network namespaces): a client certificate for the lab's own clients.
    */
   readonly clientTls?: { readonly ca: string; readonly cert: string; readonly key: string };
+  /** How the cluster was formed (absent in labs written before join formation: seed). */
+  readonly formation?: LabFormation;
 }
+
+/**
+ * join: every node is set up alone (`agent init`) and joins node 1 through `add-node`/`join`, as
+ * users build clusters. seed: every node starts from one bootstrap configuration naming all of
+ * them (faster, plain TCP clients on loopback; for tests and benchmarks about the datastore).
+ */
+export type LabFormation = 'join' | 'seed';
 
 export interface LabNodeStatus {
   readonly name: string;
@@ -92,6 +119,10 @@ export interface LabUpOptions {
   bootstrapStandbys?: number;
   /** A command prefix per node (network namespaces in tests); allows non-loopback addresses. */
   launcher?: (name: string, index: number) => readonly string[];
+  /** Default join. Namespaced labs (a launcher) are seeded. */
+  formation?: LabFormation;
+  /** The cluster agents' port in a join-formed lab (default 25000). */
+  agentPort?: number;
 }
 
 function specPath(dir: string): string {
@@ -208,6 +239,13 @@ export async function labUp(options: LabUpOptions): Promise<LabNodeStatus[]> {
   const peerPort = options.peerPort ?? 2380;
   const clientPort = options.clientPort ?? 2379;
   const clusterId = options.clusterId ?? 'microk8s-lab';
+  const formation = options.formation ?? (options.launcher ? 'seed' : 'join');
+  if (formation === 'join') {
+    if (options.launcher) {
+      throw new MicroK8sError('MK_INVALID_ARGUMENT', 'a lab in network namespaces is seeded, not joined');
+    }
+    return labUpByJoin(options, { base, peerPort, clientPort });
+  }
   const certs = join(dir, 'certs');
   const ca = await ensureClusterCa(certs);
   // Three voters (the planner's default target), then up to three standbys, the rest spares.
@@ -280,11 +318,120 @@ export async function labUp(options: LabUpOptions): Promise<LabNodeStatus[]> {
     });
     clientTls = { ca: ca.certPath, cert: client.certPath, key: client.keyPath };
   }
-  const spec: LabSpec = { clusterId, dir, nodes, ...(clientTls ? { clientTls } : {}) };
+  const spec: LabSpec = { clusterId, dir, nodes, formation, ...(clientTls ? { clientTls } : {}) };
   for (const node of nodes) node.pid = spawnNode(node);
   writeLab(spec);
   await waitReady(spec, options.onProgress);
   return labStatus(dir);
+}
+
+function labNodeOf(
+  node: JoinFormedNode,
+  home: NodeHome,
+  ports: { peerPort: number; clientPort: number; agentPort: number },
+): LabNode {
+  return {
+    id: node.id,
+    name: node.name,
+    address: node.address,
+    peerPort: ports.peerPort,
+    clientPort: ports.clientPort,
+    dataDir: home.dataDir,
+    argsFile: home.argsFile,
+    logFile: home.logFile,
+    pid: 0,
+    home: home.home,
+    agentPort: ports.agentPort,
+    agentPid: 0,
+    agentLogFile: home.agentLogFile,
+  };
+}
+
+/** Start a join-formed node's two processes: its datastore and its cluster agent. */
+function startJoinedNode(node: LabNode): void {
+  mkdirSync(dirname(node.logFile), { recursive: true });
+  node.pid = spawnNode(node);
+  node.agentPid = spawnAgent(nodeHome(dirname(node.home!), node.name));
+}
+
+function waitAgent(node: LabNode): Promise<void> {
+  return waitAgentListening(node.address, node.agentPort!, () => isAlive(node.agentPid!), node.agentLogFile!);
+}
+
+/**
+ * The lab as users build a cluster (see join-formation.ts): every node set up alone, node 1
+ * started, then each other node joins through node 1's agent, one after the other so that node
+ * ids follow node names, and starts at once; the planner promotes the joiners.
+ */
+async function labUpByJoin(
+  options: LabUpOptions,
+  at: { base: string; peerPort: number; clientPort: number },
+): Promise<LabNodeStatus[]> {
+  const dir = options.dir;
+  const ports = { peerPort: at.peerPort, clientPort: at.clientPort, agentPort: options.agentPort ?? 25000 };
+  const planned: JoinFormedNode[] = Array.from({ length: options.nodes }, (_, i) => ({
+    id: i + 1,
+    name: `node${i + 1}`,
+    address: addressOf(at.base, i),
+    failureDomain: options.failureDomains?.[i] ?? `zone-${(i % 3) + 1}`,
+    weight: options.weights?.[i] ?? 0,
+  }));
+  const progress = options.onProgress ?? (() => {});
+  progress(`setting up ${planned.length} node(s) (certificates, one-node datastores)`);
+  const homes = await Promise.all(planned.map((node) => initNode(dir, node, ports)));
+  const nodes = planned.map((node, i) => labNodeOf(node, homes[i]!, ports));
+  const spec: LabSpec = {
+    clusterId: '',
+    dir,
+    nodes,
+    formation: 'join',
+    clientTls: await labClientCertificate(dir, homes[0]!),
+  };
+  applyLabArgs(homes[0]!, planned[0]!, options.extraArgs ?? []);
+  startJoinedNode(nodes[0]!);
+  writeLab(spec);
+  await Promise.all([waitAnswering(nodes[0]!), waitAgent(nodes[0]!)]);
+  for (let i = 1; i < planned.length; i++) {
+    progress(`${planned[i]!.name}: add-node on node1, join`);
+    const id = await joinThrough(homes[0]!, homes[i]!, planned[i]!, progress);
+    assert(id === planned[i]!.id, `${planned[i]!.name} joined as node ${id}`);
+    applyLabArgs(homes[i]!, planned[i]!, options.extraArgs ?? []);
+    startJoinedNode(nodes[i]!);
+    writeLab(spec);
+  }
+  await Promise.all(nodes.map((node) => waitAgent(node)));
+  const clusterId = readArgsFile(nodes[0]!.argsFile).get('cluster-id')?.[0] ?? '';
+  const formed: LabSpec = { ...spec, clusterId };
+  writeLab(formed);
+  await waitReady(formed, progress);
+  await waitRoles(formed, progress);
+  return labStatus(dir);
+}
+
+/** The roles the planner gives a cluster of n members: 3 voters, then 3 standbys, then spares. */
+export function plannedRoles(n: number): { voters: number; standbys: number; spares: number } {
+  const voters = Math.min(n, 3);
+  const standbys = Math.min(n - voters, 3);
+  return { voters, standbys, spares: n - voters - standbys };
+}
+
+/** Wait (bounded) until the leader reports every member and the planner's roles. */
+async function waitRoles(spec: LabSpec, onProgress: (line: string) => void): Promise<void> {
+  const want = plannedRoles(spec.nodes.length);
+  const deadline = Date.now() + LAB_LIMITS.readyTimeoutMs;
+  while (Date.now() < deadline) {
+    const reports = await Promise.all(spec.nodes.map((n) => nodeReport(n)));
+    const leader = reports.find((r) => r?.state === 'leader');
+    const count = (role: string) => leader?.members.filter((m) => m.role === role).length ?? 0;
+    const got = { voters: count('voter'), standbys: count('standby'), spares: count('spare') };
+    onProgress(`roles: ${got.voters} voter(s), ${got.standbys} standby(s), ${got.spares} spare(s)`);
+    if (got.voters === want.voters && got.standbys === want.standbys && got.spares === want.spares) return;
+    await sleep(LAB_LIMITS.pollMs);
+  }
+  throw new MicroK8sError(
+    'MK_TIMEOUT',
+    `the lab's roles did not settle within ${LAB_LIMITS.readyTimeoutMs / 1000} s`,
+  );
 }
 
 /** Wait until every node answers and they agree on one leader. */
@@ -366,9 +513,14 @@ export async function labSignal(dir: string, name: string, signal: 'SIGTERM' | '
   const spec = readLab(dir);
   const node = findNode(spec, name);
   if (!isAlive(node.pid)) throw new MicroK8sError('MK_NOT_RUNNING', `${node.name} is not running`);
+  // A node is a machine: its cluster agent goes down with its datastore.
+  const agent = node.agentPid !== undefined && isAlive(node.agentPid) ? node.agentPid : undefined;
+  if (agent !== undefined) process.kill(agent, signal);
   process.kill(node.pid, signal);
-  if (!(await waitExit(node.pid, LAB_LIMITS.stopTimeoutMs))) {
-    throw new MicroK8sError('MK_TIMEOUT', `${node.name} (pid ${node.pid}) did not exit after ${signal}`);
+  for (const pid of agent === undefined ? [node.pid] : [node.pid, agent]) {
+    if (!(await waitExit(pid, LAB_LIMITS.stopTimeoutMs))) {
+      throw new MicroK8sError('MK_TIMEOUT', `${node.name} (pid ${pid}) did not exit after ${signal}`);
+    }
   }
   return node;
 }
@@ -386,9 +538,13 @@ async function labStartMany(dir: string, names: readonly string[]): Promise<LabN
     if (isAlive(node.pid))
       throw new MicroK8sError('MK_INVALID_ARGUMENT', `${node.name} is already running (pid ${node.pid})`);
   }
-  for (const node of nodes) node.pid = spawnNode(node);
+  for (const node of nodes) {
+    if (node.home === undefined) node.pid = spawnNode(node);
+    else startJoinedNode(node);
+  }
   writeLab(spec);
   for (const node of nodes) await waitAnswering(node);
+  await Promise.all(nodes.filter((node) => node.home !== undefined).map((node) => waitAgent(node)));
   return nodes;
 }
 
@@ -415,16 +571,16 @@ async function waitAnswering(node: LabNode): Promise<void> {
  */
 export async function labDown(dir: string, options: { purge?: boolean } = {}): Promise<number> {
   const spec = readLab(dir);
-  const running = spec.nodes.filter((node) => isAlive(node.pid));
-  for (const node of running) process.kill(node.pid, 'SIGINT');
+  const pids = spec.nodes.flatMap((node) => [node.pid, node.agentPid ?? 0]).filter((pid) => pid > 0);
+  const running = pids.filter((pid) => isAlive(pid));
+  for (const pid of running) process.kill(pid, 'SIGINT');
   await Promise.all(
-    running.map(async (node) => {
-      if (!(await waitExit(node.pid, LAB_LIMITS.stopTimeoutMs)) && isAlive(node.pid))
-        process.kill(node.pid, 'SIGKILL');
-      await waitExit(node.pid, LAB_LIMITS.stopTimeoutMs);
+    running.map(async (pid) => {
+      if (!(await waitExit(pid, LAB_LIMITS.stopTimeoutMs)) && isAlive(pid)) process.kill(pid, 'SIGKILL');
+      await waitExit(pid, LAB_LIMITS.stopTimeoutMs);
     }),
   );
-  const stopped = running.length;
+  const stopped = spec.nodes.filter((node) => running.includes(node.pid)).length;
   if (options.purge) rmSync(dir, { recursive: true, force: true });
   return stopped;
 }
@@ -513,6 +669,7 @@ export async function labAddNode(
   if (spec.nodes.length >= LAB_LIMITS.maxNodes) {
     throw new MicroK8sError('MK_INVALID_ARGUMENT', `a lab has at most ${LAB_LIMITS.maxNodes} nodes`);
   }
+  if (spec.formation === 'join') return labJoinNode(spec, options);
   if (spec.clientTls) throw new MicroK8sError('MK_INVALID_ARGUMENT', 'adding nodes is for loopback labs');
   const via = spec.nodes.find((n) => isAlive(n.pid));
   if (!via) throw new MicroK8sError('MK_NOT_RUNNING', 'no lab node is running');
@@ -586,6 +743,35 @@ export async function labAddNode(
   return readLab(dir).nodes.find((n) => n.id === id)!;
 }
 
+/** labAddNode of a join-formed lab: a new machine set up alone, then add-node on a running node and join. */
+async function labJoinNode(
+  spec: LabSpec,
+  options: { failureDomain?: string; weight?: number },
+): Promise<LabNode> {
+  const via = spec.nodes.find((n) => n.agentPid !== undefined && isAlive(n.agentPid) && isAlive(n.pid));
+  if (!via) throw new MicroK8sError('MK_NOT_RUNNING', 'no lab node runs its datastore and agent');
+  const first = spec.nodes[0]!;
+  const next = Math.max(...spec.nodes.map((n) => n.id)) + 1;
+  const planned: JoinFormedNode = {
+    id: next,
+    name: `node${next}`,
+    address: addressOf(first.address, next - first.id),
+    failureDomain: options.failureDomain ?? `zone-${((next - 1) % 3) + 1}`,
+    weight: options.weight ?? 0,
+  };
+  const ports = { peerPort: first.peerPort, clientPort: first.clientPort, agentPort: first.agentPort! };
+  const home = await initNode(spec.dir, planned, ports);
+  // The agent hands out the id (the member table's highest + 1); the lab's name stays nodeN.
+  const id = await joinThrough(nodeHome(spec.dir, via.name), home, planned);
+  applyLabArgs(home, planned, []);
+  const node = labNodeOf({ ...planned, id }, home, ports);
+  spec.nodes.push(node);
+  startJoinedNode(node);
+  writeLab(spec);
+  await Promise.all([waitAnswering(node), waitAgent(node)]);
+  return node;
+}
+
 /**
  * Remove a member, as an operator: refused while the leader hears from it unless forced; a voter
  * is replaced and demoted before it goes (the leader's roles agent carries it out). Waits
@@ -654,6 +840,12 @@ export async function labRemoveNode(
 export async function labMoveNode(dir: string, name: string, newAddress: string): Promise<LabNode> {
   const spec = readLab(dir);
   const node = findNode(spec, name);
+  if (node.home !== undefined) {
+    throw new MicroK8sError(
+      'MK_INVALID_ARGUMENT',
+      'lab move is for seeded labs; a joined node notices a new address by itself',
+    );
+  }
   addressOf(newAddress, 0);
   if (spec.nodes.some((n) => n.address === newAddress)) {
     throw new MicroK8sError('MK_INVALID_ARGUMENT', `${newAddress} is already a lab node's address`);
