@@ -50,6 +50,12 @@ export interface ClusterOptions {
   extraNodes?: readonly NodeId[];
   electionTicks?: number;
   limits?: Partial<RaftLimits>;
+  /**
+   * Lease reads, in sub-ticks (0: off). Default: the theoretical edge, one sub-tick short of
+   * (electionTicks - 1) ticks (a voter that heard a heartbeat refuses candidates for at least that
+   * long, its first tick may come at once), tighter than the driver's margin on purpose.
+   */
+  leaseReadTime?: number;
   /** Take a snapshot and compact when this many entries were applied since the last one (0: never). */
   snapshotEvery?: number;
   /** Entries kept behind a snapshot (so slightly lagging followers still get entries). */
@@ -82,6 +88,10 @@ export class SimNode {
   conf: ConfState;
   private lastSnapshot = 0;
   readStates: { index: number; context: number }[] = [];
+  /** Sub-tick offset of this process's Raft clock: real nodes' timers are not in phase. */
+  phase = 0;
+  /** A paused process (SIGSTOP, a long GC pause): no ticks, no messages, no clients until then. */
+  pausedUntil = 0;
 
   constructor(id: NodeId, bootstrap: ConfState) {
     this.id = id;
@@ -94,12 +104,16 @@ export class SimNode {
   }
 
   start(cluster: Cluster): void {
+    this.phase = cluster.rng.int(TICK);
+    this.pausedUntil = 0;
     this.raft = new RawNode({
       id: this.id,
       storage: this.disk,
       random: cluster.rng.fork(),
       electionTicks: cluster.electionTicks,
       limits: cluster.limits,
+      now: () => cluster.now,
+      leaseReadMs: cluster.leaseReadTime,
     });
     const snap = this.disk.snapshot();
     this.restoreState(snap.data);
@@ -183,6 +197,7 @@ export class Cluster {
   readonly nodes = new Map<NodeId, SimNode>();
   readonly electionTicks: number;
   readonly limits: Partial<RaftLimits> | undefined;
+  readonly leaseReadTime: number;
   now = 0;
   faults: NetworkFaults = NO_FAULTS;
   /** Directed links that drop everything: "from->to". */
@@ -219,6 +234,7 @@ export class Cluster {
   constructor(options: ClusterOptions) {
     this.rng = new SeededRandom(options.seed);
     this.electionTicks = options.electionTicks ?? 10;
+    this.leaseReadTime = options.leaseReadTime ?? (this.electionTicks - 1) * TICK - 1;
     this.limits = options.limits;
     this.snapshotEvery = options.snapshotEvery ?? 0;
     this.compactionLag = options.compactionLag ?? 5;
@@ -266,6 +282,20 @@ export class Cluster {
     );
   }
 
+  /**
+   * Freeze a node's process for `ticks` ticks while time goes on for everyone else: its clock
+   * does not tick, it reads no messages and serves no clients. A leader that wakes up must not
+   * trust what it knew before (lease reads are timed by the clock, not by its ticks).
+   */
+  pause(id: NodeId, ticks: number): void {
+    const node = this.node(id);
+    if (node.raft) node.pausedUntil = this.now + ticks * TICK;
+  }
+
+  paused(node: SimNode): boolean {
+    return this.now < node.pausedUntil;
+  }
+
   cutOneWay(from: NodeId, to: NodeId): void {
     this.cut.add(`${from}->${to}`);
   }
@@ -303,6 +333,11 @@ export class Cluster {
     for (const f of due) {
       const target = this.nodes.get(f.msg.to);
       if (!target?.raft) continue;
+      if (this.paused(target)) {
+        // Waits in the socket buffer until the process runs again.
+        this.inflight.push({ ...f, at: target.pausedUntil });
+        continue;
+      }
       // A link cut after sending also loses what is still on the wire.
       if (this.cut.has(`${f.msg.from}->${f.msg.to}`)) continue;
       this.mix(f.msg.type * 31 + f.msg.from * 7 + f.msg.to);
@@ -394,14 +429,12 @@ export class Cluster {
   step(): void {
     this.now++;
     this.deliverDue();
-    if (this.now % TICK === 0) {
-      for (const node of this.nodes.values()) {
-        if (!node.raft) continue;
-        node.raft.tick();
-        this.processReady(node);
-      }
-      this.expireClientOps();
+    for (const node of this.nodes.values()) {
+      if (!node.raft || this.paused(node) || (this.now + node.phase) % TICK !== 0) continue;
+      node.raft.tick();
+      this.processReady(node);
     }
+    if (this.now % TICK === 0) this.expireClientOps();
   }
 
   run(subTicks: number): void {
@@ -469,7 +502,7 @@ export class Cluster {
     timeoutTicks = 40,
   ): boolean {
     const node = this.node(via);
-    if (!node.raft || this.busyClients.has(client)) return false;
+    if (!node.raft || this.paused(node) || this.busyClients.has(client)) return false;
     const seq = this.nextSeq(client);
     const cmd: Command =
       input.op === 'put'
@@ -509,7 +542,7 @@ export class Cluster {
   /** Start a linearizable read (ReadIndex) from `client` through `via`. */
   read(client: number, via: NodeId, key: string, timeoutTicks = 40): boolean {
     const node = this.node(via);
-    if (!node.raft || this.busyClients.has(client)) return false;
+    if (!node.raft || this.paused(node) || this.busyClients.has(client)) return false;
     const context = ++this.readContext;
     try {
       node.raft.readIndex(context);

@@ -42,6 +42,7 @@ interface Profile {
   maxExtraDelay: number;
   partitionRate: number;
   crashRate: number;
+  pauseRate: number;
   confChangeRate: number;
   transferRate: number;
   snapshotEvery: number;
@@ -65,6 +66,7 @@ function chooseProfile(rng: SeededRandom): Profile {
     maxExtraDelay: rng.pick([0, 5, 20, 60]),
     partitionRate: rng.pick([0, 0.01, 0.03, 0.08]),
     crashRate: rng.pick([0, 0.005, 0.02, 0.05]),
+    pauseRate: rng.pick([0, 0, 0.01, 0.03]),
     confChangeRate: rng.pick([0, 0.02, 0.1]),
     transferRate: rng.pick([0, 0.01, 0.05]),
     snapshotEvery: rng.pick([0, 10, 40]),
@@ -77,7 +79,7 @@ function chooseProfile(rng: SeededRandom): Profile {
 }
 
 function describe(p: Profile): string {
-  return `n=${p.nodes} v=${p.voters} s=${p.standbys} drop=${p.dropRate} dup=${p.duplicateRate} delay=${p.maxExtraDelay} part=${p.partitionRate} crash=${p.crashRate} conf=${p.confChangeRate} transfer=${p.transferRate} snap=${p.snapshotEvery}/${p.compactionLag}/${p.chunkBytes}B clients=${p.clients} keys=${p.keys}`;
+  return `n=${p.nodes} v=${p.voters} s=${p.standbys} drop=${p.dropRate} dup=${p.duplicateRate} delay=${p.maxExtraDelay} part=${p.partitionRate} crash=${p.crashRate} pause=${p.pauseRate} conf=${p.confChangeRate} transfer=${p.transferRate} snap=${p.snapshotEvery}/${p.compactionLag}/${p.chunkBytes}B clients=${p.clients} keys=${p.keys}`;
 }
 
 const ROLE_CHOICES: readonly (Role | 'remove')[] = [
@@ -161,6 +163,12 @@ export function runSeed(seed: number, options: SwarmOptions = {}): SeedResult {
         cluster.crash(id, point);
       }
       for (const id of ids) if (!cluster.node(id).up && rng.chance(0.05)) cluster.restart(id);
+      if (rng.chance(p.pauseRate)) {
+        // Mostly the leader: a paused leader that wakes up is the lease reads' hard case.
+        const leader = cluster.leader();
+        const id = leader !== undefined && rng.chance(0.7) ? leader : rng.pick(ids);
+        cluster.pause(id, 1 + rng.int(3 * cluster.electionTicks));
+      }
       if (rng.chance(p.confChangeRate)) {
         const leader = cluster.leader();
         if (leader !== undefined) {

@@ -52,6 +52,12 @@ export interface DaemonConfig {
   readonly targetStandbys?: number;
   /** A member unheard of for longer is reported dead in status (never removed automatically). */
   readonly deadAfterMs: number;
+  /**
+   * lease: the leader answers linearizable reads from its commit index while a quorum
+   * acknowledged a heartbeat within the last (election-ticks - 2) ticks of the monotonic clock;
+   * quorum: every read batch waits for a round of heartbeats (etcd's default, ReadIndex).
+   */
+  readonly readMode: 'lease' | 'quorum';
 }
 
 const FLAGS = new Set([
@@ -78,6 +84,7 @@ const FLAGS = new Set([
   'target-voters',
   'target-standbys',
   'dead-after',
+  'read-mode',
 ]);
 const REPEATABLE = new Set(['peer']);
 
@@ -228,10 +235,16 @@ export function buildDaemonConfig(
     ...(flags.has('target-voters') ? { targetVoters: intFlag(flags, 'target-voters', 3, 1, 9) } : {}),
     ...(flags.has('target-standbys') ? { targetStandbys: intFlag(flags, 'target-standbys', 3, 0, 9) } : {}),
     deadAfterMs: intFlag(flags, 'dead-after', 300, 1, 30 * 24 * 3600) * 1000,
+    readMode: parseReadMode(flags.get('read-mode')?.[0] ?? 'lease'),
   };
 }
 
 export const MAX_WEIGHT = 1_000_000;
+
+function parseReadMode(value: string): 'lease' | 'quorum' {
+  if (value !== 'lease' && value !== 'quorum') bad('read-mode', `expected lease or quorum, got '${value}'`);
+  return value;
+}
 
 /** A failure domain is a short name: letters, digits, '.', '_' and '-'. */
 export function parseFailureDomain(value: string): string {

@@ -188,6 +188,12 @@ export class DatastoreNode implements EtcdBackend {
       electionTicks: config.electionTicks,
       heartbeatTicks: 1,
       applied: sm.appliedIndex(),
+      // Lease reads are timed by the monotonic clock, never by ticks: a process that was paused
+      // (its timers late) must see at once that its lease ran out. Two ticks of margin: one for
+      // a voter whose first tick after a heartbeat comes at once, one for timer and clock drift.
+      ...(config.readMode === 'lease' && config.electionTicks > 2
+        ? { now: () => performance.now(), leaseReadMs: (config.electionTicks - 2) * config.tickMs }
+        : {}),
     });
     this.transport = new PeerTransport({
       id: config.id,

@@ -51,7 +51,20 @@ export interface RaftConfig {
   /** The index the state machine has already applied (it survives restarts). */
   readonly applied?: number;
   readonly limits?: Partial<RaftLimits>;
+  /**
+   * Lease reads: a monotonic clock (ms, or the simulator's time) and how long after sending a
+   * heartbeat that a quorum of voters acknowledged the leader may answer reads from its own
+   * commit index, without a round of heartbeats. Safe because a voter that heard from the leader
+   * refuses other candidates for one election timeout (and so does a voter that just started);
+   * it must stay below that timeout by a margin for clock rate drift and timer granularity
+   * (the driver uses electionTicks - 2 ticks). Off when either is missing or leaseReadMs is 0.
+   */
+  readonly now?: () => number;
+  readonly leaseReadMs?: number;
 }
+
+/** Heartbeat stamps kept for lease reads at most (older ones are only ever needed by a lagging voter). */
+const MAX_HEARTBEAT_STAMPS = 1024;
 
 export interface ProgressStatus {
   readonly id: NodeId;
@@ -141,6 +154,12 @@ export class Raft {
   private uncommittedBytes = 0;
   private readSeq = 0;
   private reads: PendingRead[] = [];
+  private readonly now: (() => number) | undefined;
+  private readonly leaseReadMs: number;
+  /** When each heartbeat round (its readSeq) was sent, ascending: the start of a lease. */
+  private heartbeatStamps: { seq: number; at: number }[] = [];
+  /** Set once this leader sent TimeoutNow: the transferee may win without waiting out our lease. */
+  private leaseRevoked = false;
   /** Reads that arrived before the leader committed an entry of its term. */
   private readsBeforeCommit: { from: NodeId; context: number }[] = [];
   private snapshotReceive: SnapshotReceive | undefined;
@@ -156,6 +175,11 @@ export class Raft {
     }
     this.limits = validateRaftLimits(config.limits);
     this.log = new RaftLog(config.storage, this.limits.maxApplyBytes);
+    this.now = config.now;
+    this.leaseReadMs = config.leaseReadMs ?? 0;
+    if (!(Number.isFinite(this.leaseReadMs) && this.leaseReadMs >= 0)) {
+      throw new MicroK8sError('MK_INVALID_CONFIG', 'leaseReadMs must be a non-negative number');
+    }
 
     const { hardState, snapshotConf } = config.storage.initialState();
     validateConfState(snapshotConf);
@@ -373,7 +397,11 @@ export class Raft {
       if (m.type === MessageType.Vote || m.type === MessageType.PreVote) {
         // Leader lease: while we hear from a leader, a (pre-)vote from a node that is merely cut off
         // must not disturb the cluster. A transfer's campaign is deliberate and goes through.
-        const inLease = this.lead !== NONE && this.electionElapsed < this.electionTicks;
+        // A node that has just started counts as in a lease too: before its crash it may have
+        // acknowledged a leader's heartbeat that the leader still counts on for lease reads.
+        const inLease =
+          (this.lead !== NONE && this.electionElapsed < this.electionTicks) ||
+          this.tickCount < this.electionTicks;
         if (!m.transfer && inLease) return;
       }
       if (m.type === MessageType.PreVote || (m.type === MessageType.PreVoteResp && !m.reject)) {
@@ -657,7 +685,7 @@ export class Raft {
       /* keep sending */
     }
     if (m.from === this.leadTransferee && pr.match === this.log.lastIndex()) {
-      this.send({ type: MessageType.TimeoutNow, to: m.from });
+      this.sendTimeoutNow(m.from);
     }
   }
 
@@ -757,7 +785,12 @@ export class Raft {
     for (const id of this.prs.keys()) if (id !== this.id) this.sendAppend(id);
   }
 
+  /** A round of heartbeats: a new readSeq, stamped with the time for lease reads. */
   private bcastHeartbeat(): void {
+    this.readSeq++;
+    const self = this.prs.get(this.id);
+    if (self) self.readAck = this.readSeq;
+    if (this.now !== undefined && this.leaseReadMs > 0) this.stampHeartbeat(this.readSeq, this.now());
     for (const [id, pr] of this.prs) {
       if (id === this.id) continue;
       this.send({
@@ -793,15 +826,57 @@ export class Raft {
       this.deliverRead({ seq: 0, index: this.log.committed, from, context });
       return;
     }
+    if (this.leaseHolds()) {
+      this.deliverRead({ seq: 0, index: this.log.committed, from, context });
+      return;
+    }
     if (this.reads.length >= this.limits.maxPendingReads) {
       if (from === this.id) throw new MicroK8sError('MK_LIMIT_EXCEEDED', 'too many pending reads');
       return;
     }
-    this.readSeq++;
-    this.reads.push({ seq: this.readSeq, index: this.log.committed, from, context });
-    const self = this.prs.get(this.id);
-    if (self) self.readAck = this.readSeq;
+    // Confirmed by the acknowledgements of the heartbeat round sent right now.
+    this.reads.push({ seq: this.readSeq + 1, index: this.log.committed, from, context });
     this.bcastHeartbeat();
+  }
+
+  private stampHeartbeat(seq: number, at: number): void {
+    const stamps = this.heartbeatStamps;
+    // Rounds every voter has acknowledged past are never looked up again.
+    const oldestAck = Math.min(...voters(this.conf).map((id) => this.prs.get(id)?.readAck ?? 0));
+    let drop = 0;
+    while (drop < stamps.length && stamps[drop]!.seq < oldestAck) drop++;
+    if (stamps.length - drop >= MAX_HEARTBEAT_STAMPS) drop = stamps.length - MAX_HEARTBEAT_STAMPS + 1;
+    if (drop > 0) stamps.splice(0, drop);
+    stamps.push({ seq, at });
+  }
+
+  /**
+   * Whether this leader may answer a read from its commit index now: a quorum of voters (itself
+   * included) acknowledged a heartbeat round sent less than leaseReadMs ago, and no transfer is
+   * under way. Each of those voters refuses other candidates until one election timeout after it
+   * received that round, which is later than it was sent.
+   */
+  private leaseHolds(): boolean {
+    if (this.now === undefined || this.leaseReadMs === 0) return false;
+    if (this.leaseRevoked || this.leadTransferee !== NONE) return false;
+    const ids = voters(this.conf);
+    const acks = ids
+      .map((id) => (id === this.id ? this.readSeq : (this.prs.get(id)?.readAck ?? 0)))
+      .sort((a, b) => b - a);
+    const confirmed = acks[quorum(ids.length) - 1] ?? 0;
+    if (confirmed === 0) return false;
+    // The round a quorum confirmed is almost always one of the latest: search from the end.
+    for (let i = this.heartbeatStamps.length - 1; i >= 0; i--) {
+      const stamp = this.heartbeatStamps[i]!;
+      if (stamp.seq === confirmed) return this.now() < stamp.at + this.leaseReadMs;
+      if (stamp.seq < confirmed) break;
+    }
+    return false;
+  }
+
+  private sendTimeoutNow(to: NodeId): void {
+    this.leaseRevoked = true;
+    this.send({ type: MessageType.TimeoutNow, to });
   }
 
   /** Release the reads that a quorum of voters confirmed by answering a later heartbeat. */
@@ -829,7 +904,7 @@ export class Raft {
     if (pr === undefined) return;
     this.leadTransferee = target;
     this.electionElapsed = 0; // the transfer must finish within one election timeout
-    if (pr.match === this.log.lastIndex()) this.send({ type: MessageType.TimeoutNow, to: target });
+    if (pr.match === this.log.lastIndex()) this.sendTimeoutNow(target);
     else this.sendAppend(target);
   }
 
@@ -940,6 +1015,8 @@ export class Raft {
     this.uncommittedBytes = 0;
     this.reads = [];
     this.readsBeforeCommit = [];
+    this.heartbeatStamps = [];
+    this.leaseRevoked = false;
   }
 
   private becomeFollower(term: number, lead: NodeId): void {
