@@ -2,6 +2,8 @@
 // dqlite side by side (bench/compare.ts), the one command the performance claims come from.
 // `npm run bench -- raft-core [--seconds S]`: throughput of the pure Raft core.
 // `npm run bench -- lab`: our 3-node lab alone. `npm run bench -- compare`: against etcd only.
+// `npm run bench -- memory [--inside] [--node-options ...] [--env K=V]`: RSS of a lab, idle and
+// under a c64 load, anonymous vs file-backed (bench/memory.ts).
 // Results go to stdout as a table and to bench/results/<name>-<time>.json for comparison.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -15,6 +17,7 @@ import {
   type WorkloadGroup,
 } from './compare.js';
 import { runLabBench } from './lab.js';
+import { type MemoryProbeResult, runMemoryProbe, summarizeMemory } from './memory.js';
 import { runCoreBench } from './raft-core.js';
 
 const { values, positionals } = parseArgs({
@@ -27,6 +30,11 @@ const { values, positionals } = parseArgs({
     'list-keys': { type: 'string' },
     only: { type: 'string' },
     quick: { type: 'boolean', default: false },
+    base: { type: 'string' },
+    'node-options': { type: 'string' },
+    env: { type: 'string', multiple: true },
+    inside: { type: 'boolean', default: false },
+    fill: { type: 'string' },
   },
 });
 // With no benchmark named, the full comparison against both peers.
@@ -35,7 +43,7 @@ const defaultAgainst = positionals[0] === undefined ? 'etcd,dqlite' : 'etcd';
 const quick = values.quick;
 /** A flag's number, or the default of this benchmark (a smaller one with --quick). */
 function num(
-  name: 'seconds' | 'runs' | 'failovers' | 'list-keys',
+  name: 'seconds' | 'runs' | 'failovers' | 'list-keys' | 'fill',
   normal: number,
   quickValue: number,
 ): number {
@@ -144,8 +152,36 @@ function printCompare(rows: CompareRow[], against: PeerName[]): void {
   console.log(line(header).trimEnd());
   for (const row of table) console.log(line(row).trimEnd());
 }
+if (which === 'memory') {
+  const env: Record<string, string> = {};
+  for (const pair of values.env ?? []) {
+    const eq = pair.indexOf('=');
+    if (eq <= 0) {
+      console.error(`--env takes NAME=VALUE, got '${pair}'`);
+      process.exit(2);
+    }
+    env[pair.slice(0, eq)] = pair.slice(eq + 1);
+  }
+  const results: MemoryProbeResult[] = [];
+  for (let r = 0; r < num('runs', 1, 1); r++) {
+    const result = await runMemoryProbe({
+      seconds: num('seconds', 10, 5),
+      baseAddress: values.base ?? '127.0.30.21',
+      ...(values['node-options'] ? { nodeOptions: values['node-options'] } : {}),
+      env,
+      inside: values.inside,
+      fillKeys: Math.round(num('fill', 20_000, 5_000)),
+    });
+    results.push(result);
+    console.log(`run ${r + 1}: ${summarizeMemory([result])}`);
+    if (result.inside) console.log(JSON.stringify(result.inside));
+  }
+  console.log(`median: ${summarizeMemory(results)}`);
+  save('memory', { options: { ...values }, results });
+  process.exit(0);
+}
 if (which !== 'raft-core') {
-  console.error(`unknown benchmark '${which}'; available: raft-core, lab, compare`);
+  console.error(`unknown benchmark '${which}'; available: raft-core, lab, compare, memory`);
   process.exit(2);
 }
 

@@ -11,6 +11,7 @@
  * This module imports nothing heavy at load time: the daemon is imported when it is started.
  */
 import { isMicroK8sError } from '../../lib/errors.js';
+import { tuneDatastoreHeap } from '../../lib/runtime-flags.js';
 import type { RolesPlanner } from './roles-agent.js';
 
 export interface DatastoreRunFlag {
@@ -40,6 +41,10 @@ export const DATASTORE_RUN_FLAGS = {
   'quota-bytes': { description: 'database size that raises the NOSPACE alarm (default 8 GiB)' },
   'failure-domain': { description: 'failure domain of this node (voters are spread across them)' },
   weight: { description: 'weight of this node (lower is preferred for voters)' },
+  'target-voters': { description: 'voters the roles planner aims for (default 3)' },
+  'target-standbys': { description: 'standbys the roles planner aims for (default 3)' },
+  'dead-after': { description: 'seconds unheard before a member is reported dead (default 300)' },
+  'read-mode': { description: 'lease (default: the leader reads under its lease) or quorum (ReadIndex)' },
 } as const satisfies Record<string, DatastoreRunFlag>;
 
 export type DatastoreRunFlagName = keyof typeof DATASTORE_RUN_FLAGS;
@@ -95,6 +100,8 @@ export async function runDatastore(
     if (name === 'args-file') argsFile = String(value);
     else tokens.set(name, Array.isArray(value) ? [...value] : [String(value)]);
   }
+  // Before the daemon's modules load: V8 applies the heap setting from here on.
+  tuneDatastoreHeap();
   const { startDaemon } = await import('./daemon.js');
   const daemon = await startDaemon(tokens, argsFile, { rolesPlanner: options.rolesPlanner });
   return daemon.done;
