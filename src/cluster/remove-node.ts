@@ -7,8 +7,10 @@
  */
 import { MicroK8sError } from '../lib/errors.js';
 import type { Paths } from '../lib/paths.js';
+import { etcdSocketPath } from './agent/datastore-args.js';
 import { localStatus, requestRemoval } from './agent/local-datastore.js';
 import { defaultDatastoreDir } from './status.js';
+import { findWorker, forgetWorker } from './workers/registry.js';
 
 export const REMOVE_LIMITS = { pollMs: 200, defaultTimeoutS: 60 } as const;
 
@@ -30,14 +32,23 @@ function resolve(node: string, members: readonly { id: number; peerAddress?: str
   );
 }
 
-export async function removeNode(options: RemoveOptions): Promise<{ id: number; removed: true }> {
+export type RemoveResult =
+  | { readonly kind: 'member'; readonly id: number; readonly removed: true }
+  | { readonly kind: 'worker'; readonly hostname: string; readonly address: string; readonly removed: true };
+
+export async function removeNode(options: RemoveOptions): Promise<RemoveResult> {
   const dir = options.datastoreDir ?? defaultDatastoreDir(options.paths);
   const report = await localStatus(dir);
   const target = resolve(options.node, report.members);
   if (!target) {
+    // Not a datastore member: a worker the cluster admitted, or nobody.
+    const worker = await findWorker(etcdSocketPath(dir), options.node);
+    if (worker && (await forgetWorker(etcdSocketPath(dir), worker.hostname))) {
+      return { kind: 'worker', hostname: worker.hostname, address: worker.address, removed: true };
+    }
     throw new MicroK8sError(
       'MK_INVALID_ARGUMENT',
-      `${options.node} is not a member; members: ${report.members.map((m) => `node${m.id}`).join(', ')}`,
+      `${options.node} is neither a member nor a worker of this cluster; members: ${report.members.map((m) => `node${m.id}`).join(', ')}`,
     );
   }
   if (target.id === report.id) {
@@ -60,7 +71,7 @@ export async function removeNode(options: RemoveOptions): Promise<{ id: number; 
   while (Date.now() < deadline) {
     const now = await localStatus(dir);
     const member = now.members.find((m) => m.id === target.id);
-    if (!member) return { id: target.id, removed: true };
+    if (!member) return { kind: 'member', id: target.id, removed: true };
     if (member.removal !== 'no') seen = true;
     else if (seen) throw alive();
     await new Promise((r) => setTimeout(r, REMOVE_LIMITS.pollMs));

@@ -5,6 +5,7 @@
  */
 import { stringify } from 'yaml';
 import type { ClusterStatus, MemberStatus } from './status.js';
+import { formatWorkerPretty, type WorkerStatus } from './status-worker.js';
 
 function memberLine(m: MemberStatus): string {
   const marks = [
@@ -46,7 +47,8 @@ function livenessLines(status: ClusterStatus): string[] {
   ];
 }
 
-export function formatStatusPretty(status: ClusterStatus): string {
+export function formatStatusPretty(status: ClusterStatus | WorkerStatus): string {
+  if ('role' in status) return formatWorkerPretty(status);
   const { datastore } = status;
   const leader = datastore.leader;
   const leaderText = leader
@@ -60,6 +62,12 @@ export function formatStatusPretty(status: ClusterStatus): string {
     ...section('datastore standby nodes', datastore.standbys),
     ...section('datastore spare nodes', datastore.spares),
     ...livenessLines(status),
+    ...(status.workers.length === 0
+      ? []
+      : [
+          'worker nodes:',
+          ...status.workers.map((w) => `  ${w.hostname}  ${w.address}  joined ${w.joinedAt}`),
+        ]),
     'addons:',
     '  none installed (this version has no addons yet)',
   ];
@@ -71,6 +79,6 @@ export function formatStatusPretty(status: ClusterStatus): string {
   return lines.join('\n');
 }
 
-export function formatStatusYaml(status: ClusterStatus): string {
+export function formatStatusYaml(status: ClusterStatus | WorkerStatus): string {
   return stringify(status).trimEnd();
 }

@@ -11,8 +11,11 @@ import { MicroK8sError } from '../lib/errors.js';
 import { checkLimit } from '../lib/limits.js';
 import type { Paths } from '../lib/paths.js';
 import { readNodeStatus, type ServiceState } from '../services/status.js';
+import { etcdSocketPath } from './agent/datastore-args.js';
 import { fetchNodeReport } from './status-admin.js';
 import { type MemberAddress, readArgsFacts } from './status-peers.js';
+import { isWorkerNode, type WorkerStatus, workerStatus } from './status-worker.js';
+import { listWorkers, type WorkerRecord } from './workers/registry.js';
 
 export const STATUS_LIMITS = {
   /** One request to the admin socket. */
@@ -62,6 +65,8 @@ export interface ClusterStatus {
     readonly offline: MemberStatus[] | null;
     readonly dead: MemberStatus[] | null;
   };
+  /** Worker nodes the cluster admitted (no datastore of their own); empty when unknown. */
+  readonly workers: readonly WorkerRecord[];
   /** No addon framework exists yet: nothing is installed, nothing is claimed. */
   readonly addons: { readonly available: false; readonly enabled: string[]; readonly disabled: string[] };
   readonly services: ServiceState[];
@@ -77,10 +82,13 @@ export function summarizeReport(
   const isLeader = report.state === 'leader';
   const members = report.members.map((m): MemberStatus => {
     const address = addresses.get(m.id);
+    // The replicated member table is current (a join after this node's, a moved node); the args
+    // file only names the members this node knew when it was set up.
+    const peer = m.peerAddress ?? address?.peer;
     return {
       id: m.id,
       role: m.role,
-      ...(address ? { address: address.peer } : {}),
+      ...(peer ? { address: peer } : {}),
       ...(address?.clientUrl ? { clientUrl: address.clientUrl } : {}),
       failureDomain: m.failureDomain,
       weight: m.weight,
@@ -95,7 +103,7 @@ export function summarizeReport(
   });
   const byRole = (role: MemberReport['role']) => members.filter((m) => m.role === role);
   const voters = byRole('voter');
-  const leaderAddress = addresses.get(report.leader)?.peer;
+  const leaderAddress = members.find((m) => m.id === report.leader)?.address;
   return {
     running: true,
     ready: report.leader !== 0,
@@ -113,6 +121,7 @@ export function summarizeReport(
       offline: isLeader ? members.filter((m) => m.online === false && !m.dead) : null,
       dead: isLeader ? members.filter((m) => m.dead === true) : null,
     },
+    workers: [],
     addons: { available: false, enabled: [], disabled: [] },
     services,
   };
@@ -146,10 +155,14 @@ async function sleep(ms: number): Promise<void> {
 }
 
 /** This node's status; MK_NOT_RUNNING when its datastore does not answer (MK_NO_LEADER after a wait). */
-export async function readClusterStatus(options: StatusOptions): Promise<ClusterStatus> {
+export async function readClusterStatus(options: StatusOptions): Promise<ClusterStatus | WorkerStatus> {
   const dir = options.datastoreDir ?? defaultDatastoreDir(options.paths);
   const timeoutS = checkLimit(STATUS_LIMITS.timeout, options.timeoutS ?? STATUS_LIMITS.defaultTimeoutS);
   const deadline = Date.now() + timeoutS * 1000;
+  // A worker has no datastore: its API-server proxy is what runs (see status-worker.ts).
+  if (options.datastoreDir === undefined && isWorkerNode(options.paths)) {
+    return workerStatus(options.paths, options.waitReady === true, deadline, STATUS_LIMITS.pollMs);
+  }
   for (;;) {
     const remaining = deadline - Date.now();
     const result = await fetchNodeReport(
@@ -178,6 +191,9 @@ export async function readClusterStatus(options: StatusOptions): Promise<Cluster
       );
     }
     const facts = readArgsFacts(argsFiles(options.paths, dir));
-    return summarizeReport(result.report, facts.addresses, dir, services);
+    const summary = summarizeReport(result.report, facts.addresses, dir, services);
+    // The registry is read through the datastore (a linearizable read): with no leader it is unknown.
+    const workers = ready ? await listWorkers(etcdSocketPath(dir)).catch(() => []) : [];
+    return { ...summary, workers };
   }
 }

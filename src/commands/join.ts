@@ -10,6 +10,7 @@ export default class Join extends MicroK8sCommand {
   static override description = [
     'Everything that can fail is checked before the token is used: a join refused for another reason leaves it usable.',
     'Outside a snap nothing starts the datastore: the command to run is printed, or --start runs it and waits until the node is a member.',
+    'A worker runs no datastore: its API-server proxy (the kubeconfigs point at it) is started the same way.',
     'Exit codes: 0 joined; 3 the agent is unreachable (MK_AGENT_UNREACHABLE), no leader, or the wait timed out;',
     '4 a bad join string (MK_JOIN_STRING_*), a wrong certificate hash (MK_AGENT_CERT_MISMATCH),',
     'an invalid, expired or used token (MK_JOIN_TOKEN_*), already a member, or an address in use; 78 version skew.',
@@ -33,7 +34,11 @@ export default class Join extends MicroK8sCommand {
     }),
     hostname: Flags.string({ description: 'the node name (default: this machine hostname)' }),
     start: Flags.boolean({
-      description: 'start the datastore here and wait until it is a member (no service manager)',
+      description:
+        'start the datastore (a worker: the API-server proxy) here and wait until it is a member (listens)',
+    }),
+    'proxy-listen': Flags.string({
+      description: "with --worker, HOST:PORT of the node's API-server proxy (default 127.0.0.1:16443)",
     }),
     timeout: Flags.integer({
       description: 'with --start, give up waiting after this many seconds',
@@ -53,10 +58,18 @@ export default class Join extends MicroK8sCommand {
       timeoutMs: flags.timeout * 1000,
       ...(flags.address ? { address: flags.address } : {}),
       ...(flags.hostname ? { hostname: flags.hostname } : {}),
+      ...(flags['proxy-listen'] ? { proxyListen: flags['proxy-listen'] } : {}),
       onProgress: (line) => this.logToStderr(line),
     });
     if (result.kind === 'worker') {
       this.log(`Joined ${result.clusterId} as a worker; control plane: ${result.controlPlane?.join(', ')}.`);
+      const proxy = result.proxy;
+      if (proxy?.pid !== undefined)
+        this.log(`The API-server proxy listens on ${proxy.listen} (pid ${proxy.pid}).`);
+      else if (proxy?.startCommand) {
+        this.log(`Start the API-server proxy (${proxy.listen}) with:`);
+        this.log(`  ${proxy.startCommand.join(' ')}`);
+      }
     } else if (result.started) {
       const s = result.started;
       this.log(

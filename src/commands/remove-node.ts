@@ -13,7 +13,10 @@ export default class RemoveNode extends MicroK8sCommand {
   ];
   static override enableJsonFlag = true;
   static override args = {
-    node: Args.string({ description: 'the node: its id, its name (node3) or its address', required: true }),
+    node: Args.string({
+      description: 'the node: its id, its name (node3) or its address; a worker: its hostname or address',
+      required: true,
+    }),
   };
   static override flags = {
     force: Flags.boolean({ description: 'remove it even while it is alive', default: false }),
@@ -35,7 +38,11 @@ export default class RemoveNode extends MicroK8sCommand {
       timeoutS: flags.timeout,
       ...(flags['datastore-dir'] ? { datastoreDir: flags['datastore-dir'] } : {}),
     });
-    this.log(`node${result.id} is no longer a member`);
+    this.log(
+      result.kind === 'member'
+        ? `node${result.id} is no longer a member`
+        : `worker ${result.hostname} (${result.address}) is no longer part of the cluster; its certificates stay valid until they expire`,
+    );
     return result;
   }
 }

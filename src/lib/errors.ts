@@ -153,6 +153,26 @@ export const ERROR_TABLE = {
     exitCode: ExitCode.configuration,
     hint: 'The API server proxy cannot listen on its address: stop whatever holds the port, or choose another address.',
   },
+  MK_PROXY_CONFIG: {
+    exitCode: ExitCode.configuration,
+    hint: 'Fix the named flag in the apiserver-proxy args file ($SNAP_DATA/args/apiserver-proxy): --listen=HOST:PORT and one --upstream=HOST:PORT per control-plane node.',
+  },
+  MK_SERVICE_UNKNOWN: {
+    exitCode: ExitCode.invalidInput,
+    hint: 'Name one of the services: datastore, cluster-agent, kubelite, containerd, apiserver-proxy.',
+  },
+  MK_SERVICE_BAD_FLAG: {
+    exitCode: ExitCode.invalidInput,
+    hint: 'A flag is a lowercase name (letters, digits, -) without the leading --, and a value is one line.',
+  },
+  MK_SERVICE_RESTART: {
+    exitCode: ExitCode.unavailable,
+    hint: 'The service did not come back after the restart: see its log under the logs folder (or `snap logs`), fix its args file and restart it again.',
+  },
+  MK_CONFIGURE_SKIPPED: {
+    exitCode: ExitCode.unavailable,
+    hint: 'An earlier node failed to come back, so the rolling change stopped there; fix that node, then run configure again.',
+  },
   MK_AGENT_UNREACHABLE: {
     exitCode: ExitCode.unavailable,
     hint: 'Nothing answered at that address and port: check that the cluster agent runs on the node that printed the join string (port 25000 by default) and that a firewall lets this machine reach it.',
@@ -216,6 +236,14 @@ export const ERROR_TABLE = {
   MK_MEMBER_ID_TAKEN: {
     exitCode: ExitCode.failure,
     hint: 'Another node was given this member id at the same moment; the join retries with the next id.',
+  },
+  MK_ADDRESS_AMBIGUOUS: {
+    exitCode: ExitCode.invalidInput,
+    hint: "Name this node's new address: `microk8s refresh-address --address IP`.",
+  },
+  MK_ADDRESS_MISSING: {
+    exitCode: ExitCode.unavailable,
+    hint: 'Bring up the network interface (or wait for its new lease), then run `microk8s refresh-address` again.',
   },
 } as const satisfies Record<string, ErrorSpec>;
 

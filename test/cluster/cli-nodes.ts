@@ -27,6 +27,8 @@ export interface CliNodesOptions {
   readonly agentPort: number;
   readonly peerPort: number;
   readonly clientPort: number;
+  /** A command prefix that runs node n's processes, e.g. `ip netns exec NS` (default: none). */
+  readonly launcher?: (n: number) => readonly string[];
 }
 
 /** Poll `probe` until it gives a value (bounded). */
@@ -72,9 +74,15 @@ export function cliNodes(options: CliNodesOptions) {
     MICROK8S_LOG_LEVEL: 'warn',
   });
 
+  /** The program and arguments that run the CLI for node n (through its launcher, if any). */
+  const command = (n: number, args: string[]): [string, string[]] => {
+    const [first, ...rest] = [...(options.launcher?.(n) ?? []), process.execPath, BIN, ...args];
+    return [first!, rest];
+  };
+
   function cli(n: number, args: string[]): Promise<Run> {
     return new Promise((resolve) => {
-      const child = spawn(process.execPath, [BIN, ...args], { env: env(n) });
+      const child = spawn(...command(n, args), { env: env(n) });
       let stdout = '';
       let stderr = '';
       child.stdout.on('data', (d) => (stdout += d));
@@ -89,7 +97,7 @@ export function cliNodes(options: CliNodesOptions) {
 
   /** A detached daemon of node n, stopped by `stopAll`. */
   function daemon(n: number, args: string[]): ChildProcess {
-    const child = spawn(process.execPath, [BIN, ...args], { env: env(n), stdio: 'ignore', detached: true });
+    const child = spawn(...command(n, args), { env: env(n), stdio: 'ignore', detached: true });
     child.unref();
     assert.ok(child.pid);
     started.push(child.pid!);

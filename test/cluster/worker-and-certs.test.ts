@@ -32,6 +32,7 @@ interface Member {
 }
 interface Status {
   datastore: { voters: Member[]; standbys: Member[]; spares: Member[] };
+  workers: { hostname: string; address: string }[];
 }
 
 async function status(n: number): Promise<Status> {
@@ -111,14 +112,26 @@ test('a worker joins: signed kubelet and proxy certificates, no datastore', asyn
   assert.equal(members(await status(1)), [1], 'node1 still has one datastore member');
 });
 
-test('remove-node of the worker: refused with a code, nothing changed', async () => {
-  for (const name of ['node2', address(2)]) {
-    const r = await cli(1, ['remove-node', name, '--timeout', '10']);
-    expectError(r, 'MK_INVALID_ARGUMENT', 4);
-    assert.match(r.stderr, /is not a member; members: node1/);
-    assert.not.match(r.stderr, /\n\s+at /, 'no stack trace');
-  }
-  assert.equal(members(await status(1)), [1]);
+test('remove-node of the worker: the cluster forgets it; a second time it is unknown', async () => {
+  // The admitting agent recorded the worker in the replicated keyspace.
+  const listed = await etcdctl(1, ['get', '--prefix', '/microk8s/workers/', '--print-value-only']);
+  assert.is(listed.code, 0, listed.stderr);
+  assert.match(listed.stdout, new RegExp(`"address":"${address(2).replace(/\./g, '\\.')}"`));
+  assert.equal(
+    (await status(1)).workers.map((w) => `${w.hostname}@${w.address}`),
+    [`node2@${address(2)}`],
+    'status lists the worker',
+  );
+  const r = await cli(1, ['remove-node', address(2), '--timeout', '10']);
+  assert.is(r.code, 0, r.stderr);
+  assert.match(r.stdout, /worker node2 \(127\.0\.54\.2\) is no longer part of the cluster/);
+  const again = await cli(1, ['remove-node', 'node2', '--timeout', '10']);
+  expectError(again, 'MK_INVALID_ARGUMENT', 4);
+  assert.match(again.stderr, /is neither a member nor a worker of this cluster; members: node1/);
+  assert.not.match(again.stderr, /\n\s+at /, 'no stack trace');
+  const after = await status(1);
+  assert.equal(members(after), [1], 'the datastore membership is untouched');
+  assert.equal(after.workers, []);
 });
 
 let before: { server: string; peer: string; peerId: number | undefined };

@@ -3,12 +3,15 @@
 // them. Each node is its own MICROK8S_HOME with two real processes (datastore, cluster agent);
 // clients use TLS with a certificate from the cluster CA. `microk8s status` is read on every node.
 import { spawn } from 'node:child_process';
+import { X509Certificate } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { Etcd3 } from 'etcd3';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { labAddNode, labSignal, labStatus, readLab } from '../../src/datastore/lab/lab.js';
+import { labAddNode, labMoveNode, labSignal, labStatus, readLab } from '../../src/datastore/lab/lab.js';
 import { isProcessAlive } from '../../src/lib/process.js';
-import { eventually, startLab, type TestLab } from './helpers.js';
+import { credentialsOf, eventually, startLab, type TestLab } from './helpers.js';
 
 const ROOT = new URL('../..', import.meta.url).pathname;
 const CLI_TIMEOUT_MS = 60_000;
@@ -105,6 +108,46 @@ test('a killed voter machine (datastore and agent) is replaced by the standby', 
     20_000,
     'node4 promoted in place of node3',
   );
+});
+
+test('a joined machine moves to a new address: certificates, args and peers follow', async () => {
+  await labMoveNode(lab.dir, 'node2', '127.0.59.12');
+  const node = readLab(lab.dir).nodes.find((n) => n.name === 'node2')!;
+  const peerCert = new X509Certificate(readFileSync(join(node.home!, 'data', 'certs', 'peer.crt')));
+  assert.ok(peerCert.subjectAltName?.includes('IP Address:127.0.59.12'), peerCert.subjectAltName);
+  assert.not.ok(peerCert.subjectAltName?.includes('IP Address:127.0.59.2,'), peerCert.subjectAltName);
+  assert.match(readFileSync(node.argsFile, 'utf8'), /^--peer-listen=127\.0\.59\.12:2380$/m);
+  await eventually(
+    async () => {
+      const { json: now } = await nodeStatus(readLab(lab.dir).nodes[0]!.home!);
+      const ds = now.datastore as {
+        voters: { id: number; address?: string }[];
+        standbys: { id: number; address?: string }[];
+      };
+      const two = [...ds.voters, ...ds.standbys].find((m) => m.id === 2);
+      if (two?.address !== '127.0.59.12:2380') throw new Error(`node2 at ${two?.address}`);
+    },
+    20_000,
+    'node1 sees node2 at its new address',
+  );
+  const client = lab.client(['node1']);
+  await client.put('formation/moved').value('yes');
+  const moved = new Etcd3({
+    hosts: ['https://127.0.59.12:2379'],
+    credentials: credentialsOf(readLab(lab.dir).clientTls!),
+  });
+  try {
+    assert.is(
+      await eventually(
+        async () => moved.get('formation/moved').string(),
+        10_000,
+        'the key on the moved node',
+      ),
+      'yes',
+    );
+  } finally {
+    moved.close();
+  }
 });
 
 test('lab down stops every datastore and every agent', async () => {

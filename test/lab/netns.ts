@@ -25,18 +25,22 @@ function ipIn(ns: string, ...args: string[]): void {
 
 export class NetnsNetwork {
   /** Short, random: interface names are at most 15 bytes and several runs may overlap. */
-  private readonly tag = `mk${randomBytes(2).toString('hex')}`;
+  private readonly tag: string;
   private readonly blocked = new Set<string>();
   private created = 0;
   private bridgeUp = false;
 
   /** `subnet` is the first three octets of a /24 no host route uses, e.g. '10.213.7'. */
+  /** `prefix` starts every name (a test file's own, e.g. 'mk57'); at most 6 characters. */
   constructor(
     private readonly subnet: string,
     private readonly count: number,
+    prefix = 'mk',
   ) {
     if (!(count >= 1 && count <= NETNS_LIMITS.maxNodes))
       throw new Error(`1 to ${NETNS_LIMITS.maxNodes} nodes`);
+    if (!/^[a-z][a-z0-9]{0,5}$/.test(prefix)) throw new Error(`bad prefix ${prefix}`);
+    this.tag = `${prefix}${randomBytes(2).toString('hex')}`;
   }
 
   namespace(index: number): string {
@@ -100,6 +104,32 @@ export class NetnsNetwork {
       const [from, to] = key.split('>').map(Number) as [number, number];
       ipIn(this.namespace(from), 'route', 'del', 'blackhole', `${this.address(to)}/32`);
       this.blocked.delete(key);
+    }
+  }
+
+  /**
+   * Give node `index` another address inside its namespace, as a DHCP lease or an operator would:
+   * the old one deleted, the new one (same /24) added. Nobody is told.
+   */
+  changeAddress(index: number, from: string, to: string): void {
+    const inner = `${this.tag}c${index + 1}`;
+    ipIn(this.namespace(index), 'addr', 'del', `${from}/24`, 'dev', inner);
+    ipIn(this.namespace(index), 'addr', 'add', `${to}/24`, 'dev', inner);
+  }
+
+  /**
+   * Delete the host ends of the veth pairs (which takes the namespace ends with them). Deleting a
+   * namespace alone does not, while a killed process's orphaned TCP sockets still hold it (a FIN
+   * retransmitted to an address that was removed, as after changeAddress): call this before
+   * `destroy` so that no link outlives the test.
+   */
+  removeHostLinks(): void {
+    for (let i = 0; i < this.created; i++) {
+      try {
+        ip('link', 'del', `${this.tag}h${i + 1}`);
+      } catch {
+        // already gone
+      }
     }
   }
 

@@ -4,6 +4,9 @@
  * the SHA-256 of the presented leaf's DER must start with the hash, or the connection is
  * dropped before a byte (the token) is sent. --skip-verify skips exactly that comparison.
  *
+ * Between members (a configure passed on) there is a CA: `ca` verifies the agent by the cluster
+ * CA instead, and `clientCert` presents the caller's member certificate (mutual TLS).
+ *
  * Failures are told apart: nothing listening or no route (MK_AGENT_UNREACHABLE), the wrong
  * certificate (MK_AGENT_CERT_MISMATCH), something that is not our agent (MK_AGENT_PROTOCOL),
  * and the agent's own refusals, which keep their MK_* code.
@@ -20,8 +23,12 @@ type ConnectCallback = (error: Error | null, socket: TLSSocket | null) => void;
 export interface AgentClientOptions {
   readonly host: string;
   readonly port: number;
-  /** Hash prefix from the join string; undefined only with skipVerify. */
+  /** Hash prefix from the join string; undefined only with skipVerify or ca. */
   readonly certHash?: string;
+  /** The cluster CA (PEM): the agent's certificate must chain to it (members calling members). */
+  readonly ca?: string;
+  /** The caller's member certificate and key (PEM), for requests only members may make. */
+  readonly clientCert?: { readonly cert: string; readonly key: string };
   readonly skipVerify: boolean;
   /** The joining node's own address: outgoing connections leave from it (see DESIGN, tests). */
   readonly localAddress?: string;
@@ -37,7 +44,7 @@ export class AgentClient {
   private readonly target: string;
 
   constructor(private readonly options: AgentClientOptions) {
-    if (!options.skipVerify && options.certHash === undefined) {
+    if (!options.skipVerify && options.certHash === undefined && options.ca === undefined) {
       throw new MicroK8sError(
         'MK_JOIN_NO_CERT_HASH',
         'the join string has no certificate hash to verify the agent with',
@@ -58,13 +65,19 @@ export class AgentClient {
     timeoutMs: number,
     callback: (error: Error | null, socket: TLSSocket | null) => void,
   ): TLSSocket {
-    // The hash replaces the CA check: the joiner has no CA before it joins.
+    // The hash replaces the CA check: the joiner has no CA before it joins. A member has the CA;
+    // the agent's certificate names its node, not necessarily the address dialled, so the chain
+    // is what is checked (only the cluster CA issues it).
+    const { ca, clientCert, localAddress } = this.options;
     const socket = tlsConnect({
       host: this.options.host,
       port: this.options.port,
-      rejectUnauthorized: false,
       minVersion: 'TLSv1.2',
-      ...(this.options.localAddress ? { localAddress: this.options.localAddress } : {}),
+      ...(ca === undefined
+        ? { rejectUnauthorized: false }
+        : { ca, rejectUnauthorized: true, checkServerIdentity: () => undefined }),
+      ...(clientCert ?? {}),
+      ...(localAddress ? { localAddress } : {}),
     });
     let done = false;
     const finish = (error: Error | null) => {
@@ -85,10 +98,11 @@ export class AgentClient {
       this.presentedCert = cert?.toString();
       if (!cert)
         return finish(new MicroK8sError('MK_AGENT_PROTOCOL', `${this.target} presented no certificate`));
-      if (!this.options.skipVerify && !certificateMatchesHash(cert.toString(), this.options.certHash!)) {
+      const hash = this.options.certHash;
+      if (!this.options.skipVerify && hash !== undefined && !certificateMatchesHash(cert.toString(), hash)) {
         this.pinFailure = new MicroK8sError(
           'MK_AGENT_CERT_MISMATCH',
-          `the agent at ${this.target} presented a certificate whose hash does not start with ${this.options.certHash}; nothing was sent to it`,
+          `the agent at ${this.target} presented a certificate whose hash does not start with ${hash}; nothing was sent to it`,
         );
         return finish(this.pinFailure);
       }

@@ -9,15 +9,23 @@ import { isIP } from 'node:net';
 import { parseFailureDomain } from '../../datastore/node/config.js';
 import { MicroK8sError } from '../../lib/errors.js';
 import { createLogger } from '../../lib/log.js';
+import { checkArgsEdit } from '../../services/args.js';
+import { serviceSpec } from '../../services/catalog.js';
 import { exists } from '../files.js';
 import { JoinTokenStore } from '../join/token-store.js';
 import { nodeHostname } from '../pki/names.js';
 import type { CaFiles } from '../pki.js';
+import type { RemoveResult } from '../remove-node.js';
+import { recordWorker } from '../workers/registry.js';
 import { issuePeerPair, signWorkerCsr } from './certs.js';
+import { configureNodes } from './configure.js';
 import { type AgentContext, readDatastoreConfig } from './context.js';
+import { etcdSocketPath } from './datastore-args.js';
 import { AGENT_LIMITS } from './limits.js';
 import { localStatus, type MemberAddress, memberAddresses, recordMember } from './local-datastore.js';
 import {
+  type ConfigureRequest,
+  type ConfigureResponse,
   type ControlPlaneJoinResponse,
   checkVersionSkew,
   type JoinRequest,
@@ -37,6 +45,8 @@ export class AgentHandlers {
   private readonly pending = new Map<number, number>();
   /** Joins run one at a time, so two never pick the same id or address. */
   private queue: Promise<unknown> = Promise.resolve();
+  /** Cluster-wide configure requests too, so two rolls started here never overlap. */
+  private configuring: Promise<unknown> = Promise.resolve();
 
   constructor(
     readonly ctx: AgentContext,
@@ -71,15 +81,8 @@ export class AgentHandlers {
    * tool): only a caller with a member's certificate may (mutual TLS, verified against the
    * cluster CA), never with a join token. The datastore does the removal (see remove-node).
    */
-  async remove(req: RemoveRequest, caller: number | undefined): Promise<{ id: number; removed: true }> {
-    const config = readDatastoreConfig(this.ctx);
-    const status = await localStatus(config.dataDir);
-    if (caller === undefined || !status.members.some((m) => m.id === caller)) {
-      throw new MicroK8sError(
-        'MK_AGENT_UNAUTHORIZED',
-        'removing a member needs the certificate of a cluster member (mutual TLS); nothing was changed',
-      );
-    }
+  async remove(req: RemoveRequest, caller: number | undefined): Promise<RemoveResult> {
+    const config = await this.requireMember(caller, 'removing a member');
     const { removeNode } = await import('../remove-node.js');
     return removeNode({
       paths: this.ctx.paths,
@@ -87,6 +90,41 @@ export class AgentHandlers {
       node: req.node,
       force: req.force,
     });
+  }
+
+  /**
+   * Change a service's args here, or on every control-plane node (`propagate`), and restart it:
+   * for a member only, like remove. Everything checkable is checked before any node changes.
+   */
+  async configure(req: ConfigureRequest, caller: number | undefined): Promise<ConfigureResponse> {
+    const config = await this.requireMember(caller, 'configuring a service');
+    serviceSpec(req.service);
+    checkArgsEdit(req);
+    const self = { id: config.id, host: config.peerListen.host };
+    if (!req.propagate) return configureNodes(this.ctx, req, self, []);
+    // Rolls started here run one after the other. A request passed on by another node's roll is
+    // not queued: two rolls started on two nodes would otherwise wait for each other.
+    const run = this.configuring.then(async () => {
+      const others = (await this.members(config.clientUnix))
+        .filter((m) => m.id !== config.id && hostOf(m.peerAddress) !== '')
+        .map((m) => ({ id: m.id, host: hostOf(m.peerAddress) }));
+      return configureNodes(this.ctx, req, self, others);
+    });
+    this.configuring = run.catch(() => undefined);
+    return run;
+  }
+
+  /** The caller presented a member's certificate (verified against the cluster CA) and is a member. */
+  private async requireMember(caller: number | undefined, what: string) {
+    const config = readDatastoreConfig(this.ctx);
+    const status = await localStatus(config.dataDir);
+    if (caller === undefined || !status.members.some((m) => m.id === caller)) {
+      throw new MicroK8sError(
+        'MK_AGENT_UNAUTHORIZED',
+        `${what} needs the certificate of a cluster member (mutual TLS); nothing was changed`,
+      );
+    }
+    return config;
   }
 
   private async checkToken(token: string): Promise<void> {
@@ -124,6 +162,13 @@ export class AgentHandlers {
     const config = readDatastoreConfig(this.ctx);
     const members = await this.members(config.clientUnix);
     const certs = await this.signAll(hostname, req.csrs ?? {});
+    // Recorded before the token is consumed: a record that cannot be written fails the join
+    // with the token still usable. Every control-plane node can then list it and remove-node it.
+    await recordWorker(config.clientUnix ?? etcdSocketPath(config.dataDir), {
+      hostname,
+      address: req.address,
+      joinedAt: new Date().toISOString(),
+    });
     await this.tokens.consume(req.token);
     log.info('a worker joined', { hostname, address: req.address });
     return {

@@ -8,6 +8,9 @@
  *     cluster's CA and keys go in, the node's other certificates are re-issued under it, and
  *     the datastore args name the members (no --bootstrap);
  *  4. with `start`, the datastore is started and the join is done when it is a member.
+ * A worker gets signed certificates and no datastore: its kubeconfigs name the local API-server
+ * proxy, whose args file (the control-plane nodes, port 16443) the join writes; with `start`
+ * the proxy is started and the join is done when it listens.
  */
 import { X509Certificate } from 'node:crypto';
 import { existsSync, readdirSync } from 'node:fs';
@@ -19,6 +22,8 @@ import { readArgsFile } from '../../datastore/node/config.js';
 import { MicroK8sError } from '../../lib/errors.js';
 import { utcStamp } from '../../lib/process.js';
 import { versionInfo } from '../../lib/version.js';
+import { DEFAULT_PROXY_LISTEN, parseEndpoint, renderProxyArgs } from '../apiserver-proxy/config.js';
+import { type Endpoint, endpointKey } from '../apiserver-proxy/upstreams.js';
 import { PRIVATE_DIR_MODE, PRIVATE_MODE, PUBLIC_MODE, writeFileAtomic } from '../files.js';
 import { parseJoinString } from '../join/join-string.js';
 import { API_SERVER_URL, renderKubeconfig } from '../pki/kubeconfig.js';
@@ -31,7 +36,7 @@ import { existingPorts, renderDatastoreArgs } from './datastore-args.js';
 import { AGENT_LIMITS } from './limits.js';
 import { localStatusIfRunning } from './local-datastore.js';
 import { nodeAddresses } from './node-addresses.js';
-import { daemonCommand, spawnDaemon, waitForMembership } from './processes.js';
+import { daemonCommand, spawnDaemon, waitForMembership, waitForProxy } from './processes.js';
 import {
   API_PREFIX,
   type ControlPlaneJoinResponse,
@@ -52,7 +57,20 @@ export interface JoinOptions {
   /** Start the datastore and wait until it is a member (no service manager to do it). */
   readonly start: boolean;
   readonly timeoutMs?: number;
+  /**
+   * Worker: HOST:PORT the API-server proxy listens on and the kubeconfigs name (default
+   * 127.0.0.1:16443). Several nodes on one machine (tests) each need their own.
+   */
+  readonly proxyListen?: string;
   readonly onProgress?: (line: string) => void;
+}
+
+export interface WorkerProxy {
+  readonly argsFile: string;
+  readonly listen: string;
+  /** With start: the proxy's pid; without: what to run to start it. */
+  readonly pid?: number;
+  readonly startCommand?: string[];
 }
 
 export interface JoinResult {
@@ -68,6 +86,7 @@ export interface JoinResult {
   /** Without start: what to run to start the datastore. */
   readonly startCommand?: string[];
   readonly controlPlane?: readonly string[];
+  readonly proxy?: WorkerProxy;
 }
 
 function datastoreDirOf(ctx: AgentContext): string {
@@ -159,6 +178,11 @@ export async function runJoin(ctx: AgentContext, options: JoinOptions): Promise<
       `this node's datastore is running (${dataDir}) and the join would replace it`,
     );
   }
+  const proxyListen = options.worker
+    ? options.proxyListen === undefined
+      ? DEFAULT_PROXY_LISTEN
+      : parseEndpoint('proxy-listen', options.proxyListen, true)
+    : undefined;
   const address = await ownAddress(ctx, options, parsed.host, parsed.port);
   const hostname = options.hostname ?? osHostname();
   const ips = nodeAddresses(address);
@@ -199,7 +223,10 @@ export async function runJoin(ctx: AgentContext, options: JoinOptions): Promise<
     await client.close();
   }
   checkSignedByCa(client.presentedCert, response.kind === 'worker' ? response.caCert : response.ca.cert);
-  if (response.kind === 'worker') return writeWorker(ctx, response, workerKeys, address);
+  if (response.kind === 'worker') {
+    const worker = { keys: workerKeys, address, listen: proxyListen ?? DEFAULT_PROXY_LISTEN };
+    return writeWorker(ctx, response, worker, options, progress);
+  }
   progress(`accepted as node ${response.nodeId} of ${response.clusterId}; writing certificates`);
   return writeControlPlane(ctx, response, { hostname, address, ips, ports, dataDir, options, progress });
 }
@@ -294,12 +321,22 @@ async function writeControlPlane(
   return { ...base, started: { pid, ...state } };
 }
 
+interface WorkerWrite {
+  readonly keys: Partial<Record<WorkerCertName, string>>;
+  readonly address: string;
+  readonly listen: Endpoint;
+}
+
 async function writeWorker(
   ctx: AgentContext,
   r: WorkerJoinResponse,
-  keys: Partial<Record<WorkerCertName, string>>,
-  address: string,
+  w: WorkerWrite,
+  options: JoinOptions,
+  progress: (line: string) => void,
 ): Promise<JoinResult> {
+  const { keys, address } = w;
+  const isDefault = endpointKey(w.listen) === endpointKey(DEFAULT_PROXY_LISTEN);
+  const server = isDefault ? API_SERVER_URL : `https://${endpointKey(w.listen)}`;
   const certsBackup = await stageCerts(ctx, async (dir) => {
     const l = certsLayout(dir);
     await writeFile(l.ca.certPath, r.caCert, { mode: PUBLIC_MODE });
@@ -310,7 +347,7 @@ async function writeWorker(
       if (certPem === undefined || keyPem === undefined) {
         throw new MicroK8sError('MK_AGENT_PROTOCOL', `the agent did not sign the ${name} certificate`);
       }
-      const text = renderKubeconfig({ server: API_SERVER_URL, user: name, caPem: r.caCert, certPem, keyPem });
+      const text = renderKubeconfig({ server, user: name, caPem: r.caCert, certPem, keyPem });
       await writeFile(l.kubeconfigs[name], text, { mode: PRIVATE_MODE });
     }
   });
@@ -319,11 +356,34 @@ async function writeWorker(
   if (existsSync(ctx.datastoreArgs)) {
     await rename(ctx.datastoreArgs, `${ctx.datastoreArgs}-before-join-${utcStamp()}`);
   }
+  const proxy = await writeWorkerProxy(ctx, r.controlPlane, w, options, progress);
   return {
     kind: 'worker',
     clusterId: r.clusterId,
     address,
     ...(certsBackup ? { certsBackup } : {}),
     controlPlane: r.controlPlane,
+    proxy,
   };
+}
+
+/** The proxy's args file, and with start the proxy itself, up to the moment it listens. */
+async function writeWorkerProxy(
+  ctx: AgentContext,
+  controlPlane: readonly string[],
+  w: WorkerWrite,
+  options: JoinOptions,
+  progress: (line: string) => void,
+): Promise<WorkerProxy> {
+  const argsFile = join(ctx.paths.args, 'apiserver-proxy');
+  await mkdir(ctx.paths.args, { recursive: true, mode: PRIVATE_DIR_MODE });
+  const text = renderProxyArgs({ listen: w.listen, controlPlane, localAddress: w.address });
+  await writeFileAtomic(argsFile, text, PUBLIC_MODE);
+  const runArgs = ['apiserver-proxy', 'run', '--args-file', argsFile];
+  const listen = endpointKey(w.listen);
+  if (!options.start) return { argsFile, listen, startCommand: daemonCommand(runArgs) };
+  const pid = spawnDaemon(ctx, 'apiserver-proxy', runArgs);
+  progress(`started the API-server proxy (pid ${pid}); waiting until it listens on ${listen}`);
+  await waitForProxy(ctx.paths, pid, options.timeoutMs);
+  return { argsFile, listen, pid };
 }

@@ -5,11 +5,10 @@
  * replicated member table, so it names members that joined through another node's agent too;
  * the admin status carries roles but no addresses. Every call is bounded.
  */
-import * as grpc from '@grpc/grpc-js';
 import { Client } from 'undici';
-import { loadEtcdServices } from '../../datastore/etcd/proto.js';
 import type { NodeStatusReport } from '../../datastore/node/driver.js';
 import { MicroK8sError } from '../../lib/errors.js';
+import { localEtcdCall } from '../local-etcd.js';
 import { adminSocket } from './context.js';
 import { AGENT_LIMITS } from './limits.js';
 
@@ -109,38 +108,12 @@ interface WireMember {
 
 /** Cluster.MemberList over the node's etcd unix socket. */
 export async function memberAddresses(etcdSocket: string): Promise<MemberAddress[]> {
-  const Cluster = grpc.makeGenericClientConstructor(loadEtcdServices().Cluster, 'Cluster');
-  const client = new Cluster(`unix:${etcdSocket}`, grpc.credentials.createInsecure());
-  try {
-    const response = await new Promise<{ members: WireMember[] }>((resolve, reject) => {
-      const deadline = new Date(Date.now() + AGENT_LIMITS.datastoreTimeoutMs);
-      const { MemberList } = client as unknown as {
-        MemberList: (
-          request: object,
-          metadata: grpc.Metadata,
-          options: grpc.CallOptions,
-          callback: (error: grpc.ServiceError | null, value?: { members: WireMember[] }) => void,
-        ) => void;
-      };
-      MemberList.call(client, {}, new grpc.Metadata(), { deadline }, (error, value) =>
-        error || !value ? reject(error ?? new Error('empty answer')) : resolve(value),
-      );
-    });
-    return response.members.map((m) => ({
-      id: Number(m.ID),
-      peerAddress: (m.peerURLs[0] ?? '').replace(/^[a-z]+:\/\//, ''),
-      clientUrl: m.clientURLs[0] ?? '',
-    }));
-  } catch (error) {
-    throw new MicroK8sError(
-      'MK_NOT_RUNNING',
-      `the local datastore's etcd socket ${etcdSocket} does not answer MemberList (${(error as Error).message})`,
-      {},
-      { cause: error },
-    );
-  } finally {
-    client.close();
-  }
+  const response = await localEtcdCall<{ members: WireMember[] }>(etcdSocket, 'Cluster', 'MemberList', {});
+  return response.members.map((m) => ({
+    id: Number(m.ID),
+    peerAddress: (m.peerURLs[0] ?? '').replace(/^[a-z]+:\/\//, ''),
+    clientUrl: m.clientURLs[0] ?? '',
+  }));
 }
 
 /** POST /members/remove: ask the leader to remove a member (see the datastore's roles agent). */

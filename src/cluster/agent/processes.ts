@@ -1,33 +1,23 @@
 /**
  * Starting this node's daemons when no service manager does it (outside a snap: a developer's
  * machine, the tests): detached, logs under the logs folder, a pid file under the run folder
- * (what `microk8s status` reads), and a bounded wait for the datastore to become a member.
+ * (what `microk8s status` reads), and bounded waits: for the datastore to become a member, for a
+ * worker's API-server proxy to listen.
  */
-import { spawn } from 'node:child_process';
-import { mkdirSync, openSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { readFile } from 'node:fs/promises';
 import { MicroK8sError } from '../../lib/errors.js';
-import { packageRoot } from '../../lib/paths.js';
+import type { Paths } from '../../lib/paths.js';
 import { isProcessAlive } from '../../lib/process.js';
+import { daemonCommand, spawnDaemon as spawnServiceDaemon } from '../../services/spawn.js';
+import { type ProxyStateFile, proxyStateFile } from '../apiserver-proxy/daemon.js';
 import type { AgentContext } from './context.js';
 import { AGENT_LIMITS } from './limits.js';
 import { localStatusIfRunning } from './local-datastore.js';
 
-/** The command that runs one of our daemons, as a user would type it. */
-export function daemonCommand(args: readonly string[]): string[] {
-  return [process.execPath, join(packageRoot(), 'bin', 'run.js'), ...args];
-}
+export { daemonCommand };
 
 export function spawnDaemon(ctx: AgentContext, name: string, args: readonly string[]): number {
-  mkdirSync(ctx.paths.logs, { recursive: true });
-  mkdirSync(ctx.paths.run, { recursive: true });
-  const out = openSync(join(ctx.paths.logs, `${name}.log`), 'a');
-  const [command, ...rest] = daemonCommand(args);
-  const child = spawn(command!, rest, { detached: true, stdio: ['ignore', out, out], env: process.env });
-  child.unref();
-  if (child.pid === undefined) throw new MicroK8sError('MK_INTERNAL', `could not start ${name}`);
-  writeFileSync(join(ctx.paths.run, `${name}.pid`), `${child.pid}\n`);
-  return child.pid;
+  return spawnServiceDaemon(ctx.paths, name, args);
 }
 
 /** Wait until the local datastore knows a leader and counts itself (`nodeId`) as a member. */
@@ -66,5 +56,34 @@ export async function waitForMembership(
   throw new MicroK8sError(
     'MK_TIMEOUT',
     `the datastore did not become a member within ${Math.round(timeoutMs / 1000)} s; it keeps trying (pid ${pid})`,
+  );
+}
+
+/**
+ * Wait until the API-server proxy `pid` listens: it publishes its state file (with its pid) only
+ * after it bound its port and checked every upstream once.
+ */
+export async function waitForProxy(
+  paths: Paths,
+  pid: number,
+  timeoutMs: number = AGENT_LIMITS.startWaitMs,
+): Promise<ProxyStateFile> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const state = await readFile(proxyStateFile(paths), 'utf8')
+      .then((text) => JSON.parse(text) as ProxyStateFile)
+      .catch(() => undefined);
+    if (state?.pid === pid) return state;
+    if (!isProcessAlive(pid)) {
+      throw new MicroK8sError(
+        'MK_NOT_RUNNING',
+        `the API-server proxy (pid ${pid}) exited at start; see its log`,
+      );
+    }
+    await new Promise((resolve) => setTimeout(resolve, AGENT_LIMITS.startPollMs));
+  }
+  throw new MicroK8sError(
+    'MK_TIMEOUT',
+    `the API-server proxy (pid ${pid}) did not listen within ${Math.round(timeoutMs / 1000)} s`,
   );
 }

@@ -79,6 +79,37 @@ export interface RemoveRequest {
   readonly force: boolean;
 }
 
+/**
+ * A service's args changed on this node, or on every control-plane node (`propagate`: the
+ * receiving agent passes it on with propagate false). Sent by a member, like RemoveRequest.
+ */
+export interface ConfigureRequest {
+  readonly service: string;
+  readonly set: Readonly<Record<string, string>>;
+  readonly remove: readonly string[];
+  readonly restart: boolean;
+  readonly propagate: boolean;
+}
+
+/** One node's outcome; a failure keeps its stable code. */
+export interface ConfigureNodeResult {
+  readonly node: string;
+  readonly address?: string;
+  readonly ok: boolean;
+  readonly code?: string;
+  readonly message?: string;
+  /** The args file changed (false: it already said so). */
+  readonly changed?: boolean;
+  /** restarted, restarted-by-snap, not-running, not-installed, skipped. */
+  readonly restart?: string;
+  readonly pid?: number;
+}
+
+export interface ConfigureResponse {
+  readonly service: string;
+  readonly results: readonly ConfigureNodeResult[];
+}
+
 export interface ErrorBody {
   readonly code: string;
   readonly message: string;
@@ -188,10 +219,41 @@ export function parseSignCsrRequest(body: unknown): SignCsrRequest {
 
 export function parseRemoveRequest(body: unknown): RemoveRequest {
   const o = object(body);
-  const force = o.force ?? false;
-  if (typeof force !== 'boolean')
-    throw new MicroK8sError('MK_AGENT_BAD_REQUEST', 'force must be true or false');
-  return { node: str(o, 'node', 253), force };
+  return { node: str(o, 'node', 253), force: bool(o, 'force') };
+}
+
+const MAX_CONFIGURE_FLAGS = 64;
+
+function bool(o: Record<string, unknown>, name: string): boolean {
+  const v = o[name] ?? false;
+  if (typeof v !== 'boolean') bad(`${name} must be true or false`);
+  return v;
+}
+
+/** The shape only; flag names and the service are checked against the catalog by the handler. */
+export function parseConfigureRequest(body: unknown): ConfigureRequest {
+  const o = object(body);
+  const set = o.set === undefined ? {} : object(o.set);
+  const entries = Object.entries(set);
+  if (entries.length > MAX_CONFIGURE_FLAGS || entries.some(([, v]) => typeof v !== 'string'))
+    bad(`set must map at most ${MAX_CONFIGURE_FLAGS} flags to string values`);
+  const remove = o.remove ?? [];
+  if (
+    !Array.isArray(remove) ||
+    remove.length > MAX_CONFIGURE_FLAGS ||
+    remove.some((f) => typeof f !== 'string')
+  )
+    bad(`remove must be a list of at most ${MAX_CONFIGURE_FLAGS} flag names`);
+  const request = {
+    service: str(o, 'service', 64),
+    set: set as Record<string, string>,
+    remove: remove as string[],
+    restart: bool(o, 'restart'),
+    propagate: bool(o, 'propagate'),
+  };
+  if (entries.length === 0 && remove.length === 0 && !request.restart)
+    bad('nothing to do: give set, remove or restart');
+  return request;
 }
 
 /**

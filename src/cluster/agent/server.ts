@@ -8,6 +8,7 @@
  *   POST /v1/join       a control-plane or worker join (see handlers.ts)
  *   POST /v1/sign-csr   worker certificates for a token holder
  *   POST /v1/remove     member removal, for a caller with a member's certificate (mutual TLS)
+ *   POST /v1/configure  a service's args (+ restart) here or on every control-plane node, same rule
  */
 import { readFileSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -23,6 +24,7 @@ import { AGENT_LIMITS } from './limits.js';
 import {
   API_PREFIX,
   httpStatus,
+  parseConfigureRequest,
   parseJoinRequest,
   parseRemoveRequest,
   parseSignCsrRequest,
@@ -118,6 +120,8 @@ export class AgentServer {
         return send(res, 200, await h.signCsr(parseSignCsrRequest(await readJson(req))));
       if (req.method === 'POST' && path === `${API_PREFIX}/remove`)
         return send(res, 200, await h.remove(parseRemoveRequest(await readJson(req)), memberOf(req)));
+      if (req.method === 'POST' && path === `${API_PREFIX}/configure`)
+        return send(res, 200, await h.configure(parseConfigureRequest(await readJson(req)), memberOf(req)));
       send(res, 404, { code: 'MK_AGENT_BAD_REQUEST', message: `no ${req.method} ${path}` });
     } catch (error) {
       sendError(res, error, path);

@@ -1,0 +1,59 @@
+/**
+ * The catalog of a node's daemons: their names (what args files, pid files and snap apps are
+ * called after) and, for the daemons this project runs itself, the command that starts one.
+ * Upstream daemons (kubelite, containerd) come from the snap: outside a snap there is nothing
+ * to start, and that is said rather than guessed.
+ */
+import { join } from 'node:path';
+import { MicroK8sError } from '../lib/errors.js';
+import type { Paths } from '../lib/paths.js';
+
+export const SERVICE_NAMES = [
+  'datastore',
+  'cluster-agent',
+  'kubelite',
+  'containerd',
+  'apiserver-proxy',
+] as const;
+export type ServiceName = (typeof SERVICE_NAMES)[number];
+
+export interface ServiceSpec {
+  readonly name: ServiceName;
+  /** `microk8s ...` arguments that run it in the foreground; absent for upstream binaries. */
+  readonly run?: (argsFile: string) => string[];
+}
+
+const SPECS: Record<ServiceName, ServiceSpec> = {
+  datastore: { name: 'datastore', run: (f) => ['datastore', 'run', '--args-file', f] },
+  // The agent reads its own args file (--bind) from the paths.
+  'cluster-agent': { name: 'cluster-agent', run: () => ['agent', 'run'] },
+  kubelite: { name: 'kubelite' },
+  containerd: { name: 'containerd' },
+  'apiserver-proxy': { name: 'apiserver-proxy', run: (f) => ['apiserver-proxy', 'run', '--args-file', f] },
+};
+
+export function isServiceName(value: string): value is ServiceName {
+  return (SERVICE_NAMES as readonly string[]).includes(value);
+}
+
+/** The service's spec; MK_SERVICE_UNKNOWN for a name outside the catalog. */
+export function serviceSpec(name: string): ServiceSpec {
+  if (!isServiceName(name)) {
+    throw new MicroK8sError(
+      'MK_SERVICE_UNKNOWN',
+      `no service '${name}'; the services are ${SERVICE_NAMES.join(', ')}`,
+      { service: name },
+    );
+  }
+  return SPECS[name];
+}
+
+/** $SNAP_DATA/args/<service>: one flag per line, editable by operators. */
+export function serviceArgsFile(paths: Paths, name: ServiceName): string {
+  return join(paths.args, name);
+}
+
+/** <run>/<service>.pid: written by whoever started the daemon outside a snap. */
+export function servicePidFile(paths: Paths, name: ServiceName): string {
+  return join(paths.run, `${name}.pid`);
+}

@@ -1,0 +1,147 @@
+/**
+ * Restarting one service of this node. In a snap the snap's service manager owns the daemons,
+ * so it is asked (`snapctl restart <snap>.daemon-<service>`). Outside a snap only the daemons
+ * this project started itself can be restarted: their pid file names the process, which is
+ * stopped by pid (SIGTERM, a bounded wait, then SIGKILL) and started again the same way. A
+ * service that is not running here, or not installed here, is a result, not an error: a
+ * cluster-wide change goes on with the other services and nodes.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { execa } from 'execa';
+import { assert } from '../lib/assert.js';
+import { MicroK8sError } from '../lib/errors.js';
+import type { Paths } from '../lib/paths.js';
+import { isProcessAlive, waitProcessExit } from '../lib/process.js';
+import { type ServiceName, serviceArgsFile, servicePidFile, serviceSpec } from './catalog.js';
+import { spawnDaemon } from './spawn.js';
+
+export const RESTART_LIMITS = {
+  /** SIGTERM to exit: a datastore hands its leadership over first. */
+  stopWaitMs: 30_000,
+  /** SIGKILL to exit. */
+  killWaitMs: 5_000,
+  /** snapctl restart, which waits for the service to stop and start. */
+  snapctlMs: 120_000,
+} as const;
+
+export type RestartOutcome =
+  | {
+      readonly kind: 'restarted';
+      readonly pid: number;
+      readonly previousPid: number;
+      readonly killed: boolean;
+    }
+  | { readonly kind: 'restarted-by-snap'; readonly app: string }
+  | { readonly kind: 'not-running' | 'not-installed' | 'skipped'; readonly reason: string };
+
+export interface RestartOptions {
+  readonly env?: Readonly<Record<string, string | undefined>>;
+  /** Resolves once the new process serves; throws (a MicroK8sError) when it does not. */
+  readonly waitReady?: (pid: number) => Promise<void>;
+}
+
+/** Whether `pid` runs `microk8s <args[0]> <args[1]>` (Linux /proc; elsewhere the pid file is trusted). */
+function runsCommand(pid: number, args: readonly string[]): boolean {
+  let words: string[];
+  try {
+    words = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+  } catch {
+    return !existsSync('/proc/self');
+  }
+  const at = words.indexOf(args[0]!);
+  return at >= 0 && words[at + 1] === args[1];
+}
+
+async function stopPid(name: string, pid: number): Promise<boolean> {
+  process.kill(pid, 'SIGTERM');
+  if (await waitProcessExit(pid, RESTART_LIMITS.stopWaitMs)) return false;
+  process.kill(pid, 'SIGKILL');
+  if (await waitProcessExit(pid, RESTART_LIMITS.killWaitMs)) return true;
+  throw new MicroK8sError('MK_SERVICE_RESTART', `${name} (pid ${pid}) did not exit after SIGKILL`, { pid });
+}
+
+function snapApp(name: ServiceName, env: RestartOptions['env']): string {
+  return `${env?.SNAP_INSTANCE_NAME || env?.SNAP_NAME || 'microk8s'}.daemon-${name}`;
+}
+
+async function snapctl(action: 'restart' | 'stop' | 'start', app: string): Promise<void> {
+  try {
+    await execa('snapctl', [action, app], { timeout: RESTART_LIMITS.snapctlMs });
+  } catch (error) {
+    const why = (error as { stderr?: string }).stderr?.trim() || (error as Error).message;
+    throw new MicroK8sError('MK_SERVICE_RESTART', `snapctl ${action} ${app} failed: ${why}`, { app });
+  }
+}
+
+export type StopOutcome =
+  | { readonly kind: 'stopped'; readonly pid: number; readonly killed: boolean }
+  | { readonly kind: 'stopped-by-snap'; readonly app: string }
+  | { readonly kind: 'not-running' | 'not-installed' | 'skipped'; readonly reason: string };
+
+/**
+ * Stop one service (for a change that must happen while it is down, such as a new listen
+ * address). Anything but `stopped*` means nothing was stopped, and says why.
+ */
+export async function stopService(
+  paths: Paths,
+  name: ServiceName,
+  env: RestartOptions['env'] = process.env,
+): Promise<StopOutcome> {
+  if (env?.SNAP) {
+    const app = snapApp(name, env);
+    await snapctl('stop', app);
+    return { kind: 'stopped-by-snap', app };
+  }
+  const spec = serviceSpec(name);
+  if (spec.run === undefined) {
+    return { kind: 'not-installed', reason: `${name} comes with the snap; it is not installed here` };
+  }
+  const pidFile = servicePidFile(paths, name);
+  const pid = existsSync(pidFile) ? Number.parseInt(readFileSync(pidFile, 'utf8'), 10) : Number.NaN;
+  if (!isProcessAlive(pid)) {
+    return { kind: 'not-running', reason: `${name} is not running here (no live process in ${pidFile})` };
+  }
+  if (pid === process.pid) {
+    return { kind: 'skipped', reason: `${name} does not restart itself outside a snap; restart it by hand` };
+  }
+  if (!runsCommand(pid, spec.run(serviceArgsFile(paths, name)))) {
+    return { kind: 'not-running', reason: `pid ${pid} of ${pidFile} is not ${name}; it was left alone` };
+  }
+  return { kind: 'stopped', pid, killed: await stopPid(name, pid) };
+}
+
+/** Start a service that `stopService` stopped, the same way; the new pid outside a snap. */
+export async function startService(
+  paths: Paths,
+  name: ServiceName,
+  env: RestartOptions['env'] = process.env,
+): Promise<number | undefined> {
+  if (env?.SNAP) {
+    await snapctl('start', snapApp(name, env));
+    return undefined;
+  }
+  const run = serviceSpec(name).run;
+  assert(run !== undefined, `${name} has no command to start it`);
+  return spawnDaemon(paths, name, run(serviceArgsFile(paths, name)));
+}
+
+export async function restartService(
+  paths: Paths,
+  name: ServiceName,
+  options: RestartOptions = {},
+): Promise<RestartOutcome> {
+  const env = options.env ?? process.env;
+  if (env.SNAP) {
+    const app = snapApp(name, env);
+    await snapctl('restart', app);
+    return { kind: 'restarted-by-snap', app };
+  }
+  const stopped = await stopService(paths, name, env);
+  if (stopped.kind !== 'stopped') {
+    assert(stopped.kind !== 'stopped-by-snap', 'no snap here');
+    return stopped;
+  }
+  const started = (await startService(paths, name, env))!;
+  await options.waitReady?.(started);
+  return { kind: 'restarted', pid: started, previousPid: stopped.pid, killed: stopped.killed };
+}

@@ -1,0 +1,51 @@
+// Restart outside a snap: what is not running here, or not installed here, is a result (the
+// other nodes and services go on), and a pid file naming some other process is never signalled.
+import { spawn } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { resolvePaths } from '../../src/lib/paths.js';
+import { isProcessAlive } from '../../src/lib/process.js';
+import { servicePidFile } from '../../src/services/catalog.js';
+import { restartService } from '../../src/services/restart.js';
+
+const home = mkdtempSync(join(tmpdir(), 'mk8s-restart-'));
+const paths = resolvePaths({ MICROK8S_HOME: home });
+const env = { MICROK8S_HOME: home };
+test.after(() => rmSync(home, { recursive: true, force: true }));
+
+test('upstream services are not installed outside a snap', async () => {
+  for (const name of ['kubelite', 'containerd'] as const) {
+    const r = await restartService(paths, name, { env });
+    assert.is(r.kind, 'not-installed');
+  }
+});
+
+test('no pid file, or a dead pid: not running here', async () => {
+  assert.is((await restartService(paths, 'datastore', { env })).kind, 'not-running');
+  mkdirSync(paths.run, { recursive: true });
+  writeFileSync(servicePidFile(paths, 'datastore'), '999999999\n');
+  const r = await restartService(paths, 'datastore', { env });
+  assert.is(r.kind, 'not-running');
+});
+
+test('a pid file naming another process: left alone', async () => {
+  const other = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 60000)'], { stdio: 'ignore' });
+  try {
+    writeFileSync(servicePidFile(paths, 'apiserver-proxy'), `${other.pid}\n`);
+    const r = await restartService(paths, 'apiserver-proxy', { env });
+    assert.is(r.kind, 'not-running');
+    assert.ok(isProcessAlive(other.pid!), 'never signalled');
+  } finally {
+    other.kill('SIGKILL');
+  }
+});
+
+test('the agent does not restart itself', async () => {
+  writeFileSync(servicePidFile(paths, 'cluster-agent'), `${process.pid}\n`);
+  assert.is((await restartService(paths, 'cluster-agent', { env })).kind, 'skipped');
+});
+
+test.run();
