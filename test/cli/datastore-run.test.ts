@@ -49,7 +49,7 @@ test('plain command lines are taken by the fast path, everything else is left to
     ['--id', '1', 'extra'],
     ['--peer', '2=a:1', '3=b:2'],
     ['--', '--id', '1'],
-    ['--dead-after', '5s'], // an args-file setting, not a flag of the command
+    ['--read-mode', 'lease', 'extra'],
   ]) {
     assert.is(parsePlainDatastoreRunArgs(argv), undefined, argv.join(' '));
   }
