@@ -145,7 +145,6 @@ test.after(() => {
   try {
     nodes.stopAll([1, 2]);
   } finally {
-    net.removeHostLinks();
     net.destroy();
   }
 });

@@ -120,8 +120,7 @@ export class NetnsNetwork {
   /**
    * Delete the host ends of the veth pairs (which takes the namespace ends with them). Deleting a
    * namespace alone does not, while a killed process's orphaned TCP sockets still hold it (a FIN
-   * retransmitted to an address that was removed, as after changeAddress): call this before
-   * `destroy` so that no link outlives the test.
+   * retransmitted to an address that was removed, as after changeAddress); `destroy` calls it.
    */
   removeHostLinks(): void {
     for (let i = 0; i < this.created; i++) {
@@ -135,6 +134,9 @@ export class NetnsNetwork {
 
   /** Remove everything this network created (deleting a namespace deletes its veth pair). */
   destroy(): void {
+    // Host ends first: a namespace whose killed processes left sockets behind outlives
+    // `ip netns del`, and its veth links with it.
+    this.removeHostLinks();
     for (let i = 0; i < this.created; i++) {
       try {
         ip('netns', 'del', this.namespace(i));
