@@ -3,10 +3,8 @@
  * filesystem, so rename is atomic) and atomic writes, so a crash never leaves a half-written
  * key, certificate or kubeconfig behind.
  */
-import { chmod, mkdtemp, open, readFile, rename, rm, stat } from 'node:fs/promises';
+import { chmod, mkdtemp, open, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { MicroK8sError } from '../lib/errors.js';
-import { isProcessAlive } from '../lib/process.js';
 
 export const PRIVATE_MODE = 0o600;
 export const PRIVATE_DIR_MODE = 0o700;
@@ -65,39 +63,5 @@ export async function fileMode(path: string): Promise<number> {
   return (await stat(path)).mode & 0o777;
 }
 
-const LOCK_WAIT_MS = 10_000;
-const LOCK_POLL_MS = 50;
-
-/**
- * Run `body` holding the lock file `path` (created exclusively, holding our pid), for the
- * read-modify-write sequences several processes share: certificate and key pairs, the token
- * file. It also serialises callers within one process. A lock left by a dead process is taken
- * over.
- */
-export async function withFileLock<T>(path: string, body: () => Promise<T>): Promise<T> {
-  const deadline = Date.now() + LOCK_WAIT_MS;
-  for (;;) {
-    try {
-      const handle = await open(path, 'wx', PRIVATE_MODE);
-      await handle.writeFile(String(process.pid));
-      await handle.close();
-      break;
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-      const owner = Number.parseInt(await readFile(path, 'utf8').catch(() => ''), 10);
-      if (Number.isInteger(owner) && owner > 0 && !isProcessAlive(owner)) {
-        await rm(path, { force: true });
-        continue;
-      }
-      if (Date.now() > deadline) {
-        throw new MicroK8sError('MK_TIMEOUT', `another process holds ${path} (pid ${owner || 'unknown'})`);
-      }
-      await new Promise((resolve) => setTimeout(resolve, LOCK_POLL_MS));
-    }
-  }
-  try {
-    return await body();
-  } finally {
-    await rm(path, { force: true });
-  }
-}
+/** The one lock-file helper (src/lib/file-lock.ts), kept here for this module's callers. */
+export { withFileLock } from '../lib/file-lock.js';

@@ -17,6 +17,13 @@ type Unary = (
   callback: (error: grpc.ServiceError | null, value?: unknown) => void,
 ) => void;
 
+/** A datastore that answers but has no leader or runs late is not "not running". */
+function codeOf(error: Partial<grpc.ServiceError>): 'MK_NO_LEADER' | 'MK_TIMEOUT' | 'MK_NOT_RUNNING' {
+  if (error.code === grpc.status.DEADLINE_EXCEEDED) return 'MK_TIMEOUT';
+  if (/no leader/.test(error.details ?? error.message ?? '')) return 'MK_NO_LEADER';
+  return 'MK_NOT_RUNNING';
+}
+
 export async function localEtcdCall<T>(
   etcdSocket: string,
   service: Service,
@@ -35,9 +42,10 @@ export async function localEtcdCall<T>(
       );
     });
   } catch (error) {
+    const message = (error as Error).message;
     throw new MicroK8sError(
-      'MK_NOT_RUNNING',
-      `the local datastore's etcd socket ${etcdSocket} does not answer ${service}.${method} (${(error as Error).message})`,
+      codeOf(error as Partial<grpc.ServiceError>),
+      `the local datastore's etcd socket ${etcdSocket} does not answer ${service}.${method} (${message})`,
       {},
       { cause: error },
     );

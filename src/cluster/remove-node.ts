@@ -7,9 +7,8 @@
  */
 import { MicroK8sError } from '../lib/errors.js';
 import type { Paths } from '../lib/paths.js';
-import { etcdSocketPath } from './agent/datastore-args.js';
 import { localStatus, requestRemoval } from './agent/local-datastore.js';
-import { defaultDatastoreDir } from './status.js';
+import { defaultDatastoreDir, localEtcdSocket } from './status.js';
 import { findWorker, forgetWorker } from './workers/registry.js';
 
 export const REMOVE_LIMITS = { pollMs: 200, defaultTimeoutS: 60 } as const;
@@ -42,8 +41,9 @@ export async function removeNode(options: RemoveOptions): Promise<RemoveResult> 
   const target = resolve(options.node, report.members);
   if (!target) {
     // Not a datastore member: a worker the cluster admitted, or nobody.
-    const worker = await findWorker(etcdSocketPath(dir), options.node);
-    if (worker && (await forgetWorker(etcdSocketPath(dir), worker.hostname))) {
+    const socket = localEtcdSocket(options.paths, dir);
+    const worker = await findWorker(socket, options.node);
+    if (worker && (await forgetWorker(socket, worker.hostname))) {
       return { kind: 'worker', hostname: worker.hostname, address: worker.address, removed: true };
     }
     throw new MicroK8sError(

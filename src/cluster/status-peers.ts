@@ -18,6 +18,8 @@ export interface MemberAddress {
 export interface ArgsFileFacts {
   /** --data-dir, where the daemon keeps its files (and its admin socket). */
   readonly dataDir?: string;
+  /** --client-unix, the node's own etcd socket. */
+  readonly clientUnix?: string;
   readonly addresses: ReadonlyMap<number, MemberAddress>;
 }
 
@@ -39,10 +41,12 @@ export function parseArgsFacts(text: string): ArgsFileFacts {
   let id: number | undefined;
   let peerListen: string | undefined;
   let dataDir: string | undefined;
+  let clientUnix: string | undefined;
   for (const [name, value] of flagValues(text)) {
     if (name === 'id' && /^\d+$/.test(value)) id = Number(value);
     else if (name === 'peer-listen' && value !== '') peerListen = value;
     else if (name === 'data-dir' && value !== '') dataDir = value;
+    else if (name === 'client-unix' && value !== '') clientUnix = value;
     else if (name === 'peer') {
       const m = /^(\d+)=([^,\s]+:\d+)(?:,([^,]*))?/.exec(value);
       if (!m) continue;
@@ -52,7 +56,7 @@ export function parseArgsFacts(text: string): ArgsFileFacts {
   // A node's own --peer line is optional (the daemon drops it anyway); --peer-listen says the same.
   if (id !== undefined && peerListen !== undefined && !addresses.has(id))
     addresses.set(id, { peer: peerListen });
-  return { ...(dataDir ? { dataDir } : {}), addresses };
+  return { ...(dataDir ? { dataDir } : {}), ...(clientUnix ? { clientUnix } : {}), addresses };
 }
 
 /** The facts of the first args file that exists among `files`; none when there is none. */

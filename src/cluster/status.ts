@@ -9,6 +9,7 @@ import type { NodeStatusReport } from '../datastore/node/driver.js';
 import type { MemberReport } from '../datastore/node/roles-agent.js';
 import { MicroK8sError } from '../lib/errors.js';
 import { checkLimit } from '../lib/limits.js';
+import { createLogger } from '../lib/log.js';
 import type { Paths } from '../lib/paths.js';
 import { readNodeStatus, type ServiceState } from '../services/status.js';
 import { etcdSocketPath } from './agent/datastore-args.js';
@@ -16,6 +17,8 @@ import { fetchNodeReport } from './status-admin.js';
 import { type MemberAddress, readArgsFacts } from './status-peers.js';
 import { isWorkerNode, type WorkerStatus, workerStatus } from './status-worker.js';
 import { listWorkers, type WorkerRecord } from './workers/registry.js';
+
+const log = createLogger('cluster.status');
 
 export const STATUS_LIMITS = {
   /** One request to the admin socket. */
@@ -141,6 +144,11 @@ function argsFiles(paths: Paths, dir: string): string[] {
   return [join(dir, 'args'), join(paths.args, 'datastore')];
 }
 
+/** The node's own etcd socket: its --client-unix, else the one in its data folder. */
+export function localEtcdSocket(paths: Paths, dir: string): string {
+  return readArgsFacts(argsFiles(paths, dir)).clientUnix ?? etcdSocketPath(dir);
+}
+
 export interface StatusOptions {
   readonly paths: Paths;
   /** The datastore's data folder (default: defaultDatastoreDir). */
@@ -193,7 +201,12 @@ export async function readClusterStatus(options: StatusOptions): Promise<Cluster
     const facts = readArgsFacts(argsFiles(options.paths, dir));
     const summary = summarizeReport(result.report, facts.addresses, dir, services);
     // The registry is read through the datastore (a linearizable read): with no leader it is unknown.
-    const workers = ready ? await listWorkers(etcdSocketPath(dir)).catch(() => []) : [];
+    const workers = ready
+      ? await listWorkers(facts.clientUnix ?? etcdSocketPath(dir)).catch((error: unknown) => {
+          log.debug('the worker list could not be read', { error });
+          return [];
+        })
+      : [];
     return { ...summary, workers };
   }
 }

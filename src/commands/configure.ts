@@ -52,10 +52,8 @@ export default class Configure extends MicroK8sCommand {
         : `FAILED [${r.code}] ${r.message}`;
       this.log(`${r.node} (${r.address ?? 'address unknown'}): ${what}`);
     }
-    if (response.results.some((r) => !r.ok)) {
-      if (this.jsonEnabled()) this.logJson(response);
-      this.exit(1);
-    }
+    // Exit 1 when a node failed, with the same output (with --json, oclif prints what is returned).
+    if (response.results.some((r) => !r.ok)) process.exitCode = 1;
     return response;
   }
 }

@@ -32,6 +32,8 @@ export interface ArgsEditResult {
   readonly set: string[];
   /** Flags that were present and are gone. */
   readonly removed: string[];
+  /** The text before the edit ('' for a file that did not exist), to put back on failure. */
+  readonly previous: string;
 }
 
 const NAME = /^[a-z][a-z0-9-]{0,62}$/;
@@ -123,29 +125,32 @@ function modeOf(path: string): number {
   }
 }
 
+/** Replace the file's text atomically, keeping its mode (a restore writes back `previous`). */
+export function writeArgsText(path: string, text: string): void {
+  mkdirSync(dirname(path), { recursive: true });
+  const tmp = `${path}.edit-${process.pid}`;
+  const mode = modeOf(path);
+  const fd = openSync(tmp, 'w', mode);
+  try {
+    fchmodSync(fd, mode); // the umask only removes bits; a stale temporary keeps its own
+    writeSync(fd, text);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  try {
+    renameSync(tmp, path);
+  } catch (error) {
+    rmSync(tmp, { force: true });
+    throw error;
+  }
+}
+
 /** Apply `edit` to the file at `path` (created when missing and something is set). */
 export function editArgsFile(path: string, edit: ArgsEdit): ArgsEditResult {
   const before = readText(path);
   const after = editArgsText(before, edit);
   const changed = after.text !== before;
-  if (changed) {
-    mkdirSync(dirname(path), { recursive: true });
-    const tmp = `${path}.edit-${process.pid}`;
-    const mode = modeOf(path);
-    const fd = openSync(tmp, 'w', mode);
-    try {
-      fchmodSync(fd, mode); // the umask only removes bits; a stale temporary keeps its own
-      writeSync(fd, after.text);
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-    try {
-      renameSync(tmp, path);
-    } catch (error) {
-      rmSync(tmp, { force: true });
-      throw error;
-    }
-  }
-  return { file: path, changed, set: after.set, removed: after.removed };
+  if (changed) writeArgsText(path, after.text);
+  return { file: path, changed, set: after.set, removed: after.removed, previous: before };
 }

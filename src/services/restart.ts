@@ -6,10 +6,12 @@
  * service that is not running here, or not installed here, is a result, not an error: a
  * cluster-wide change goes on with the other services and nodes.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { execa } from 'execa';
 import { assert } from '../lib/assert.js';
 import { MicroK8sError } from '../lib/errors.js';
+import { withFileLock } from '../lib/file-lock.js';
 import type { Paths } from '../lib/paths.js';
 import { isProcessAlive, waitProcessExit } from '../lib/process.js';
 import { type ServiceName, serviceArgsFile, servicePidFile, serviceSpec } from './catalog.js';
@@ -22,6 +24,11 @@ export const RESTART_LIMITS = {
   killWaitMs: 5_000,
   /** snapctl restart, which waits for the service to stop and start. */
   snapctlMs: 120_000,
+  /**
+   * Waiting for another restart of the same service on this node (a roll and an address change
+   * at once): its stop, start and readiness wait together.
+   */
+  lockWaitMs: 180_000,
 } as const;
 
 export type RestartOutcome =
@@ -36,11 +43,33 @@ export type RestartOutcome =
 
 export interface RestartOptions {
   readonly env?: Readonly<Record<string, string | undefined>>;
-  /** Resolves once the new process serves; throws (a MicroK8sError) when it does not. */
-  readonly waitReady?: (pid: number) => Promise<void>;
+  /**
+   * Resolves once the new process serves; throws (a MicroK8sError) when it does not. The pid is
+   * unknown in a snap (the service manager started it).
+   */
+  readonly waitReady?: (pid: number | undefined) => Promise<void>;
 }
 
-/** Whether `pid` runs `microk8s <args[0]> <args[1]>` (Linux /proc; elsewhere the pid file is trusted). */
+/**
+ * Hold this node's lock of one service while stopping and starting it: a configure roll, a
+ * forwarded configure and an address change may each restart the same daemon, and two stops of
+ * one pid would start two daemons on one data folder, one of which exits and leaves its pid in
+ * the pid file. Not reentrant: hold it around stopService/startService, never around restartService.
+ */
+export async function withServiceLock<T>(
+  paths: Paths,
+  name: ServiceName,
+  body: () => Promise<T>,
+): Promise<T> {
+  mkdirSync(paths.run, { recursive: true });
+  return withFileLock(join(paths.run, `${name}.restart.lock`), body, RESTART_LIMITS.lockWaitMs);
+}
+
+/**
+ * Whether `pid` runs `microk8s <args...>`: the same words in order, args file included, so a
+ * reused pid that runs another node's daemon (another MICROK8S_HOME, a lab node) is never
+ * signalled. Linux /proc; elsewhere the pid file is trusted.
+ */
 function runsCommand(pid: number, args: readonly string[]): boolean {
   let words: string[];
   try {
@@ -49,7 +78,7 @@ function runsCommand(pid: number, args: readonly string[]): boolean {
     return !existsSync('/proc/self');
   }
   const at = words.indexOf(args[0]!);
-  return at >= 0 && words[at + 1] === args[1];
+  return at >= 0 && args.every((word, i) => words[at + i] === word);
 }
 
 async function stopPid(name: string, pid: number): Promise<boolean> {
@@ -131,17 +160,21 @@ export async function restartService(
   options: RestartOptions = {},
 ): Promise<RestartOutcome> {
   const env = options.env ?? process.env;
-  if (env.SNAP) {
-    const app = snapApp(name, env);
-    await snapctl('restart', app);
-    return { kind: 'restarted-by-snap', app };
-  }
-  const stopped = await stopService(paths, name, env);
-  if (stopped.kind !== 'stopped') {
-    assert(stopped.kind !== 'stopped-by-snap', 'no snap here');
-    return stopped;
-  }
-  const started = (await startService(paths, name, env))!;
-  await options.waitReady?.(started);
-  return { kind: 'restarted', pid: started, previousPid: stopped.pid, killed: stopped.killed };
+  return withServiceLock(paths, name, async (): Promise<RestartOutcome> => {
+    if (env.SNAP) {
+      // snapctl returns once the process runs, not once it serves: a roll must wait for that too.
+      const app = snapApp(name, env);
+      await snapctl('restart', app);
+      await options.waitReady?.(undefined);
+      return { kind: 'restarted-by-snap', app };
+    }
+    const stopped = await stopService(paths, name, env);
+    if (stopped.kind !== 'stopped') {
+      assert(stopped.kind !== 'stopped-by-snap', 'no snap here');
+      return stopped;
+    }
+    const started = (await startService(paths, name, env))!;
+    await options.waitReady?.(started);
+    return { kind: 'restarted', pid: started, previousPid: stopped.pid, killed: stopped.killed };
+  });
 }

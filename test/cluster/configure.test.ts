@@ -147,6 +147,25 @@ test('cluster-wide --set with --restart: both args files, both datastores restar
   assert.is(get.stdout.trim(), 'v1');
 });
 
+test('a change the datastore cannot start with is rolled back on the first node; the roll stops there', async () => {
+  const before = [readFileSync(argsFile(1), 'utf8'), readFileSync(argsFile(2), 'utf8')];
+  // tick-ms below its minimum: the flag is well formed, the daemon refuses it at start.
+  const r = await cli(1, ['configure', 'datastore', '--set', 'tick-ms=1', '--restart', '--json']);
+  assert.is(r.code, 1, r.stderr + r.stdout);
+  const results = (JSON.parse(r.stdout) as { results: Result[] }).results;
+  assert.equal(
+    results.map((x) => [x.node, x.ok, x.code]),
+    [
+      ['node1', false, 'MK_INVALID_CONFIG'],
+      ['node2', false, 'MK_CONFIGURE_SKIPPED'],
+    ],
+  );
+  assert.match(results[0]!.message ?? '', /previous args were restored and the service restarted on them/);
+  assert.equal([readFileSync(argsFile(1), 'utf8'), readFileSync(argsFile(2), 'utf8')], before);
+  assert.ok(isProcessAlive(pidOf(1)), "node1's datastore runs again on its previous args");
+  assert.is(await memberCount(1), 2);
+});
+
 test('the pretty output: one line per node', async () => {
   const r = await cli(2, ['configure', 'datastore', '--set', 'snapshot-entries=5000']);
   assert.is(r.code, 0, r.stderr);

@@ -2,7 +2,7 @@
  * Helpers for multi-process tests: a lab of real datastore processes (real TLS between them, real
  * sockets on loopback addresses of its own), driven by the real npm etcd3 client.
  */
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Etcd3 } from 'etcd3';
@@ -36,7 +36,14 @@ export async function startLab(
   const dir = mkdtempSync(join(tmpdir(), 'mk8s-lab-'));
   // Seeded unless a test asks for join formation: these tests are about the datastore's behaviour
   // (failures, partitions, roles), and the join path has tests of its own (join-formation, cluster/).
-  const status = await labUp({ nodes, dir, baseAddress, extraArgs, formation: 'seed', ...more });
+  let status: LabNodeStatus[];
+  try {
+    status = await labUp({ nodes, dir, baseAddress, extraArgs, formation: 'seed', ...more });
+  } catch (error) {
+    // Whatever it started before failing must not hold this file's addresses for the next run.
+    if (existsSync(join(dir, 'lab.json'))) await labDown(dir).catch(() => undefined);
+    throw error;
+  }
   const tls = readLab(dir).clientTls;
   const lab: TestLab = {
     dir,

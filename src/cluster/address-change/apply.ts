@@ -15,11 +15,13 @@ import { isIP } from 'node:net';
 import { hostname as osHostname } from 'node:os';
 import { parseHostPort, readArgsFile, updateArgsFile } from '../../datastore/node/config.js';
 import { createLogger } from '../../lib/log.js';
-import { type StopOutcome, startService, stopService } from '../../services/restart.js';
+import { serviceArgsFile } from '../../services/catalog.js';
+import { type StopOutcome, startService, stopService, withServiceLock } from '../../services/restart.js';
 import { type AgentContext, parseBind, readAgentBind } from '../agent/context.js';
 import { usableAddresses } from '../join/addresses.js';
 import { KUBERNETES_DNS_NAMES } from '../pki/names.js';
 import { type CertificateAction, ensureNodeCertificates } from '../pki/node-set.js';
+import { canonicalIp } from '../pki/validity.js';
 import { parseSubjectAltNames } from '../pki.js';
 import type { InterfaceTable } from './decide.js';
 
@@ -61,15 +63,28 @@ function datastoreUpdates(ctx: AgentContext, change: AddressChange): Record<stri
     const value = flags.get(flag)?.[0];
     if (value === undefined) continue;
     const { host, port } = parseHostPort(flag, value);
-    if (host === change.from) updates[flag] = hostPort(change.to, port);
+    if (sameIp(host, change.from)) updates[flag] = hostPort(change.to, port);
   }
   return updates;
+}
+
+/** The decision compares canonical forms (2001:DB8::5 is 2001:db8::5); so must the rewrite. */
+function sameIp(host: string, canonical: string): boolean {
+  return isIP(host) !== 0 && canonicalIp(host) === canonical;
+}
+
+/** A worker's API-server proxy dials out from its node address (--local-address). */
+function proxyUpdates(ctx: AgentContext, change: AddressChange): Record<string, string> {
+  const file = serviceArgsFile(ctx.paths, 'apiserver-proxy');
+  if (!existsSync(file)) return {};
+  const local = readArgsFile(file).get('local-address')?.[0];
+  return local !== undefined && sameIp(local, change.from) ? { 'local-address': change.to } : {};
 }
 
 function agentBindUpdate(ctx: AgentContext, change: AddressChange): string | undefined {
   if (!existsSync(ctx.agentArgs)) return undefined;
   const bind = readAgentBind(ctx);
-  if (bind.host !== change.from) return undefined;
+  if (!sameIp(bind.host, change.from)) return undefined;
   const value = hostPort(change.to, bind.port);
   parseBind(value);
   return value;
@@ -127,6 +142,30 @@ async function reissueCertificates(
   return actions.filter((a) => a.action !== 'kept');
 }
 
+/**
+ * Stop a service, rewrite its args, start it again: under the service's lock (a configure roll
+ * may restart it too), and started again even when the rewrite failed, so a failure never
+ * leaves it down. A service that was not running here is only rewritten.
+ */
+async function restartAround(
+  ctx: AgentContext,
+  service: 'datastore' | 'apiserver-proxy',
+  rewrite: () => void,
+): Promise<{ outcome: StopOutcome; pid?: number }> {
+  return withServiceLock(ctx.paths, service, async () => {
+    const outcome = await stopService(ctx.paths, service);
+    const stopped = outcome.kind === 'stopped' || outcome.kind === 'stopped-by-snap';
+    let pid: number | undefined;
+    try {
+      rewrite();
+    } finally {
+      // A rewrite that failed still starts the service again (on its old args), then throws.
+      if (stopped) pid = await startService(ctx.paths, service);
+    }
+    return pid === undefined ? { outcome } : { outcome, pid };
+  });
+}
+
 export async function applyAddressChange(
   ctx: AgentContext,
   change: AddressChange,
@@ -141,11 +180,18 @@ export async function applyAddressChange(
   const certificates = await reissueCertificates(ctx, change, table);
   const updates = datastoreUpdates(ctx, change);
   const agentBind = agentBindUpdate(ctx, change);
-  const datastore = await stopService(ctx.paths, 'datastore');
-  if (Object.keys(updates).length > 0) updateArgsFile(ctx.datastoreArgs, updates);
   if (agentBind !== undefined) updateArgsFile(ctx.agentArgs, { bind: agentBind });
+  const proxy = proxyUpdates(ctx, change);
+  if (Object.keys(proxy).length > 0) {
+    await restartAround(ctx, 'apiserver-proxy', () =>
+      updateArgsFile(serviceArgsFile(ctx.paths, 'apiserver-proxy'), proxy),
+    );
+  }
+  const { outcome: datastore, pid: datastorePid } =
+    Object.keys(updates).length === 0
+      ? { outcome: { kind: 'not-running' as const, reason: 'its args name no address of this node' } }
+      : await restartAround(ctx, 'datastore', () => updateArgsFile(ctx.datastoreArgs, updates));
   const stopped = datastore.kind === 'stopped' || datastore.kind === 'stopped-by-snap';
-  const datastorePid = stopped ? await startService(ctx.paths, 'datastore') : undefined;
   const applied: AppliedChange = {
     from: change.from,
     to: change.to,

@@ -78,8 +78,9 @@ export class AddressWatcher {
       // A change followed right now moved the node from `from`, even at the very first check; one
       // followed by `microk8s refresh-address` meanwhile shows as a new configured address.
       const before = decision.kind === 'changed' ? decision.from : this.known;
-      this.known = here.address;
       if (before !== undefined && before !== here.address) await this.options.onMoved?.(before, here.address);
+      // Remembered only once the move was followed: a rebind that failed is tried again next time.
+      this.known = here.address;
     } catch (error) {
       log.error('could not follow an address change; the next check tries again', { error });
     }

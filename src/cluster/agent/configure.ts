@@ -16,7 +16,7 @@ import { isMicroK8sError, MicroK8sError } from '../../lib/errors.js';
 import { createLogger } from '../../lib/log.js';
 import type { Paths } from '../../lib/paths.js';
 import { isProcessAlive } from '../../lib/process.js';
-import { editArgsFile } from '../../services/args.js';
+import { editArgsFile, writeArgsText } from '../../services/args.js';
 import { type ServiceName, serviceArgsFile, serviceSpec } from '../../services/catalog.js';
 import { type RestartOutcome, restartService } from '../../services/restart.js';
 import { AgentClient } from './client.js';
@@ -51,13 +51,16 @@ async function sleep(ms: number): Promise<void> {
   await new Promise((resolve) => setTimeout(resolve, ms));
 }
 
-/** A restarted datastore serves again: it answers on its admin socket and knows a leader. */
-async function datastoreReady(dataDir: string, pid: number): Promise<void> {
+/**
+ * A restarted datastore serves again: it answers on its admin socket and knows a leader. The pid
+ * is unknown in a snap; then only the deadline says it did not come back.
+ */
+async function datastoreReady(dataDir: string, pid: number | undefined): Promise<void> {
   const deadline = Date.now() + CONFIGURE_LIMITS.readyWaitMs;
   while (Date.now() < deadline) {
     const status = await localStatusIfRunning(dataDir).catch(() => undefined);
     if (status !== undefined && status.leader !== 0) return;
-    if (!isProcessAlive(pid))
+    if (pid !== undefined && !isProcessAlive(pid))
       throw new MicroK8sError(
         'MK_SERVICE_RESTART',
         `the datastore (pid ${pid}) exited after the restart; see its log`,
@@ -66,15 +69,19 @@ async function datastoreReady(dataDir: string, pid: number): Promise<void> {
   }
   throw new MicroK8sError(
     'MK_SERVICE_RESTART',
-    `the restarted datastore (pid ${pid}) did not serve with a leader within ${CONFIGURE_LIMITS.readyWaitMs / 1000} s`,
+    `the restarted datastore${pid === undefined ? '' : ` (pid ${pid})`} did not serve with a leader within ${CONFIGURE_LIMITS.readyWaitMs / 1000} s`,
   );
 }
 
-function readinessOf(ctx: AgentContext, service: ServiceName): ((pid: number) => Promise<void>) | undefined {
+function readinessOf(
+  ctx: AgentContext,
+  service: ServiceName,
+): ((pid: number | undefined) => Promise<void>) | undefined {
   if (service === 'datastore') return (pid) => datastoreReady(readDatastoreConfig(ctx).dataDir, pid);
   if (service === 'apiserver-proxy')
     return async (pid) => {
-      await waitForProxy(ctx.paths, pid, CONFIGURE_LIMITS.readyWaitMs);
+      // In a snap the proxy's pid is unknown here; its state file is not waited for then.
+      if (pid !== undefined) await waitForProxy(ctx.paths, pid, CONFIGURE_LIMITS.readyWaitMs);
     };
   return undefined;
 }
@@ -109,7 +116,26 @@ export async function configureHere(
     const base = { node, address: self.host, ok: true, changed: edit.changed };
     if (!req.restart) return base;
     const readiness = readinessOf(ctx, service);
-    const outcome = await restartService(ctx.paths, service, readiness ? { waitReady: readiness } : {});
+    const options = readiness ? { waitReady: readiness } : {};
+    let outcome: RestartOutcome;
+    try {
+      outcome = await restartService(ctx.paths, service, options);
+    } catch (error) {
+      // The service did not come back with the change: put the previous args back and restart
+      // it on them, so a bad flag leaves no node down (the roll stops at this node anyway).
+      if (!edit.changed) throw error;
+      writeArgsText(edit.file, edit.previous);
+      const restored = await restartService(ctx.paths, service, options).then(
+        () => 'the previous args were restored and the service restarted on them',
+        (again: unknown) =>
+          `the previous args were restored, but the service did not come back on them either: ${(again as Error).message}`,
+      );
+      log.warn('a configure change was rolled back', { service, set: edit.set, removed: edit.removed });
+      throw new MicroK8sError(
+        isMicroK8sError(error) ? error.code : 'MK_SERVICE_RESTART',
+        `${(error as Error).message}; ${restored}`,
+      );
+    }
     log.info('service configured', { service, set: edit.set, removed: edit.removed, restart: outcome.kind });
     return {
       ...base,

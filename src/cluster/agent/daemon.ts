@@ -57,8 +57,10 @@ export async function startAgent(
     if (current?.host === from) current = { host: to, port: current.port };
     const next = serverFor(ctx, current ?? readAgentBind(ctx), handlers);
     await server?.close();
-    server = next;
+    server = undefined;
+    // Only a server that listens counts: a failed bind is tried again at the next check.
     address = await next.listen();
+    server = next;
     log.info('cluster agent serving again after the address change', { address: address.address });
   };
   const watcher =

@@ -16,7 +16,7 @@ import { JoinTokenStore } from '../join/token-store.js';
 import { nodeHostname } from '../pki/names.js';
 import type { CaFiles } from '../pki.js';
 import type { RemoveResult } from '../remove-node.js';
-import { recordWorker } from '../workers/registry.js';
+import { forgetWorker, recordWorker } from '../workers/registry.js';
 import { issuePeerPair, signWorkerCsr } from './certs.js';
 import { configureNodes } from './configure.js';
 import { type AgentContext, readDatastoreConfig } from './context.js';
@@ -164,12 +164,19 @@ export class AgentHandlers {
     const certs = await this.signAll(hostname, req.csrs ?? {});
     // Recorded before the token is consumed: a record that cannot be written fails the join
     // with the token still usable. Every control-plane node can then list it and remove-node it.
-    await recordWorker(config.clientUnix ?? etcdSocketPath(config.dataDir), {
+    const etcdSocket = config.clientUnix ?? etcdSocketPath(config.dataDir);
+    await recordWorker(etcdSocket, {
       hostname,
       address: req.address,
       joinedAt: new Date().toISOString(),
     });
-    await this.tokens.consume(req.token);
+    try {
+      await this.tokens.consume(req.token);
+    } catch (error) {
+      // The join failed after all (the token was used meanwhile): forget the record it left.
+      await forgetWorker(etcdSocket, hostname).catch(() => undefined);
+      throw error;
+    }
     log.info('a worker joined', { hostname, address: req.address });
     return {
       kind: 'worker',

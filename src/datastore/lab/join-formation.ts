@@ -51,8 +51,6 @@ export const JOIN_FORMATION_LIMITS = {
   /** The agent's port must accept connections within this after its process starts. */
   agentListenTimeoutMs: 60_000,
   agentPollMs: 100,
-  /** Joins run at once against node 1's agent; the token store and the log sort them out. */
-  maxParallelJoins: 8,
 } as const;
 
 export function nodeHome(labDir: string, name: string): NodeHome {

@@ -227,11 +227,26 @@ export async function labUp(options: LabUpOptions): Promise<LabNodeStatus[]> {
   const dir = options.dir;
   if (existsSync(specPath(dir))) {
     const existing = readLab(dir);
-    if (existing.nodes.some((node) => isAlive(node.pid))) {
+    const running = (node: LabNode) =>
+      isAlive(node.pid) || (node.agentPid !== undefined && isAlive(node.agentPid));
+    if (existing.nodes.some(running)) {
       throw new MicroK8sError(
         'MK_INVALID_ARGUMENT',
         `a lab is already running in ${dir}: \`microk8s lab down\` first`,
       );
+    }
+    // A joined lab that was stopped, not purged: its machines are set up already; start them.
+    if (existing.formation === 'join') {
+      if (existing.nodes.length !== n) {
+        throw new MicroK8sError(
+          'MK_INVALID_ARGUMENT',
+          `the stopped lab in ${dir} has ${existing.nodes.length} nodes: \`microk8s lab down --purge\` first for ${n}`,
+        );
+      }
+      const names = existing.nodes.filter((node) => !node.removed && !node.lost).map((node) => node.name);
+      await labStartMany(dir, names);
+      await waitReady(readLab(dir), options.onProgress);
+      return labStatus(dir);
     }
   }
   mkdirSync(dir, { recursive: true });

@@ -44,6 +44,7 @@ import { PeerTransport } from '../transport/peer-transport.js';
 import type { DaemonConfig } from './config.js';
 import { LeaseClock } from './lease-clock.js';
 import { decodeProposal, encodeProposal, type ProposalId, proposalKey } from './proposal.js';
+import { suspendAwareClock } from './read-lease-clock.js';
 import { type MemberReport, type Placement, RolesAgent, type RolesPlanner } from './roles-agent.js';
 
 export interface DatastoreNodeOptions {
@@ -188,11 +189,12 @@ export class DatastoreNode implements EtcdBackend {
       electionTicks: config.electionTicks,
       heartbeatTicks: 1,
       applied: sm.appliedIndex(),
-      // Lease reads are timed by the monotonic clock, never by ticks: a process that was paused
-      // (its timers late) must see at once that its lease ran out. Two ticks of margin: one for
-      // a voter whose first tick after a heartbeat comes at once, one for timer and clock drift.
+      // Lease reads are timed by a clock, never by ticks: a process that was paused (its timers
+      // late) or a host that was suspended must see at once that its lease ran out. Two ticks of
+      // margin: one for a voter whose first tick after a heartbeat comes at once, one for timer
+      // and clock drift.
       ...(config.readMode === 'lease' && config.electionTicks > 2
-        ? { now: () => performance.now(), leaseReadMs: (config.electionTicks - 2) * config.tickMs }
+        ? { now: suspendAwareClock(), leaseReadMs: (config.electionTicks - 2) * config.tickMs }
         : {}),
     });
     this.transport = new PeerTransport({

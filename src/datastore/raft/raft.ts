@@ -158,7 +158,11 @@ export class Raft {
   private readonly leaseReadMs: number;
   /** When each heartbeat round (its readSeq) was sent, ascending: the start of a lease. */
   private heartbeatStamps: { seq: number; at: number }[] = [];
-  /** Set once this leader sent TimeoutNow: the transferee may win without waiting out our lease. */
+  /**
+   * Set once this leader sent TimeoutNow: the transferee may win without waiting out our lease.
+   * It stays set for the rest of the term even when the transfer times out, because a delayed
+   * TimeoutNow may still arrive and start that campaign; reads then go through ReadIndex.
+   */
   private leaseRevoked = false;
   /** Reads that arrived before the leader committed an entry of its term. */
   private readsBeforeCommit: { from: NodeId; context: number }[] = [];
