@@ -27,6 +27,7 @@ interface Result {
   node: string;
   ok: boolean;
   code?: string;
+  message?: string;
   changed?: boolean;
   restart?: string;
   pid?: number;
