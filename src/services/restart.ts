@@ -105,6 +105,8 @@ async function snapctl(action: 'restart' | 'stop' | 'start', app: string): Promi
 export type StopOutcome =
   | { readonly kind: 'stopped'; readonly pid: number; readonly killed: boolean }
   | { readonly kind: 'stopped-by-snap'; readonly app: string }
+  /** Its pid file names a process that is gone: it was started here and died (a crash, a bad flag). */
+  | { readonly kind: 'exited'; readonly pid: number; readonly reason: string }
   | { readonly kind: 'not-running' | 'not-installed' | 'skipped'; readonly reason: string };
 
 /**
@@ -127,6 +129,9 @@ export async function stopService(
   }
   const pidFile = servicePidFile(paths, name);
   const pid = existsSync(pidFile) ? Number.parseInt(readFileSync(pidFile, 'utf8'), 10) : Number.NaN;
+  if (Number.isInteger(pid) && pid > 0 && !isProcessAlive(pid)) {
+    return { kind: 'exited', pid, reason: `${name} (pid ${pid}) is not running any more` };
+  }
   if (!isProcessAlive(pid)) {
     return { kind: 'not-running', reason: `${name} is not running here (no live process in ${pidFile})` };
   }
@@ -169,12 +174,14 @@ export async function restartService(
       return { kind: 'restarted-by-snap', app };
     }
     const stopped = await stopService(paths, name, env);
-    if (stopped.kind !== 'stopped') {
+    // A daemon started here that died is started again, as a service manager's restart would.
+    if (stopped.kind !== 'stopped' && stopped.kind !== 'exited') {
       assert(stopped.kind !== 'stopped-by-snap', 'no snap here');
       return stopped;
     }
     const started = (await startService(paths, name, env))!;
     await options.waitReady?.(started);
-    return { kind: 'restarted', pid: started, previousPid: stopped.pid, killed: stopped.killed };
+    const killed = stopped.kind === 'stopped' && stopped.killed;
+    return { kind: 'restarted', pid: started, previousPid: stopped.pid, killed };
   });
 }

@@ -167,6 +167,23 @@ test('a change the datastore cannot start with is rolled back on the first node;
   assert.is(await memberCount(1), 2);
 });
 
+test("a datastore that died on a bad flag is repaired with configure --local and this node's certificate", async () => {
+  const good = readFileSync(argsFile(1), 'utf8');
+  writeFileSync(argsFile(1), `${good}--tick-ms=1\n`);
+  process.kill(pidOf(1), 'SIGKILL');
+  await until("node1's datastore gone", 10_000, async () => (isProcessAlive(pidOf(1)) ? undefined : true));
+  const r = await cli(1, ['configure', 'datastore', '--remove', 'tick-ms', '--restart', '--local', '--json']);
+  assert.is(r.code, 0, r.stderr + r.stdout);
+  const results = (JSON.parse(r.stdout) as { results: Result[] }).results;
+  assert.equal(
+    results.map((x) => [x.node, x.ok, x.restart]),
+    [['node1', true, 'restarted']],
+  );
+  assert.is(readFileSync(argsFile(1), 'utf8'), good);
+  assert.ok(isProcessAlive(pidOf(1)));
+  assert.is(await memberCount(1), 2);
+});
+
 test('the pretty output: one line per node', async () => {
   const r = await cli(2, ['configure', 'datastore', '--set', 'snapshot-entries=5000']);
   assert.is(r.code, 0, r.stderr);

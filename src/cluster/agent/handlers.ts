@@ -6,7 +6,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { isIP } from 'node:net';
-import { parseFailureDomain } from '../../datastore/node/config.js';
+import { parseFailureDomain, readArgsFile } from '../../datastore/node/config.js';
 import { MicroK8sError } from '../../lib/errors.js';
 import { createLogger } from '../../lib/log.js';
 import { checkArgsEdit } from '../../services/args.js';
@@ -97,6 +97,14 @@ export class AgentHandlers {
    * for a member only, like remove. Everything checkable is checked before any node changes.
    */
   async configure(req: ConfigureRequest, caller: number | undefined): Promise<ConfigureResponse> {
+    // This node's own certificate, for a change to this node only, needs no answer from the
+    // datastore: that is how a flag the datastore cannot start with is taken back.
+    const own = req.propagate ? undefined : this.ownTarget(caller);
+    if (own) {
+      serviceSpec(req.service);
+      checkArgsEdit(req);
+      return configureNodes(this.ctx, req, own, []);
+    }
     const config = await this.requireMember(caller, 'configuring a service');
     serviceSpec(req.service);
     checkArgsEdit(req);
@@ -112,6 +120,23 @@ export class AgentHandlers {
     });
     this.configuring = run.catch(() => undefined);
     return run;
+  }
+
+  /**
+   * This node as a configure target when the caller holds this node's own certificate (verified
+   * against the cluster CA), read loosely from the args file: it may be the file being repaired.
+   */
+  private ownTarget(caller: number | undefined): { id: number; host: string } | undefined {
+    if (caller === undefined) return undefined;
+    try {
+      const flags = readArgsFile(this.ctx.datastoreArgs);
+      const id = Number(flags.get('id')?.[0]);
+      const listen = flags.get('peer-listen')?.[0];
+      if (id !== caller || listen === undefined) return undefined;
+      return { id, host: hostOf(listen) };
+    } catch {
+      return undefined;
+    }
   }
 
   /** The caller presented a member's certificate (verified against the cluster CA) and is a member. */
