@@ -62,6 +62,3 @@ export async function writeFileAtomic(path: string, data: string, mode: number):
 export async function fileMode(path: string): Promise<number> {
   return (await stat(path)).mode & 0o777;
 }
-
-/** The one lock-file helper (src/lib/file-lock.ts), kept here for this module's callers. */
-export { withFileLock } from '../lib/file-lock.js';

@@ -81,8 +81,8 @@ function runsCommand(pid: number, args: readonly string[]): boolean {
   return at >= 0 && args.every((word, i) => words[at + i] === word);
 }
 
-async function stopPid(name: string, pid: number): Promise<boolean> {
-  process.kill(pid, 'SIGTERM');
+async function stopPid(name: string, pid: number, signal: StopSignal): Promise<boolean> {
+  process.kill(pid, signal);
   if (await waitProcessExit(pid, RESTART_LIMITS.stopWaitMs)) return false;
   process.kill(pid, 'SIGKILL');
   if (await waitProcessExit(pid, RESTART_LIMITS.killWaitMs)) return true;
@@ -113,10 +113,17 @@ export type StopOutcome =
  * Stop one service (for a change that must happen while it is down, such as a new listen
  * address). Anything but `stopped*` means nothing was stopped, and says why.
  */
+/**
+ * SIGTERM lets a datastore hand its role over first; SIGINT stops it at once (after `leave`
+ * has handed everything over already).
+ */
+export type StopSignal = 'SIGTERM' | 'SIGINT';
+
 export async function stopService(
   paths: Paths,
   name: ServiceName,
   env: RestartOptions['env'] = process.env,
+  signal: StopSignal = 'SIGTERM',
 ): Promise<StopOutcome> {
   if (env?.SNAP) {
     const app = snapApp(name, env);
@@ -141,7 +148,7 @@ export async function stopService(
   if (!runsCommand(pid, spec.run(serviceArgsFile(paths, name)))) {
     return { kind: 'not-running', reason: `pid ${pid} of ${pidFile} is not ${name}; it was left alone` };
   }
-  return { kind: 'stopped', pid, killed: await stopPid(name, pid) };
+  return { kind: 'stopped', pid, killed: await stopPid(name, pid, signal) };
 }
 
 /** Start a service that `stopService` stopped, the same way; the new pid outside a snap. */

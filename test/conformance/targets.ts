@@ -10,15 +10,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Etcd3, type IOptions } from 'etcd3';
 import { execa } from 'execa';
-import {
-  isAlive,
-  labDown,
-  labSignal,
-  labStart,
-  labStatus,
-  labUp,
-  readLab,
-} from '../../src/datastore/lab/lab.js';
+import { labDown, labSignal, labStart, labStatus, labUp, readLab } from '../../src/datastore/lab/lab.js';
+import { isProcessAlive } from '../../src/lib/process.js';
 import { startEtcdCluster } from '../peers/etcd-cluster.js';
 import { type RawClient, rawClient } from './grpc.js';
 
@@ -126,7 +119,7 @@ async function startOurs(): Promise<Target> {
   // Kill the lab's processes if this process exits without stop() (a crash, a failed before()).
   const onExit = () => {
     try {
-      for (const n of readLab(dir).nodes) if (isAlive(n.pid)) process.kill(n.pid, 'SIGKILL');
+      for (const n of readLab(dir).nodes) if (isProcessAlive(n.pid)) process.kill(n.pid, 'SIGKILL');
     } catch {
       // No lab file yet, or already gone.
     }

@@ -7,8 +7,8 @@
 import { mkdirSync } from 'node:fs';
 import { networkInterfaces } from 'node:os';
 import { join } from 'node:path';
+import { withFileLock } from '../../lib/file-lock.js';
 import type { AgentContext } from '../agent/context.js';
-import { withFileLock } from '../files.js';
 import { type AppliedChange, applyAddressChange } from './apply.js';
 import { configuredAddress } from './configured.js';
 import {

@@ -22,6 +22,7 @@ import { readArgsFile } from '../../datastore/node/config.js';
 import { MicroK8sError } from '../../lib/errors.js';
 import { utcStamp } from '../../lib/process.js';
 import { versionInfo } from '../../lib/version.js';
+import { daemonCommand, spawnDaemon } from '../../services/spawn.js';
 import { DEFAULT_PROXY_LISTEN, parseEndpoint, renderProxyArgs } from '../apiserver-proxy/config.js';
 import { type Endpoint, endpointKey } from '../apiserver-proxy/upstreams.js';
 import { PRIVATE_DIR_MODE, PRIVATE_MODE, PUBLIC_MODE, writeFileAtomic } from '../files.js';
@@ -36,7 +37,7 @@ import { existingPorts, renderDatastoreArgs } from './datastore-args.js';
 import { AGENT_LIMITS } from './limits.js';
 import { localStatusIfRunning } from './local-datastore.js';
 import { nodeAddresses } from './node-addresses.js';
-import { daemonCommand, spawnDaemon, waitForMembership, waitForProxy } from './processes.js';
+import { waitForMembership, waitForProxy } from './processes.js';
 import {
   API_PREFIX,
   type ControlPlaneJoinResponse,
@@ -315,7 +316,7 @@ async function writeControlPlane(
     datastoreArgs: ctx.datastoreArgs,
   };
   if (!w.options.start) return { ...base, startCommand: daemonCommand(runArgs) };
-  const pid = spawnDaemon(ctx, 'datastore', runArgs);
+  const pid = spawnDaemon(ctx.paths, 'datastore', runArgs);
   w.progress(`started the datastore (pid ${pid}); waiting until it is a member`);
   const state = await waitForMembership(w.dataDir, r.nodeId, pid, w.options.timeoutMs, w.progress);
   return { ...base, started: { pid, ...state } };
@@ -382,7 +383,7 @@ async function writeWorkerProxy(
   const runArgs = ['apiserver-proxy', 'run', '--args-file', argsFile];
   const listen = endpointKey(w.listen);
   if (!options.start) return { argsFile, listen, startCommand: daemonCommand(runArgs) };
-  const pid = spawnDaemon(ctx, 'apiserver-proxy', runArgs);
+  const pid = spawnDaemon(ctx.paths, 'apiserver-proxy', runArgs);
   progress(`started the API-server proxy (pid ${pid}); waiting until it listens on ${listen}`);
   await waitForProxy(ctx.paths, pid, options.timeoutMs);
   return { argsFile, listen, pid };

@@ -11,17 +11,19 @@
  *      backups; a new single-node configuration (its own CA, a new cluster id) is written, and
  *      with `start` the datastore runs again.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { rename } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { MicroK8sError } from '../../lib/errors.js';
-import { isProcessAlive, utcStamp, waitProcessExit } from '../../lib/process.js';
+import { utcStamp } from '../../lib/process.js';
+import { stopService } from '../../services/restart.js';
+import { spawnDaemon } from '../../services/spawn.js';
 import { type AgentContext, readDatastoreConfig } from './context.js';
 import { localStatus, localStatusIfRunning, requestRemoval, requestTransfer } from './local-datastore.js';
 import { initSingleNode } from './node-init.js';
-import { spawnDaemon, waitForMembership } from './processes.js';
+import { waitForMembership } from './processes.js';
 
-export const LEAVE_LIMITS = { pollMs: 100, handOverMs: 30_000, stopMs: 15_000 } as const;
+export const LEAVE_LIMITS = { pollMs: 100, handOverMs: 30_000 } as const;
 
 export interface LeaveOptions {
   readonly start?: boolean;
@@ -100,22 +102,15 @@ export async function runLeave(ctx: AgentContext, options: LeaveOptions = {}): P
   });
   const result = { leftNode: status.id, backups, clusterId: init.clusterId };
   if (!options.start) return result;
-  const pid = spawnDaemon(ctx, 'datastore', ['datastore', 'run', '--args-file', ctx.datastoreArgs]);
+  const pid = spawnDaemon(ctx.paths, 'datastore', ['datastore', 'run', '--args-file', ctx.datastoreArgs]);
   await waitForMembership(readDatastoreConfig(ctx).dataDir, 1, pid, undefined, progress);
   return { ...result, started: { pid } };
 }
 
-/** Stop the datastore this node runs (from its pid file); without one, a service manager must. */
+/** Stop the datastore this node runs (SIGINT: the handover is done); an unknown one must be stopped by hand. */
 async function stopDatastore(ctx: AgentContext, dataDir: string): Promise<void> {
-  const pidFile = join(ctx.paths.run, 'datastore.pid');
-  const pid = existsSync(pidFile) ? Number(readFileSync(pidFile, 'utf8').trim()) : 0;
-  if (pid > 0 && isProcessAlive(pid)) {
-    // SIGINT: no handover, it has been done.
-    process.kill(pid, 'SIGINT');
-    if (!(await waitProcessExit(pid, LEAVE_LIMITS.stopMs)) && isProcessAlive(pid))
-      process.kill(pid, 'SIGKILL');
-    return;
-  }
+  const stopped = await stopService(ctx.paths, 'datastore', process.env, 'SIGINT');
+  if (stopped.kind === 'stopped' || stopped.kind === 'stopped-by-snap') return;
   if (await localStatusIfRunning(dataDir)) {
     throw new MicroK8sError(
       'MK_INVALID_ARGUMENT',

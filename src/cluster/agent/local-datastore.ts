@@ -37,8 +37,13 @@ function notRunning(dataDir: string, error: unknown): MicroK8sError {
   );
 }
 
-async function adminRequest(dataDir: string, method: 'GET' | 'POST', path: string): Promise<unknown> {
-  const timeout = AGENT_LIMITS.datastoreTimeoutMs;
+/** One request to a datastore's admin socket: its JSON answer, or a MicroK8sError with its code. */
+export async function adminRequest(
+  dataDir: string,
+  method: 'GET' | 'POST',
+  path: string,
+  timeout: number = AGENT_LIMITS.datastoreTimeoutMs,
+): Promise<unknown> {
   const client = new Client('http://admin', {
     socketPath: adminSocket(dataDir),
     connectTimeout: timeout,
@@ -59,7 +64,8 @@ async function adminRequest(dataDir: string, method: 'GET' | 'POST', path: strin
         body.code === 'MK_NO_LEADER' ||
         body.code === 'MK_TIMEOUT' ||
         body.code === 'MK_MEMBER_ID_TAKEN' ||
-        body.code === 'MK_MEMBER_ALIVE'
+        body.code === 'MK_MEMBER_ALIVE' ||
+        body.code === 'MK_INVALID_CONFIG'
           ? body.code
           : 'MK_INTERNAL';
       throw new MicroK8sError(

@@ -1,24 +1,15 @@
 /**
- * Starting this node's daemons when no service manager does it (outside a snap: a developer's
- * machine, the tests): detached, logs under the logs folder, a pid file under the run folder
- * (what `microk8s status` reads), and bounded waits: for the datastore to become a member, for a
- * worker's API-server proxy to listen.
+ * Bounded waits after this node's daemons were started outside a service manager (see
+ * services/spawn.ts): for the datastore to become a member, for a worker's API-server proxy to
+ * listen.
  */
 import { readFile } from 'node:fs/promises';
 import { MicroK8sError } from '../../lib/errors.js';
 import type { Paths } from '../../lib/paths.js';
 import { isProcessAlive } from '../../lib/process.js';
-import { daemonCommand, spawnDaemon as spawnServiceDaemon } from '../../services/spawn.js';
 import { type ProxyStateFile, proxyStateFile } from '../apiserver-proxy/daemon.js';
-import type { AgentContext } from './context.js';
 import { AGENT_LIMITS } from './limits.js';
 import { localStatusIfRunning } from './local-datastore.js';
-
-export { daemonCommand };
-
-export function spawnDaemon(ctx: AgentContext, name: string, args: readonly string[]): number {
-  return spawnServiceDaemon(ctx.paths, name, args);
-}
 
 /** Wait until the local datastore knows a leader and counts itself (`nodeId`) as a member. */
 export async function waitForMembership(

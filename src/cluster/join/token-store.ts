@@ -15,9 +15,10 @@ import { timingSafeEqual } from 'node:crypto';
 import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type ErrorCode, MicroK8sError } from '../../lib/errors.js';
+import { withFileLock } from '../../lib/file-lock.js';
 import { checkLimit } from '../../lib/limits.js';
 import { createLogger } from '../../lib/log.js';
-import { PRIVATE_DIR_MODE, PRIVATE_MODE, withFileLock, writeFileAtomic } from '../files.js';
+import { PRIVATE_DIR_MODE, PRIVATE_MODE, writeFileAtomic } from '../files.js';
 import { hashToken, isWellFormedToken } from './token.js';
 
 const log = createLogger('cluster.join');

@@ -12,15 +12,9 @@ import { X509Certificate } from 'node:crypto';
 import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { nodeIdFromCertificate, peerCertificateNames } from '../../datastore/transport/identity.js';
+import { withFileLock } from '../../lib/file-lock.js';
 import { createLogger } from '../../lib/log.js';
-import {
-  exists,
-  PRIVATE_DIR_MODE,
-  PRIVATE_MODE,
-  withFileLock,
-  withScratch,
-  writeFileAtomic,
-} from '../files.js';
+import { exists, PRIVATE_DIR_MODE, PRIVATE_MODE, withScratch, writeFileAtomic } from '../files.js';
 import { type CaFiles, ensureClusterCa, type IssueOptions, issueCertificate } from '../pki.js';
 import { API_SERVER_URL, parseKubeconfig, renderKubeconfig } from './kubeconfig.js';
 import {

@@ -1,9 +1,9 @@
 import { Flags } from '@oclif/core';
 import { agentContext } from '../../cluster/agent/context.js';
 import { initSingleNode } from '../../cluster/agent/node-init.js';
-import { daemonCommand } from '../../cluster/agent/processes.js';
 import { MicroK8sCommand } from '../../lib/command.js';
 import { resolvePaths } from '../../lib/paths.js';
+import { daemonCommand } from '../../services/spawn.js';
 
 export default class AgentInit extends MicroK8sCommand {
   static override summary =

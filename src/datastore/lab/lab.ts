@@ -6,7 +6,7 @@
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { Client } from 'undici';
+import { adminRequest, recordMember, requestRemoval } from '../../cluster/agent/local-datastore.js';
 import { ensureClusterCa, issueCertificate } from '../../cluster/pki.js';
 import { assert } from '../../lib/assert.js';
 import { MicroK8sError } from '../../lib/errors.js';
@@ -162,30 +162,14 @@ function addressOf(base: string, offset: number, anyIPv4 = false): string {
   return `${parts[0]}.${parts[1]}.${parts[2]}.${last}`;
 }
 
-/** Kept for the lab's callers (tests, bench): the one implementation is in lib/process. */
-export const isAlive = isProcessAlive;
-
 /** Ask a node for its status over its admin socket; undefined if it does not answer in time. */
 export async function nodeReport(node: LabNode): Promise<NodeStatusReport | undefined> {
-  const socketPath = join(node.dataDir, 'admin.sock');
-  if (!existsSync(socketPath)) return undefined;
-  const client = new Client('http://admin', {
-    socketPath,
-    headersTimeout: LAB_LIMITS.statusTimeoutMs,
-    bodyTimeout: LAB_LIMITS.statusTimeoutMs,
-  });
-  try {
-    const res = await client.request({ path: '/status', method: 'GET' });
-    if (res.statusCode !== 200) {
-      await res.body.dump();
-      return undefined;
-    }
-    return (await res.body.json()) as NodeStatusReport;
-  } catch {
-    return undefined; // down, starting or stopping: the caller reports it as not answering
-  } finally {
-    await client.close();
-  }
+  if (!existsSync(join(node.dataDir, 'admin.sock'))) return undefined;
+  // Down, starting or stopping: the caller reports it as not answering.
+  return adminRequest(node.dataDir, 'GET', '/status', LAB_LIMITS.statusTimeoutMs).then(
+    (body) => body as NodeStatusReport,
+    () => undefined,
+  );
 }
 
 function spawnNode(node: LabNode): number {
@@ -228,7 +212,7 @@ export async function labUp(options: LabUpOptions): Promise<LabNodeStatus[]> {
   if (existsSync(specPath(dir))) {
     const existing = readLab(dir);
     const running = (node: LabNode) =>
-      isAlive(node.pid) || (node.agentPid !== undefined && isAlive(node.agentPid));
+      isProcessAlive(node.pid) || (node.agentPid !== undefined && isProcessAlive(node.agentPid));
     if (existing.nodes.some(running)) {
       throw new MicroK8sError(
         'MK_INVALID_ARGUMENT',
@@ -370,7 +354,12 @@ function startJoinedNode(node: LabNode): void {
 }
 
 function waitAgent(node: LabNode): Promise<void> {
-  return waitAgentListening(node.address, node.agentPort!, () => isAlive(node.agentPid!), node.agentLogFile!);
+  return waitAgentListening(
+    node.address,
+    node.agentPort!,
+    () => isProcessAlive(node.agentPid!),
+    node.agentLogFile!,
+  );
 }
 
 /**
@@ -462,7 +451,7 @@ async function waitReady(spec: LabSpec, onProgress?: (line: string) => void): Pr
     );
     if (up.length === spec.nodes.length && leader !== undefined && up.every((r) => r.leader === leader))
       return;
-    const dead = spec.nodes.filter((n) => !isAlive(n.pid));
+    const dead = spec.nodes.filter((n) => !isProcessAlive(n.pid));
     if (dead.length > 0) {
       throw new MicroK8sError(
         'MK_NOT_RUNNING',
@@ -481,7 +470,7 @@ export async function labStatus(dir: string): Promise<LabNodeStatus[]> {
   const spec = readLab(dir);
   return Promise.all(
     spec.nodes.map(async (node) => {
-      const running = isAlive(node.pid);
+      const running = isProcessAlive(node.pid);
       const report = running ? await nodeReport(node) : undefined;
       return {
         name: node.name,
@@ -521,19 +510,17 @@ function findNode(spec: LabSpec, name: string): LabNode {
   return node;
 }
 
-const waitExit = (pid: number, timeoutMs: number) => waitProcessExit(pid, timeoutMs);
-
 /** SIGTERM (clean stop with handover) or SIGKILL one node. */
 export async function labSignal(dir: string, name: string, signal: 'SIGTERM' | 'SIGKILL'): Promise<LabNode> {
   const spec = readLab(dir);
   const node = findNode(spec, name);
-  if (!isAlive(node.pid)) throw new MicroK8sError('MK_NOT_RUNNING', `${node.name} is not running`);
+  if (!isProcessAlive(node.pid)) throw new MicroK8sError('MK_NOT_RUNNING', `${node.name} is not running`);
   // A node is a machine: its cluster agent goes down with its datastore.
-  const agent = node.agentPid !== undefined && isAlive(node.agentPid) ? node.agentPid : undefined;
+  const agent = node.agentPid !== undefined && isProcessAlive(node.agentPid) ? node.agentPid : undefined;
   if (agent !== undefined) process.kill(agent, signal);
   process.kill(node.pid, signal);
   for (const pid of agent === undefined ? [node.pid] : [node.pid, agent]) {
-    if (!(await waitExit(pid, LAB_LIMITS.stopTimeoutMs))) {
+    if (!(await waitProcessExit(pid, LAB_LIMITS.stopTimeoutMs))) {
       throw new MicroK8sError('MK_TIMEOUT', `${node.name} (pid ${pid}) did not exit after ${signal}`);
     }
   }
@@ -550,7 +537,7 @@ async function labStartMany(dir: string, names: readonly string[]): Promise<LabN
   const spec = readLab(dir);
   const nodes = names.map((name) => findNode(spec, name));
   for (const node of nodes) {
-    if (isAlive(node.pid))
+    if (isProcessAlive(node.pid))
       throw new MicroK8sError('MK_INVALID_ARGUMENT', `${node.name} is already running (pid ${node.pid})`);
   }
   for (const node of nodes) {
@@ -570,7 +557,7 @@ async function waitAnswering(node: LabNode): Promise<void> {
     // will (its peers refuse it), so it is ready once it answers.
     const report = await nodeReport(node);
     if (report && (report.leader !== 0 || node.lost || node.removed)) return;
-    if (!isAlive(node.pid))
+    if (!isProcessAlive(node.pid))
       throw new MicroK8sError('MK_NOT_RUNNING', `${node.name} exited; see ${node.logFile}`);
     await sleep(LAB_LIMITS.pollMs);
   }
@@ -587,12 +574,13 @@ async function waitAnswering(node: LabNode): Promise<void> {
 export async function labDown(dir: string, options: { purge?: boolean } = {}): Promise<number> {
   const spec = readLab(dir);
   const pids = spec.nodes.flatMap((node) => [node.pid, node.agentPid ?? 0]).filter((pid) => pid > 0);
-  const running = pids.filter((pid) => isAlive(pid));
+  const running = pids.filter((pid) => isProcessAlive(pid));
   for (const pid of running) process.kill(pid, 'SIGINT');
   await Promise.all(
     running.map(async (pid) => {
-      if (!(await waitExit(pid, LAB_LIMITS.stopTimeoutMs)) && isAlive(pid)) process.kill(pid, 'SIGKILL');
-      await waitExit(pid, LAB_LIMITS.stopTimeoutMs);
+      if (!(await waitProcessExit(pid, LAB_LIMITS.stopTimeoutMs)) && isProcessAlive(pid))
+        process.kill(pid, 'SIGKILL');
+      await waitProcessExit(pid, LAB_LIMITS.stopTimeoutMs);
     }),
   );
   const stopped = spec.nodes.filter((node) => running.includes(node.pid)).length;
@@ -610,27 +598,16 @@ export async function labSetPlacement(
   const query = new URLSearchParams();
   if (placement.failureDomain !== undefined) query.set('failure-domain', placement.failureDomain);
   if (placement.weight !== undefined) query.set('weight', String(placement.weight));
-  const client = new Client('http://admin', { socketPath: join(node.dataDir, 'admin.sock') });
   try {
-    const res = await client.request({ path: `/placement?${query}`, method: 'POST' });
-    const body = (await res.body.json()) as {
-      code?: string;
-      message?: string;
+    return (await adminRequest(node.dataDir, 'POST', `/placement?${query}`)) as {
       failureDomain: string;
       weight: number;
     };
-    if (res.statusCode !== 200) {
-      throw new MicroK8sError(
-        body.code === 'MK_INVALID_CONFIG' ? 'MK_INVALID_ARGUMENT' : 'MK_INTERNAL',
-        body.message ?? `${node.name} refused the change`,
-      );
-    }
-    return body;
   } catch (error) {
-    if (error instanceof MicroK8sError) throw error;
-    throw new MicroK8sError('MK_NOT_RUNNING', `${node.name} does not answer: ${(error as Error).message}`);
-  } finally {
-    await client.close();
+    // A placement the node refuses is the caller's bad argument.
+    if (error instanceof MicroK8sError && error.code === 'MK_INVALID_CONFIG')
+      throw new MicroK8sError('MK_INVALID_ARGUMENT', error.message);
+    throw error;
   }
 }
 
@@ -644,8 +621,8 @@ export async function labRecover(
   options: { force: boolean },
 ): Promise<{ survivors: string[]; lost: string[]; plan?: string[] }> {
   const spec = readLab(dir);
-  const survivors = spec.nodes.filter((n) => isAlive(n.pid));
-  const lost = spec.nodes.filter((n) => !isAlive(n.pid));
+  const survivors = spec.nodes.filter((n) => isProcessAlive(n.pid));
+  const lost = spec.nodes.filter((n) => !isProcessAlive(n.pid));
   if (survivors.length === 0)
     throw new MicroK8sError('MK_NOT_RUNNING', 'no lab node is running: nothing survived');
   const names = { survivors: survivors.map((n) => n.name), lost: lost.map((n) => n.name) };
@@ -655,7 +632,7 @@ export async function labRecover(
   );
   for (const node of survivors) process.kill(node.pid, 'SIGINT');
   for (const node of survivors) {
-    if (!(await waitExit(node.pid, LAB_LIMITS.stopTimeoutMs))) {
+    if (!(await waitProcessExit(node.pid, LAB_LIMITS.stopTimeoutMs))) {
       throw new MicroK8sError('MK_TIMEOUT', `${node.name} (pid ${node.pid}) did not stop`);
     }
   }
@@ -686,7 +663,7 @@ export async function labAddNode(
   }
   if (spec.formation === 'join') return labJoinNode(spec, options);
   if (spec.clientTls) throw new MicroK8sError('MK_INVALID_ARGUMENT', 'adding nodes is for loopback labs');
-  const via = spec.nodes.find((n) => isAlive(n.pid));
+  const via = spec.nodes.find((n) => isProcessAlive(n.pid));
   if (!via) throw new MicroK8sError('MK_NOT_RUNNING', 'no lab node is running');
   const first = spec.nodes[0]!;
   const id = Math.max(...spec.nodes.map((n) => n.id)) + 1;
@@ -735,23 +712,13 @@ export async function labAddNode(
   const base = (await nodeReport(via))?.bootstrap;
   if (base) args.push(`--bootstrap=${base}`);
   writeFileSync(node.argsFile, `# datastore args of ${name} (one flag per line)\n${args.join('\n')}\n`);
-  const query = new URLSearchParams({
-    id: String(id),
-    peer: `${address}:${node.peerPort}`,
-    client: `http://${address}:${node.clientPort}`,
-    'failure-domain': domain,
-    weight: String(weight),
+  await recordMember(via.dataDir, {
+    id,
+    peerAddress: `${address}:${node.peerPort}`,
+    clientUrl: `http://${address}:${node.clientPort}`,
+    failureDomain: domain,
+    weight,
   });
-  const client = new Client('http://admin', { socketPath: join(via.dataDir, 'admin.sock') });
-  try {
-    const res = await client.request({ path: `/members?${query}`, method: 'POST' });
-    const body = (await res.body.json()) as { message?: string };
-    if (res.statusCode !== 200) {
-      throw new MicroK8sError('MK_INTERNAL', body.message ?? `${via.name} refused to record ${name}`);
-    }
-  } finally {
-    await client.close();
-  }
   spec.nodes.push(node);
   writeLab(spec);
   await labStart(dir, name);
@@ -763,7 +730,9 @@ async function labJoinNode(
   spec: LabSpec,
   options: { failureDomain?: string; weight?: number },
 ): Promise<LabNode> {
-  const via = spec.nodes.find((n) => n.agentPid !== undefined && isAlive(n.agentPid) && isAlive(n.pid));
+  const via = spec.nodes.find(
+    (n) => n.agentPid !== undefined && isProcessAlive(n.agentPid) && isProcessAlive(n.pid),
+  );
   if (!via) throw new MicroK8sError('MK_NOT_RUNNING', 'no lab node runs its datastore and agent');
   const first = spec.nodes[0]!;
   const next = Math.max(...spec.nodes.map((n) => n.id)) + 1;
@@ -817,18 +786,7 @@ export async function labRemoveNode(
     );
   }
   const via = spec.nodes.find((n) => n.name === leader.name)!;
-  const client = new Client('http://admin', { socketPath: join(via.dataDir, 'admin.sock') });
-  try {
-    const res = await client.request({
-      path: `/members/remove?id=${node.id}${options.force ? '&force=1' : ''}`,
-      method: 'POST',
-    });
-    const body = (await res.body.json()) as { message?: string };
-    if (res.statusCode !== 200)
-      throw new MicroK8sError('MK_INTERNAL', body.message ?? 'the removal was refused');
-  } finally {
-    await client.close();
-  }
+  await requestRemoval(via.dataDir, node.id, options.force);
   const deadline = Date.now() + LAB_LIMITS.readyTimeoutMs;
   while (Date.now() < deadline) {
     const now = (await labStatus(dir)).find((n) => n.state === 'leader');
@@ -853,7 +811,7 @@ export async function labRemoveNode(
  * rewritten, here with the operator naming the address (loopback aliases never disappear).
  */
 async function moveJoinedNode(spec: LabSpec, node: LabNode, newAddress: string): Promise<LabNode> {
-  if (isAlive(node.pid)) await labSignal(spec.dir, node.name, 'SIGTERM');
+  if (isProcessAlive(node.pid)) await labSignal(spec.dir, node.name, 'SIGTERM');
   const { refreshAddress } = await import('../../cluster/address-change/refresh.js');
   const result = await refreshAddress(nodeHome(spec.dir, node.name).ctx, {
     apply: true,
@@ -880,7 +838,7 @@ export async function labMoveNode(dir: string, name: string, newAddress: string)
     throw new MicroK8sError('MK_INVALID_ARGUMENT', `${newAddress} is already a lab node's address`);
   }
   if (node.home !== undefined) return moveJoinedNode(spec, node, newAddress);
-  if (isAlive(node.pid)) await labSignal(dir, node.name, 'SIGTERM');
+  if (isProcessAlive(node.pid)) await labSignal(dir, node.name, 'SIGTERM');
   // Its certificate is issued again for the new address (identity stays the node name).
   const certs = join(dir, 'certs');
   await issueCertificate(await ensureClusterCa(certs), join(certs, node.name), 'peer', {
