@@ -149,6 +149,7 @@ function printCompare(rows: CompareRow[], against: PeerName[]): void {
   console.log(
     'medians over the runs [min-max]; ours/peer > 1 means ours is better (rates: ours/peer, times and sizes: peer/ours)',
   );
+  console.log('clients on plain TCP; the Raft peers of ours and of etcd on mutual TLS');
   console.log(line(header).trimEnd());
   for (const row of table) console.log(line(row).trimEnd());
 }

@@ -24,6 +24,7 @@ import {
   firstDqliteWriteAfter,
   startDqliteCluster,
 } from './dqlite.js';
+import { issueEtcdPeerTls } from './etcd-peer-tls.js';
 import { firstWriteAfter } from './lab.js';
 import {
   type Created,
@@ -402,7 +403,12 @@ export async function runCompare(options: CompareOptions): Promise<CompareResult
     });
     if (withEtcd) {
       progress(`starting a 3-member etcd on ${ADDRESSES.etcd}-3`);
-      etcd = await startEtcdCluster({ size: 3, baseAddress: ADDRESSES.etcd });
+      const etcdAddresses = [1, 2, 3].map((i) => ADDRESSES.etcd.replace(/\d+$/, String(i)));
+      etcd = await startEtcdCluster({
+        size: 3,
+        baseAddress: ADDRESSES.etcd,
+        peerTls: await issueEtcdPeerTls(join(labDir, 'etcd-peer-tls'), etcdAddresses),
+      });
       versions.etcd = etcdVersion().replace(/^etcd Version:\s*/, '');
     }
     if (withDqlite) {

@@ -89,6 +89,12 @@ export interface EtcdClusterOptions {
   extraArgs?: readonly string[];
   /** The etcd binary (default: $ETCD_BIN, else `etcd` on PATH). */
   binary?: string;
+  /**
+   * Encrypt and authenticate the peer traffic (https peer URLs, client certificates checked), as
+   * a production etcd does and as our datastore always does. One certificate serves every member:
+   * it must name each member's address (IP SAN) and allow both server and client use.
+   */
+  peerTls?: { caFile: string; certFile: string; keyFile: string };
 }
 
 export const ETCD_CLUSTER_LIMITS = {
@@ -201,7 +207,7 @@ export async function startEtcdCluster(options: EtcdClusterOptions = {}): Promis
       name,
       pid: 0,
       clientUrl: `http://${host}:${cp}`,
-      peerUrl: `http://${host}:${pp}`,
+      peerUrl: `${options.peerTls ? 'https' : 'http'}://${host}:${pp}`,
       dataDir: join(dir, name, 'data'),
       logFile: join(dir, name, 'etcd.log'),
     };
@@ -225,6 +231,14 @@ export async function startEtcdCluster(options: EtcdClusterOptions = {}): Promis
     `--election-timeout=${election}`,
     '--logger=zap',
     '--log-outputs=stderr',
+    ...(options.peerTls
+      ? [
+          `--peer-trusted-ca-file=${options.peerTls.caFile}`,
+          `--peer-cert-file=${options.peerTls.certFile}`,
+          `--peer-key-file=${options.peerTls.keyFile}`,
+          '--peer-client-cert-auth',
+        ]
+      : []),
     ...(options.extraArgs ?? []),
   ];
 
