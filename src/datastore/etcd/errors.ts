@@ -3,42 +3,42 @@
  * (clientv3 in kube-apiserver and etcdctl, the etcd3 npm client) recognise errors by message.
  * Everything a handler throws goes through `toGrpcError` once, at the edge.
  */
-import { Metadata, type ServiceError, status } from '@grpc/grpc-js';
 import { isMicroK8sError } from '../../lib/errors.js';
 import type { CommandError } from '../state/types.js';
+import { Status, type StatusCode, type StatusObject } from './grpc/index.js';
 
 export interface EtcdErrorSpec {
-  readonly code: status;
+  readonly code: StatusCode;
   readonly message: string;
 }
 
-function spec(code: status, message: string): EtcdErrorSpec {
+function spec(code: StatusCode, message: string): EtcdErrorSpec {
   return { code, message };
 }
 
 /** The etcd errors this server produces, by name. */
 export const ETCD_ERRORS = {
-  emptyKey: spec(status.INVALID_ARGUMENT, 'etcdserver: key is not provided'),
-  keyNotFound: spec(status.INVALID_ARGUMENT, 'etcdserver: key not found'),
-  valueProvided: spec(status.INVALID_ARGUMENT, 'etcdserver: value is provided'),
-  leaseProvided: spec(status.INVALID_ARGUMENT, 'etcdserver: lease is provided'),
-  tooManyOps: spec(status.INVALID_ARGUMENT, 'etcdserver: too many operations in txn request'),
-  duplicateKey: spec(status.INVALID_ARGUMENT, 'etcdserver: duplicate key given in txn request'),
-  invalidSortOption: spec(status.INVALID_ARGUMENT, 'etcdserver: invalid sort option'),
-  requestTooLarge: spec(status.INVALID_ARGUMENT, 'etcdserver: request is too large'),
-  compacted: spec(status.OUT_OF_RANGE, 'etcdserver: mvcc: required revision has been compacted'),
-  futureRevision: spec(status.OUT_OF_RANGE, 'etcdserver: mvcc: required revision is a future revision'),
-  leaseNotFound: spec(status.NOT_FOUND, 'etcdserver: requested lease not found'),
-  leaseExists: spec(status.FAILED_PRECONDITION, 'etcdserver: lease already exists'),
-  leaseTtlTooLarge: spec(status.OUT_OF_RANGE, 'etcdserver: too large lease TTL'),
-  tooManyRequests: spec(status.RESOURCE_EXHAUSTED, 'etcdserver: too many requests'),
-  noLeader: spec(status.UNAVAILABLE, 'etcdserver: no leader'),
-  leaderChanged: spec(status.UNAVAILABLE, 'etcdserver: leader changed'),
-  stopped: spec(status.UNAVAILABLE, 'etcdserver: server stopped'),
-  timeout: spec(status.UNAVAILABLE, 'etcdserver: request timed out'),
-  watchCanceled: spec(status.CANCELLED, 'etcdserver: watch canceled'),
-  corrupt: spec(status.DATA_LOSS, 'etcdserver: corrupt cluster'),
-  noSpace: spec(status.RESOURCE_EXHAUSTED, 'etcdserver: mvcc: database space exceeded'),
+  emptyKey: spec(Status.INVALID_ARGUMENT, 'etcdserver: key is not provided'),
+  keyNotFound: spec(Status.INVALID_ARGUMENT, 'etcdserver: key not found'),
+  valueProvided: spec(Status.INVALID_ARGUMENT, 'etcdserver: value is provided'),
+  leaseProvided: spec(Status.INVALID_ARGUMENT, 'etcdserver: lease is provided'),
+  tooManyOps: spec(Status.INVALID_ARGUMENT, 'etcdserver: too many operations in txn request'),
+  duplicateKey: spec(Status.INVALID_ARGUMENT, 'etcdserver: duplicate key given in txn request'),
+  invalidSortOption: spec(Status.INVALID_ARGUMENT, 'etcdserver: invalid sort option'),
+  requestTooLarge: spec(Status.INVALID_ARGUMENT, 'etcdserver: request is too large'),
+  compacted: spec(Status.OUT_OF_RANGE, 'etcdserver: mvcc: required revision has been compacted'),
+  futureRevision: spec(Status.OUT_OF_RANGE, 'etcdserver: mvcc: required revision is a future revision'),
+  leaseNotFound: spec(Status.NOT_FOUND, 'etcdserver: requested lease not found'),
+  leaseExists: spec(Status.FAILED_PRECONDITION, 'etcdserver: lease already exists'),
+  leaseTtlTooLarge: spec(Status.OUT_OF_RANGE, 'etcdserver: too large lease TTL'),
+  tooManyRequests: spec(Status.RESOURCE_EXHAUSTED, 'etcdserver: too many requests'),
+  noLeader: spec(Status.UNAVAILABLE, 'etcdserver: no leader'),
+  leaderChanged: spec(Status.UNAVAILABLE, 'etcdserver: leader changed'),
+  stopped: spec(Status.UNAVAILABLE, 'etcdserver: server stopped'),
+  timeout: spec(Status.UNAVAILABLE, 'etcdserver: request timed out'),
+  watchCanceled: spec(Status.CANCELLED, 'etcdserver: watch canceled'),
+  corrupt: spec(Status.DATA_LOSS, 'etcdserver: corrupt cluster'),
+  noSpace: spec(Status.RESOURCE_EXHAUSTED, 'etcdserver: mvcc: database space exceeded'),
 } as const;
 
 export type EtcdErrorName = keyof typeof ETCD_ERRORS;
@@ -54,7 +54,7 @@ const BY_MESSAGE = new Map<string, EtcdErrorSpec>(Object.values(ETCD_ERRORS).map
 
 /** A thrown etcd error; handlers throw these for request validation. */
 export class EtcdApiError extends Error {
-  readonly grpcCode: status;
+  readonly grpcCode: StatusCode;
   constructor(readonly spec: EtcdErrorSpec) {
     super(spec.message);
     this.name = 'EtcdApiError';
@@ -68,7 +68,7 @@ export function etcdError(name: EtcdErrorName): EtcdApiError {
 
 /** An INVALID_ARGUMENT with a message of our own, for requests etcd has no message for. */
 export function invalidRequest(detail: string): EtcdApiError {
-  return new EtcdApiError(spec(status.INVALID_ARGUMENT, `etcdserver: ${detail}`));
+  return new EtcdApiError(spec(Status.INVALID_ARGUMENT, `etcdserver: ${detail}`));
 }
 
 /** The etcd error of a MicroK8sError code (or a CommandError code) when the message is not etcd's own. */
@@ -100,7 +100,7 @@ function specForCode(code: string, message: string): EtcdErrorSpec | undefined {
       return ETCD_ERRORS.noSpace;
     case 'MK_INVALID_ARGUMENT':
       return spec(
-        status.INVALID_ARGUMENT,
+        Status.INVALID_ARGUMENT,
         message.startsWith('etcdserver: ') ? message : `etcdserver: ${message}`,
       );
     default:
@@ -113,7 +113,7 @@ export function commandErrorSpec(error: CommandError): EtcdErrorSpec {
   return (
     BY_MESSAGE.get(error.message) ??
     specForCode(error.code, error.message) ??
-    spec(status.UNKNOWN, error.message)
+    spec(Status.UNKNOWN, error.message)
   );
 }
 
@@ -129,14 +129,15 @@ export function mapError(error: unknown): MappedError {
   if (isMicroK8sError(error)) {
     const known = BY_MESSAGE.get(error.message) ?? specForCode(error.code, error.message);
     if (known) return { spec: known, unexpected: false };
-    return { spec: spec(status.UNKNOWN, error.message), unexpected: error.code === 'MK_INTERNAL' };
+    return { spec: spec(Status.UNKNOWN, error.message), unexpected: error.code === 'MK_INTERNAL' };
   }
   // A bug (assertion, TypeError...): never leak a stack, never crash the server.
-  return { spec: spec(status.INTERNAL, 'etcdserver: internal error'), unexpected: true };
+  return { spec: spec(Status.INTERNAL, 'etcdserver: internal error'), unexpected: true };
 }
 
-export function toServiceError(s: EtcdErrorSpec): Partial<ServiceError> {
-  return { code: s.code, details: s.message, metadata: new Metadata() };
+/** The error a handler hands to the gRPC server (unary callback or a stream's 'error'). */
+export function toServiceError(s: EtcdErrorSpec): StatusObject {
+  return { code: s.code, details: s.message };
 }
 
 /** The CommandError of an ApplyResult as a throwable. */

@@ -3,7 +3,7 @@
  * answers for the edge cases: a keep-alive of an unknown lease answers TTL 0 (the client then
  * drops it), TimeToLive of an unknown lease answers TTL -1, a revoke of one is NOT_FOUND.
  */
-import type * as grpc from '@grpc/grpc-js';
+
 import type { Logger } from '../../lib/log.js';
 import type { EtcdBackend } from './backend.js';
 import { headerOut, int64, leaseId } from './convert.js';
@@ -15,6 +15,7 @@ import {
   mapError,
   toServiceError,
 } from './errors.js';
+import type { ServerDuplexCall } from './grpc/index.js';
 import type { EtcdServerLimits } from './limits.js';
 import type {
   OutHeader,
@@ -30,7 +31,7 @@ export interface OutLeaseKeepAliveResponse {
   TTL: OutInt64;
 }
 
-export type KeepAliveCall = grpc.ServerDuplexStream<WireLeaseIdRequest, OutLeaseKeepAliveResponse>;
+export type KeepAliveCall = ServerDuplexCall<WireLeaseIdRequest, OutLeaseKeepAliveResponse>;
 
 /** Most keep-alive requests of one stream waiting their turn; a client that floods is cut off. */
 const MAX_PENDING_KEEPALIVES = 1024;
@@ -154,6 +155,7 @@ export class LeaseService {
     });
     call.on('cancelled', finish);
     call.on('error', finish);
+    call.on('close', finish);
   }
 
   /** End keep-alive streams (all of them, or those `which` selects) with an etcd error. */

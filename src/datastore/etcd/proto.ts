@@ -1,12 +1,16 @@
 /**
- * Loading of the etcd v3 wire definitions (our own .proto files in ./proto, see rpc.proto).
+ * The etcd v3 wire definitions (our own .proto files in ./proto, see rpc.proto) and the request
+ * and response shapes the handlers use.
  *
  * Where they are found: tsc does not copy .proto files into dist/, so they are read from the
  * source tree at `<package root>/src/datastore/etcd/proto` in both layouts (`packageRoot()` is
  * the same for src/ under tsx and for dist/). A package or snap must ship that folder next to
  * dist/; a missing file fails the server's construction with MK_INTERNAL naming the path.
  *
- * Decoding options, fixed here and relied on by every handler (see the Wire* types):
+ * The codec is our own (protobuf/): it parses these .proto files and decodes to exactly the
+ * objects @grpc/proto-loader gave with LOADER_OPTIONS (the tests hold it to that, with
+ * proto-loader as the oracle), so that protobufjs, proto-loader and long never load in the
+ * daemon. The decoded shapes, relied on by every handler (see the Wire* types):
  *  - keepCase: field names exactly as in the .proto (range_end, prev_kv, ID, TTL);
  *  - longs: String, int64/uint64 arrive as decimal strings and are converted with BigInt, so no
  *    precision is lost before a range check; the server sends numbers (safe integers) or decimal
@@ -16,13 +20,14 @@
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import type * as grpc from '@grpc/grpc-js';
-import * as protoLoader from '@grpc/proto-loader';
+import type * as protoLoader from '@grpc/proto-loader';
 import { MicroK8sError } from '../../lib/errors.js';
 import { packageRoot } from '../../lib/paths.js';
+import { type EtcdServiceDefinitions, etcdServiceDefinitions } from './protobuf/service.js';
 
 export const PROTO_FILES = ['rpc.proto', 'kv.proto', 'health.proto'] as const;
 
+/** proto-loader's options that our decoder reproduces (for the tests that compare the two). */
 export const LOADER_OPTIONS: protoLoader.Options = {
   keepCase: true,
   longs: String,
@@ -37,48 +42,17 @@ export function protoDir(root: string = packageRoot()): string {
   return join(root, 'src', 'datastore', 'etcd', 'proto');
 }
 
-export interface EtcdServices {
-  readonly KV: grpc.ServiceDefinition;
-  readonly Watch: grpc.ServiceDefinition;
-  readonly Lease: grpc.ServiceDefinition;
-  readonly Cluster: grpc.ServiceDefinition;
-  readonly Maintenance: grpc.ServiceDefinition;
-  readonly Health: grpc.ServiceDefinition;
-}
+export type EtcdServices = EtcdServiceDefinitions;
 
-let cached: EtcdServices | undefined;
-
-function service(def: protoLoader.PackageDefinition, name: string): grpc.ServiceDefinition {
-  const found = def[name];
-  // Message and enum types carry a `format`; a service is a plain map of methods.
-  if (found === undefined || 'format' in found) {
-    throw new MicroK8sError('MK_INTERNAL', `etcd proto definitions have no service ${name}`);
-  }
-  return found as unknown as grpc.ServiceDefinition;
-}
-
-/** Parse the definitions once per process. */
+/** Parse the definitions (once per folder per process). */
 export function loadEtcdServices(dir: string = protoDir()): EtcdServices {
-  if (cached !== undefined && dir === protoDir()) return cached;
   for (const file of PROTO_FILES) {
     if (!existsSync(join(dir, file))) {
       throw new MicroK8sError('MK_INTERNAL', `etcd proto file missing: ${join(dir, file)}`, { dir });
     }
   }
-  const def = protoLoader.loadSync(['rpc.proto', 'health.proto'], { ...LOADER_OPTIONS, includeDirs: [dir] });
-  const services: EtcdServices = {
-    KV: service(def, 'etcdserverpb.KV'),
-    Watch: service(def, 'etcdserverpb.Watch'),
-    Lease: service(def, 'etcdserverpb.Lease'),
-    Cluster: service(def, 'etcdserverpb.Cluster'),
-    Maintenance: service(def, 'etcdserverpb.Maintenance'),
-    Health: service(def, 'grpc.health.v1.Health'),
-  };
-  if (dir === protoDir()) cached = services;
-  return services;
+  return etcdServiceDefinitions(dir);
 }
-
-// ------------------------------------------------------------------ decoded request shapes
 
 /** int64 as decoded (longs: String). */
 export type WireInt64 = string;

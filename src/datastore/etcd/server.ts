@@ -2,17 +2,27 @@
  * The etcd v3 gRPC API of a datastore node: KV, Watch, Lease, Cluster.MemberList,
  * Maintenance.Status/Alarm and grpc.health.v1.Health, over an EtcdBackend.
  *
- * One gRPC server, several listeners (listeners.ts); every connection reaches it through the
- * :authority rewriter (authority.ts). Every handler's failure is mapped to etcd's status and
+ * One gRPC server (grpc/, our own on node:http2: the daemon does not load grpc-js), several
+ * listeners (listeners.ts); every connection reaches it through the :authority rewriter
+ * (authority.ts). Every handler's failure is mapped to etcd's status and
  * message (errors.ts); nothing a client sends can throw past a handler.
  */
 import type net from 'node:net';
-import * as grpc from '@grpc/grpc-js';
 import { MicroK8sError } from '../../lib/errors.js';
 import { createLogger, type Logger } from '../../lib/log.js';
 import { AuthorityRewritingConnection } from './authority.js';
 import type { EtcdBackend } from './backend.js';
 import { ETCD_ERRORS, etcdError, mapError, toServiceError } from './errors.js';
+import {
+  GrpcServer,
+  type Metadata,
+  type ServerUnaryCall,
+  type ServerWritableCall,
+  type ServiceDefinition,
+  Status,
+  type StatusObject,
+  type UnaryCallback,
+} from './grpc/index.js';
 import { KvService } from './kv.js';
 import { type KeepAliveCall, LeaseService } from './lease.js';
 import { type EtcdServerLimits, validateEtcdLimits } from './limits.js';
@@ -40,7 +50,7 @@ export interface EtcdServerOptions {
  * A service whose `method` serializer passes an already encoded response through (Range pages and
  * watch events, see wire.ts); anything else still goes through proto-loader's.
  */
-function withEncodedResponses(service: grpc.ServiceDefinition, method: string): grpc.ServiceDefinition {
+function withEncodedResponses(service: ServiceDefinition, method: string): ServiceDefinition {
   const definition = service[method];
   if (definition === undefined)
     throw new MicroK8sError('MK_INTERNAL', `etcd service has no ${method} method`);
@@ -57,17 +67,13 @@ function withEncodedResponses(service: grpc.ServiceDefinition, method: string): 
 /** How long stop() lets closing connections flush before cutting them. */
 const SOCKET_LINGER_MS = 100;
 
-type UnaryHandler = (
-  call: grpc.ServerUnaryCall<unknown, unknown>,
-  callback: grpc.sendUnaryData<unknown>,
-) => void;
+type UnaryHandler = (call: ServerUnaryCall<unknown>, callback: UnaryCallback) => void;
 
 export class EtcdServer {
   private readonly backend: EtcdBackend;
   private readonly logger: Logger;
   readonly limits: EtcdServerLimits;
-  private readonly grpcServer: grpc.Server;
-  private readonly injector: ReturnType<grpc.Server['createConnectionInjector']>;
+  private readonly grpcServer: GrpcServer;
   private readonly listeners: ListenerHandle[] = [];
   private readonly sockets = new Set<net.Socket>();
   private readonly watchStreams = new Set<WatchStream>();
@@ -76,7 +82,7 @@ export class EtcdServer {
   private readonly leaderKeepAlives = new WeakSet<KeepAliveCall>();
   private leaderTimer: NodeJS.Timeout | undefined;
   private leaderlessCount = 0;
-  private readonly healthWatchers = new Set<grpc.ServerWritableStream<unknown, unknown>>();
+  private readonly healthWatchers = new Set<ServerWritableCall<unknown, unknown>>();
   private readonly kv: KvService;
   private readonly lease: LeaseService;
   private readonly maintenance: MaintenanceService;
@@ -90,11 +96,11 @@ export class EtcdServer {
     this.kv = new KvService(this.backend, this.limits);
     this.lease = new LeaseService(this.backend, this.limits, this.logger.child('lease'));
     this.maintenance = new MaintenanceService(this.backend);
-    this.grpcServer = new grpc.Server({
-      'grpc.max_receive_message_length': this.limits.maxRequestBytes + this.limits.grpcOverheadBytes,
-      'grpc.max_send_message_length': -1,
-      'grpc.keepalive_time_ms': this.limits.keepaliveTimeMs,
-      'grpc.keepalive_timeout_ms': this.limits.keepaliveTimeoutMs,
+    this.grpcServer = new GrpcServer({
+      maxReceiveMessageBytes: this.limits.maxRequestBytes + this.limits.grpcOverheadBytes,
+      keepaliveTimeMs: this.limits.keepaliveTimeMs,
+      keepaliveTimeoutMs: this.limits.keepaliveTimeoutMs,
+      logger: this.logger.child('grpc'),
     });
     this.grpcServer.addService(withEncodedResponses(services.KV, 'Range'), {
       Range: this.unary('Range', (req) => this.kv.range(req as never)),
@@ -123,13 +129,10 @@ export class EtcdServer {
       Defragment: this.unary('Defragment', async () => this.maintenance.defragment()),
     });
     this.grpcServer.addService(services.Health, {
-      Check: (
-        call: grpc.ServerUnaryCall<{ service: string }, unknown>,
-        callback: grpc.sendUnaryData<unknown>,
-      ) => this.healthCheck(call, callback),
-      Watch: (call: grpc.ServerWritableStream<{ service: string }, unknown>) => this.healthWatch(call),
+      Check: (call: ServerUnaryCall<{ service: string }>, callback: UnaryCallback) =>
+        this.healthCheck(call, callback),
+      Watch: (call: ServerWritableCall<{ service: string }, unknown>) => this.healthWatch(call),
     });
-    this.injector = this.grpcServer.createConnectionInjector(grpc.ServerCredentials.createInsecure());
   }
 
   /** Start a listener (call once per listener); resolves with what was bound. */
@@ -229,7 +232,6 @@ export class EtcdServer {
         resolve();
       });
     });
-    this.injector.destroy();
     // Let the last frames (GOAWAY, trailers) out, then cut what is left.
     const sockets = [...this.sockets];
     await Promise.race([
@@ -255,20 +257,20 @@ export class EtcdServer {
       this.logger.warn('client connection closed: protocol violation', { error }),
     );
     connection.on('error', () => {});
-    this.injector.injectConnection(connection);
+    this.grpcServer.injectConnection(connection);
   }
 
   /**
    * clientv3's WithRequireLeader: refuse at once when the cluster has no leader. Returns whether
    * the call asked for a leader.
    */
-  private checkRequireLeader(metadata: grpc.Metadata): boolean {
+  private checkRequireLeader(metadata: Metadata): boolean {
     if (metadata.get('hasleader')[0] !== 'true') return false;
     if (this.backend.status().leader === 0n) throw etcdError('noLeader');
     return true;
   }
 
-  private fail(method: string, error: unknown): Partial<grpc.ServiceError> {
+  private fail(method: string, error: unknown): StatusObject {
     const { spec, unexpected } = mapError(error);
     if (unexpected) this.logger.error('request failed', { method, error });
     return toServiceError(spec);
@@ -328,22 +330,19 @@ export class EtcdServer {
     return this.stopping ? NOT_SERVING : SERVING;
   }
 
-  private healthCheck(
-    call: grpc.ServerUnaryCall<{ service: string }, unknown>,
-    callback: grpc.sendUnaryData<unknown>,
-  ): void {
+  private healthCheck(call: ServerUnaryCall<{ service: string }>, callback: UnaryCallback): void {
     const status = this.healthStatus(call.request.service ?? '');
     if (status === undefined) {
-      callback({ code: grpc.status.NOT_FOUND, details: 'unknown service' });
+      callback({ code: Status.NOT_FOUND, details: 'unknown service' });
       return;
     }
     callback(null, { status });
   }
 
-  private healthWatch(call: grpc.ServerWritableStream<{ service: string }, unknown>): void {
+  private healthWatch(call: ServerWritableCall<{ service: string }, unknown>): void {
     const status = this.healthStatus(call.request.service ?? '');
     if (status === undefined) {
-      call.emit('error', { code: grpc.status.NOT_FOUND, details: 'unknown service' });
+      call.emit('error', { code: Status.NOT_FOUND, details: 'unknown service' });
       return;
     }
     call.write({ status });

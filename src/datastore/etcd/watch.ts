@@ -23,13 +23,14 @@
  * stream has yet to send; until then it is deferred. Watchers created with progress_notify get a
  * progress response (their own watch_id) each interval in which they sent no event.
  */
-import type * as grpc from '@grpc/grpc-js';
+
 import { isMicroK8sError } from '../../lib/errors.js';
 import type { Logger } from '../../lib/log.js';
 import type { RevisionEvents, WatchEvent } from '../state/types.js';
 import type { EtcdBackend, EtcdHeaderInfo } from './backend.js';
 import { eventBytes, headerOut, int64 } from './convert.js';
 import { ETCD_ERRORS, type EtcdErrorSpec, mapError, toServiceError, WATCH_CANCEL_REASONS } from './errors.js';
+import type { ServerDuplexCall } from './grpc/index.js';
 import type { EtcdServerLimits } from './limits.js';
 import type { OutWatchResponse, WireWatchCreateRequest, WireWatchRequest } from './proto.js';
 import { encodeWatchEvents } from './wire.js';
@@ -63,7 +64,7 @@ interface Watcher {
   quiet: boolean;
 }
 
-export type WatchCall = grpc.ServerDuplexStream<WireWatchRequest, OutWatchResponse | Buffer>;
+export type WatchCall = ServerDuplexCall<WireWatchRequest, OutWatchResponse | Buffer>;
 
 export interface WatchStreamContext {
   readonly backend: EtcdBackend;
