@@ -5,6 +5,7 @@
 // `npm run bench -- memory [--inside] [--node-options ...] [--env K=V]`: RSS of a lab, idle and
 // under a c64 load, anonymous vs file-backed (bench/memory.ts).
 // Results go to stdout as a table and to bench/results/<name>-<time>.json for comparison.
+import './quiet-logs.js';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
