@@ -18,7 +18,7 @@ import {
   type WorkloadGroup,
 } from './compare.js';
 import { runLabBench } from './lab.js';
-import { type MemoryProbeResult, runMemoryProbe, summarizeMemory } from './memory.js';
+import { type MemoryProbeResult, nodeRssFloor, runMemoryProbe, summarizeMemory } from './memory.js';
 import { runCoreBench } from './raft-core.js';
 
 const { values, positionals } = parseArgs({
@@ -124,7 +124,12 @@ if (which === 'compare') {
         .map(([k, v]) => `${k} ${v}`)
         .join(', ')}`,
   );
-  save('compare', result);
+  const floor = nodeRssFloor();
+  console.log(
+    `Node ${process.version} alone: RSS ${floor.bareMb.toFixed(1)} MB; with node:http2, tls, net and crypto ` +
+      `loaded: ${floor.withHttp2TlsMb.toFixed(1)} MB (the floor under any etcd server on this runtime)`,
+  );
+  save('compare', { ...result, nodeRssFloor: floor });
   process.exit(0);
 }
 

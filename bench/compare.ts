@@ -154,7 +154,22 @@ function metrics(listKeys: number): Metric[] {
     m('CPU idle % (max member)'),
     m('CPU put c64 % (max member)'),
     m('CPU ms per put c64 (all members)'),
+    m('CPU ms per put c64 (client, same for all)'),
   ];
+}
+
+/** CPU of the members and of the client (this process) over the put c64 phase, per put. */
+function recordPutCpu(
+  rec: Recorder,
+  cpu: { result: LoadResult; cpuPct: number[]; cpuSeconds: number[]; clientCpuSeconds: number },
+  members: Record<string, number[]>,
+  run: number,
+): void {
+  const perPut = (seconds: number) => (seconds / cpu.result.ops) * 1000;
+  rec.add('CPU put c64 % (max member)', Math.max(...cpu.cpuPct));
+  rec.add('CPU ms per put c64 (all members)', perPut(cpu.cpuSeconds.reduce((a, b) => a + b, 0)));
+  rec.add('CPU ms per put c64 (client, same for all)', perPut(cpu.clientCpuSeconds));
+  members[`CPU put c64 % run ${run}`] = cpu.cpuPct;
 }
 
 /** A system speaking the etcd API: our lab or real etcd. */
@@ -218,18 +233,9 @@ async function measureEtcdLike(
     await client.put('bench/warm').value('x');
     for (const c of wants(options, 'put') ? CONCURRENCIES : []) {
       await rec.phase(`put c${c}`, async () => {
-        const { result, cpuPct, cpuSeconds } = await withCpu(system.pids(), () =>
-          runLoad(c, s, putWorkload(client, VALUE_BYTES)),
-        );
-        rec.load(`put c${c}`, result, { p50: c !== 16, p99: c === 64 });
-        if (c === 64) {
-          rec.add('CPU put c64 % (max member)', Math.max(...cpuPct));
-          rec.add(
-            'CPU ms per put c64 (all members)',
-            (cpuSeconds.reduce((a, b) => a + b, 0) / result.ops) * 1000,
-          );
-          members[`CPU put c64 % run ${run}`] = cpuPct;
-        }
+        const cpu = await withCpu(system.pids(), () => runLoad(c, s, putWorkload(client, VALUE_BYTES)));
+        rec.load(`put c${c}`, cpu.result, { p50: c !== 16, p99: c === 64 });
+        if (c === 64) recordPutCpu(rec, cpu, members, run);
       });
     }
     for (const c of wants(options, 'get') ? CONCURRENCIES : []) {
@@ -325,20 +331,13 @@ async function measureDqlite(
       await rec.phase(`put c${c}`, async () => {
         const pids = cluster.nodes.map((n) => n.pid);
         const put = dqlitePutWorkload(client, VALUE_BYTES);
-        const { result, cpuPct, cpuSeconds } = await withCpu(pids, () => runLoad(c, s, put.op));
-        rec.load(`put c${c}`, result, { p50: c !== 16, p99: c === 64 });
+        const cpu = await withCpu(pids, () => runLoad(c, s, put.op));
+        rec.load(`put c${c}`, cpu.result, { p50: c !== 16, p99: c === 64 });
         if (put.retries() > 0) {
           const key = `put c${c} retries of "database is locked"`;
           rec.errors[key] = (rec.errors[key] ?? 0) + put.retries();
         }
-        if (c === 64) {
-          rec.add('CPU put c64 % (max member)', Math.max(...cpuPct));
-          rec.add(
-            'CPU ms per put c64 (all members)',
-            (cpuSeconds.reduce((a, b) => a + b, 0) / result.ops) * 1000,
-          );
-          members[`CPU put c64 % run ${run}`] = cpuPct;
-        }
+        if (c === 64) recordPutCpu(rec, cpu, members, run);
       });
     }
     for (const c of CONCURRENCIES) {

@@ -8,6 +8,7 @@
  * --node-options and --env reach the node processes only (through the environment spawnNode
  * passes on); --inside preloads bench/memory-report.mjs into them for V8's own figures.
  */
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -160,4 +161,24 @@ export function summarizeMemory(results: MemoryProbeResult[]): string {
       .map((p) => `${p} ${median(results.map((r) => r.phasePeakMb[p] ?? Number.NaN)).toFixed(0)}`)
       .join(', ')
   );
+}
+
+/** RSS of a Node process that does nothing but load `modules`, once settled (MB). */
+function idleNodeRssMb(modules: readonly string[]): number {
+  const script = `${modules.map((m) => `require(${JSON.stringify(m)});`).join('')}setTimeout(() => {
+    const r = require('node:fs').readFileSync('/proc/self/status', 'utf8');
+    process.stdout.write(r.match(/VmRSS:\\s+(\\d+)/)[1]);
+  }, 300);`;
+  return Number(execFileSync(process.execPath, ['-e', script], { encoding: 'utf8' })) / 1024;
+}
+
+/**
+ * The floor under any etcd server written for this Node: the runtime alone, and with the modules
+ * an etcd API and TLS peers cannot do without. Most of it is the Node binary's own pages.
+ */
+export function nodeRssFloor(): { bareMb: number; withHttp2TlsMb: number } {
+  return {
+    bareMb: idleNodeRssMb([]),
+    withHttp2TlsMb: idleNodeRssMb(['node:http2', 'node:tls', 'node:net', 'node:crypto']),
+  };
 }
