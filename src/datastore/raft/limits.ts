@@ -22,7 +22,12 @@ export interface RaftLimits {
 
 export const DEFAULT_RAFT_LIMITS: RaftLimits = {
   maxMsgBytes: 1 * MiB,
-  maxInflightMsgs: 256,
+  // Two Apps in flight keep a follower's disk busy (one being saved, the next on its way) while
+  // everything proposed meanwhile waits for an ack and leaves as one bigger App. A wide window
+  // (256, as etcd) sent an App per leader Ready: more, smaller Apps, saves and AppResps for the
+  // same writes. On a 3-node lab at put c64, alternated with 256 five times: 3-35% more writes/s
+  // and ~10% less CPU per write. A lost App is resent after the next heartbeat response, as before.
+  maxInflightMsgs: 2,
   maxUncommittedBytes: 64 * MiB,
   snapshotChunkBytes: 512 * KiB,
   maxInflightSnapshotChunks: 4,
