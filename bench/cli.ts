@@ -104,7 +104,7 @@ if (which === 'compare') {
     ...(only ? { only } : {}),
     seconds,
     runs,
-    failovers: num('failovers', 3, 1),
+    failovers: num('failovers', 7, 1),
     against,
     listKeys: Math.round(num('list-keys', 10_000, 2_000)),
     watchEvents: quick ? 50 : 300,
