@@ -490,6 +490,48 @@ test('oversized request: RESOURCE_EXHAUSTED, decided from the prefix alone', asy
   assert.is(ok.echo.length, MAX_RECEIVE - 100);
 });
 
+test("a connection's partly received requests are bounded: the stream that crosses the budget is refused", async () => {
+  const budget = 200 * 1024;
+  const small = await serve('127.0.62.6', { receiveBudgetBytes: budget });
+  const session = connect(small.address);
+  const framed = (payload: Buffer) => {
+    const out = Buffer.alloc(5 + payload.length);
+    out.writeUInt32BE(payload.length, 1);
+    payload.copy(out, 5);
+    return out;
+  };
+  const message = framed(toJson({ text: 'y'.repeat(59_000) }));
+  try {
+    // Three streams each send all of a ~59 KB message but its last 10 bytes, and stay open.
+    const open = [0, 1, 2].map(() => {
+      const req = session.request({
+        ':method': 'POST',
+        ':path': '/test.Echo/Unary',
+        'content-type': 'application/grpc',
+        te: 'trailers',
+      });
+      req.on('error', () => {});
+      req.write(message.subarray(0, message.length - 10));
+      return req;
+    });
+    // A fourth whole message would need more than the budget while they hold theirs: refused.
+    const refused = await raw(session, { ':path': '/test.Echo/Unary' }, message);
+    assert.is(refused.headers['grpc-status'], String(Status.RESOURCE_EXHAUSTED));
+    assert.match(String(refused.headers['grpc-message']), 'partly received requests');
+    // Cancelled, the three give their bytes back: the same message on the same connection passes.
+    await Promise.all(
+      open.map((req) =>
+        within(new Promise((r) => req.close(http2.constants.NGHTTP2_CANCEL, () => r(undefined))), 'cancel'),
+      ),
+    );
+    const served = await raw(session, { ':path': '/test.Echo/Unary' }, message);
+    assert.is((served.trailers ?? served.headers)['grpc-status'], String(Status.OK));
+  } finally {
+    session.destroy();
+    await small.close();
+  }
+});
+
 test('compressed flag: INTERNAL without an encoding, UNIMPLEMENTED with one', async () => {
   const session = connect(s.address);
   try {
@@ -746,6 +788,38 @@ test("unaryCall (the agent's client): answer, error status, deadline, no server"
     deadlineMs: WAIT_MS,
   }).catch((e) => e);
   assert.is(refused.code, Status.UNAVAILABLE);
+});
+
+test('unaryCall: an answer without grpc-status is an error; a connection that drops fails at once', async () => {
+  const plain = http2.createServer();
+  plain.on('stream', (stream, headers) => {
+    stream.on('error', () => {});
+    if (headers[':path'] === '/x.Y/NoStatus') {
+      // A whole message, then END_STREAM on DATA: no trailers, no status.
+      stream.respond({ ':status': 200, 'content-type': 'application/grpc' });
+      stream.end(Buffer.from([0, 0, 0, 0, 2, 0x7b, 0x7d]));
+    } else {
+      stream.session?.destroy();
+    }
+  });
+  await new Promise<void>((resolve) => plain.listen(0, '127.0.62.7', resolve));
+  const port = (plain.address() as net.AddressInfo).port;
+  const call = (path: string) =>
+    unaryCall({
+      connect: () => net.connect(port, '127.0.62.7'),
+      path,
+      request: toJson({}),
+      deadlineMs: WAIT_MS,
+    }).catch((e) => e);
+  try {
+    const noStatus = await call('/x.Y/NoStatus');
+    assert.is(noStatus.code, Status.INTERNAL);
+    assert.match(noStatus.details, 'without a grpc-status');
+    const dropped = await call('/x.Y/Drop');
+    assert.is(dropped.code, Status.UNAVAILABLE);
+  } finally {
+    await new Promise<void>((resolve) => plain.close(() => resolve()));
+  }
 });
 
 test('addService refuses handlers of unknown methods, paths twice, client streaming', () => {

@@ -21,7 +21,7 @@ import { EventEmitter } from 'node:events';
 import http2, { type IncomingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
 import { assert } from '../../../lib/assert.js';
 import type { Logger } from '../../../lib/log.js';
-import { CompressedMessageError, frameMessage, MessageDecoder } from './framing.js';
+import { CompressedMessageError, frameMessage, MessageDecoder, type ReceiveBudget } from './framing.js';
 import { Metadata } from './metadata.js';
 import {
   encodeGrpcMessage,
@@ -131,10 +131,12 @@ export class ServerCall extends EventEmitter implements ServerWritableCall<unkno
     private readonly logger: Logger | undefined,
     /** Told of every chunk received (the connection's keepalive counts it as activity). */
     private readonly onActivity: () => void,
+    /** The connection's budget of partly received request bytes (see ReceiveBudget). */
+    receiveBudget: ReceiveBudget,
   ) {
     super();
     this.metadata = new Metadata(headers);
-    this.decoder = new MessageDecoder(maxReceiveMessageBytes);
+    this.decoder = new MessageDecoder(maxReceiveMessageBytes, receiveBudget);
     // emit('error', status) from a handler ends the call with that status (grpc-js does the same).
     this.on('error', (error: unknown) => this.finish(statusOf(error)));
     stream.on('data', (chunk: Buffer) => this.onData(chunk));
@@ -166,6 +168,7 @@ export class ServerCall extends EventEmitter implements ServerWritableCall<unkno
       this.decoder.push(chunk, this.received);
     } catch (error) {
       this.received.length = 0;
+      this.decoder.release();
       this.abort(this.receiveFailure(error));
       return;
     }
@@ -430,6 +433,7 @@ export class ServerCall extends EventEmitter implements ServerWritableCall<unkno
   }
 
   private onClose(): void {
+    this.decoder.release();
     if (this.state === 'done') return;
     const wasOpen = this.state === 'open';
     this.state = 'done';

@@ -10,6 +10,17 @@ export const MESSAGE_PREFIX_BYTES = 5;
 /** The length field is 32 bits. */
 export const MAX_FRAMED_MESSAGE_BYTES = 0xffff_ffff;
 
+/**
+ * Bytes of partly received request messages that one connection may hold, shared by its streams.
+ * Messages are buffered as their bytes arrive (never at the size a prefix claims), and a
+ * connection whose streams hold more than `limit` at once gets RESOURCE_EXHAUSTED on the stream
+ * that crossed it: many streams each sending most of a large message cannot exhaust memory.
+ */
+export interface ReceiveBudget {
+  used: number;
+  readonly limit: number;
+}
+
 /** Raised for a message with the compressed flag set; the caller picks the status (see server). */
 export class CompressedMessageError extends GrpcStatusError {}
 
@@ -32,11 +43,15 @@ export function frameMessage(payload: Uint8Array): Buffer {
 export class MessageDecoder {
   private readonly prefix = Buffer.alloc(MESSAGE_PREFIX_BYTES);
   private prefixFill = 0;
-  /** The message being filled, once its prefix is known. */
-  private body: Buffer | undefined;
+  /** The pieces of the message being filled (views of received chunks), once its prefix is known. */
+  private body: Buffer[] | undefined;
+  private bodyLength = 0;
   private bodyFill = 0;
 
-  constructor(private readonly maxMessageBytes: number) {
+  constructor(
+    private readonly maxMessageBytes: number,
+    private readonly budget: ReceiveBudget = { used: 0, limit: Number.POSITIVE_INFINITY },
+  ) {
     assert(
       Number.isInteger(maxMessageBytes) &&
         maxMessageBytes >= 0 &&
@@ -59,14 +74,14 @@ export class MessageDecoder {
     let pos = 0;
     while (pos < chunk.length) {
       if (this.body !== undefined) {
-        const n = Math.min(this.body.length - this.bodyFill, chunk.length - pos);
-        chunk.copy(this.body, this.bodyFill, pos, pos + n);
+        const n = Math.min(this.bodyLength - this.bodyFill, chunk.length - pos);
+        this.hold(n);
+        this.body.push(chunk.subarray(pos, pos + n));
         this.bodyFill += n;
         pos += n;
-        if (this.bodyFill === this.body.length) {
-          out.push(this.body);
-          this.body = undefined;
-          this.bodyFill = 0;
+        if (this.bodyFill === this.bodyLength) {
+          out.push(Buffer.concat(this.body, this.bodyLength));
+          this.release();
         }
         continue;
       }
@@ -78,7 +93,7 @@ export class MessageDecoder {
           out.push(chunk.subarray(pos, pos + length));
           pos += length;
         } else {
-          this.body = Buffer.allocUnsafe(length);
+          this.startBody(length);
         }
         continue;
       }
@@ -90,8 +105,32 @@ export class MessageDecoder {
       this.prefixFill = 0;
       const length = this.checkPrefix(this.prefix[0]!, this.prefix.readUInt32BE(1));
       if (length === 0) out.push(Buffer.alloc(0));
-      else this.body = Buffer.allocUnsafe(length);
+      else this.startBody(length);
     }
+  }
+
+  /** Give back what a partly received message holds of the budget (the call is over). */
+  release(): void {
+    this.budget.used -= this.bodyFill;
+    this.body = undefined;
+    this.bodyLength = 0;
+    this.bodyFill = 0;
+  }
+
+  private startBody(length: number): void {
+    this.body = [];
+    this.bodyLength = length;
+    this.bodyFill = 0;
+  }
+
+  private hold(bytes: number): void {
+    if (this.budget.used + bytes > this.budget.limit) {
+      throw new GrpcStatusError(
+        Status.RESOURCE_EXHAUSTED,
+        `grpc: the connection's partly received requests would exceed ${this.budget.limit} bytes`,
+      );
+    }
+    this.budget.used += bytes;
   }
 
   private checkPrefix(flag: number, length: number): number {

@@ -27,7 +27,7 @@ import {
   type ServiceDefinition,
   statusHeaders,
 } from './call.js';
-import { MAX_FRAMED_MESSAGE_BYTES } from './framing.js';
+import { MAX_FRAMED_MESSAGE_BYTES, type ReceiveBudget } from './framing.js';
 import { Status, type StatusObject } from './status.js';
 
 const MiB = 1024 * 1024;
@@ -57,6 +57,13 @@ export const GRPC_SERVER_LIMITS = {
    */
   sessionMemoryStreams: 64,
   sessionMemoryBaseBytes: 32 * MiB,
+  /**
+   * Partly received request bytes one connection may hold across its streams (JS memory, which
+   * maxSessionMemory does not see once Node has handed the bytes over). At least this many, and
+   * never less than four requests at the receive limit.
+   */
+  sessionReceiveBudgetBytes: 64 * MiB,
+  sessionReceiveBudgetMessages: 4,
   /** setTimeout's range; a grpc-timeout beyond it is no deadline at all. */
   maxTimerMs: 2 ** 31 - 1,
 } as const;
@@ -68,6 +75,8 @@ export interface GrpcServerOptions {
   readonly keepaliveTimeMs: number;
   /** The ping must be answered within this, or the connection is closed. */
   readonly keepaliveTimeoutMs: number;
+  /** Partly received request bytes one connection may hold (default: see GRPC_SERVER_LIMITS). */
+  readonly receiveBudgetBytes?: number;
   readonly logger?: Logger;
 }
 
@@ -96,6 +105,7 @@ interface SessionEntry {
   /** Something arrived since the last keepalive tick. */
   active: boolean;
   timer: NodeJS.Timeout | undefined;
+  readonly receiveBudget: ReceiveBudget;
 }
 
 export class GrpcServer {
@@ -159,7 +169,20 @@ export class GrpcServer {
       return;
     }
     const session = http2.performServerHandshake(connection, this.sessionOptions);
-    const entry: SessionEntry = { session, active: true, timer: undefined };
+    const entry: SessionEntry = {
+      session,
+      active: true,
+      timer: undefined,
+      receiveBudget: {
+        used: 0,
+        limit:
+          this.options.receiveBudgetBytes ??
+          Math.max(
+            GRPC_SERVER_LIMITS.sessionReceiveBudgetBytes,
+            GRPC_SERVER_LIMITS.sessionReceiveBudgetMessages * this.options.maxReceiveMessageBytes,
+          ),
+      },
+    };
     this.sessions.add(entry);
     session.on('error', (error) => this.logger?.debug('grpc session error', { error }));
     session.on('frameError', (type, code) => this.logger?.debug('grpc frame error', { type, code }));
@@ -300,6 +323,7 @@ export class GrpcServer {
       () => {
         entry.active = true;
       },
+      entry.receiveBudget,
     );
     call.start();
   }

@@ -50,11 +50,15 @@ export function unaryCall(options: UnaryCallOptions): Promise<Buffer> {
     });
     const chunks: Buffer[] = [];
     let bytes = 0;
-    let headerStatus: string | undefined;
+    /** An answer counts only with an OK grpc-status (in the trailers, or trailers-only headers). */
+    let statusOk = false;
     stream.on('response', (headers) => {
+      if (headers[':status'] !== 200) {
+        finish(new GrpcStatusError(Status.UNAVAILABLE, `HTTP status ${headers[':status']} instead of 200`));
+        return;
+      }
       // A trailers-only answer (an error before any message) carries the status in the headers.
-      headerStatus = headers['grpc-status'] as string | undefined;
-      if (headerStatus !== undefined) trailers(headers);
+      if (headers['grpc-status'] !== undefined) trailers(headers);
     });
     stream.on('data', (chunk: Buffer) => {
       bytes += chunk.length;
@@ -66,14 +70,21 @@ export function unaryCall(options: UnaryCallOptions): Promise<Buffer> {
     });
     const trailers = (headers: http2.IncomingHttpHeaders) => {
       const code = Number(headers['grpc-status']);
-      if (code !== Status.OK) {
+      if (code === Status.OK) statusOk = true;
+      else {
         const message = decodeGrpcMessage(String(headers['grpc-message'] ?? ''));
         finish(new GrpcStatusError(isStatusCode(code) ? code : Status.UNKNOWN, message));
       }
     };
     stream.on('trailers', trailers);
     stream.on('error', (error) => finish(new GrpcStatusError(Status.UNAVAILABLE, error.message)));
+    let endedWithoutStatus = false;
     stream.on('end', () => {
+      if (!statusOk) {
+        // Decided on 'close': a dropped connection also ends the stream first.
+        endedWithoutStatus = true;
+        return;
+      }
       const body = Buffer.concat(chunks);
       if (body.length < MESSAGE_PREFIX_BYTES || body[0] !== 0) {
         finish(new GrpcStatusError(Status.INTERNAL, 'the response holds no (uncompressed) message'));
@@ -86,6 +97,19 @@ export function unaryCall(options: UnaryCallOptions): Promise<Buffer> {
       }
       finish(undefined, body.subarray(MESSAGE_PREFIX_BYTES));
     });
+    // Closed without 'end' or 'error' (the connection went away): fail now, not at the deadline.
+    // After 'end' and 'trailers' this finds the call settled already.
+    stream.on('close', () => {
+      const clean = stream.rstCode === http2.constants.NGHTTP2_NO_ERROR && !session.destroyed;
+      finish(
+        endedWithoutStatus && clean
+          ? new GrpcStatusError(Status.INTERNAL, 'the stream ended without a grpc-status')
+          : new GrpcStatusError(Status.UNAVAILABLE, 'the stream closed before an answer'),
+      );
+    });
+    session.on('close', () =>
+      finish(new GrpcStatusError(Status.UNAVAILABLE, 'the connection closed before an answer')),
+    );
     stream.end(frameMessage(options.request));
   });
 }
