@@ -21,6 +21,11 @@ import { runLabBench } from './lab.js';
 import { type MemoryProbeResult, nodeRssFloor, runMemoryProbe, summarizeMemory } from './memory.js';
 import { runCoreBench } from './raft-core.js';
 
+// Ctrl-C or SIGTERM exits through 'exit', where the peers' hooks and the lab's stop what they started.
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => process.exit(signal === 'SIGINT' ? 130 : 143));
+}
+
 const { values, positionals } = parseArgs({
   allowPositionals: true,
   options: {

@@ -158,6 +158,23 @@ function metrics(listKeys: number): Metric[] {
   ];
 }
 
+/** SIGKILL the lab's datastore processes, by the pids in its file (an exit hook: synchronous). */
+function killLabNodes(labDir: string): void {
+  let pids: number[];
+  try {
+    pids = readLab(labDir).nodes.map((n) => n.pid);
+  } catch {
+    return; // no lab (yet)
+  }
+  for (const pid of pids) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // Already gone.
+    }
+  }
+}
+
 /** CPU of the members and of the client (this process) over the put c64 phase, per put. */
 function recordPutCpu(
   rec: Recorder,
@@ -391,6 +408,13 @@ export async function runCompare(options: CompareOptions): Promise<CompareResult
   const versions: Record<string, string> = {};
   let names: SystemName[] = ['ours'];
   const revisions = { ours: new Map<number, string>(), etcd: new Map<number, string>() };
+  // A bench stopped by a signal (cli.ts turns SIGINT/SIGTERM into exit) leaves no lab node
+  // running; etcd and dqlite have exit hooks of their own.
+  const killLabOnExit = () => {
+    killLabNodes(labDir);
+    rmSync(labDir, { recursive: true, force: true });
+  };
+  process.once('exit', killLabOnExit);
   try {
     progress(`starting our 3-node lab on ${ADDRESSES.ours}-3`);
     const nodes = await labUp({
@@ -562,6 +586,7 @@ export async function runCompare(options: CompareOptions): Promise<CompareResult
       }
     }
   } finally {
+    process.off('exit', killLabOnExit);
     progress('stopping');
     await labDown(labDir).catch(() => 0);
     rmSync(labDir, { recursive: true, force: true });
