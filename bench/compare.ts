@@ -15,7 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Etcd3 } from 'etcd3';
 import { labDown, labSignal, labStart, labStatus, labUp, readLab } from '../src/datastore/lab/lab.js';
-import { type EtcdCluster, etcdVersion, startEtcdCluster } from '../test/peers/etcd-cluster.js';
+import { addressOf, type EtcdCluster, etcdVersion, startEtcdCluster } from '../test/peers/etcd-cluster.js';
 import {
   DqliteClient,
   type DqliteCluster,
@@ -426,7 +426,7 @@ export async function runCompare(options: CompareOptions): Promise<CompareResult
     });
     if (withEtcd) {
       progress(`starting a 3-member etcd on ${ADDRESSES.etcd}-3`);
-      const etcdAddresses = [1, 2, 3].map((i) => ADDRESSES.etcd.replace(/\d+$/, String(i)));
+      const etcdAddresses = [0, 1, 2].map((i) => addressOf(ADDRESSES.etcd, i));
       etcd = await startEtcdCluster({
         size: 3,
         baseAddress: ADDRESSES.etcd,

@@ -9,7 +9,7 @@
  * passes on); --inside preloads bench/memory-report.mjs into them for V8's own figures.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Etcd3 } from 'etcd3';
@@ -44,7 +44,7 @@ export interface MemoryProbeResult {
 }
 
 /** RSS of a process split into anonymous and file-backed pages, in MB. */
-export function splitMemoryOf(pid: number): MemorySample {
+function splitMemoryOf(pid: number): MemorySample {
   try {
     const text = readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8');
     const kb = (field: string) =>
@@ -91,7 +91,7 @@ export async function runMemoryProbe(options: {
   if (options.inside) process.env.MK8S_MEMORY_REPORT_DIR = reportDir;
   Object.assign(process.env, options.env ?? {});
   try {
-    if (options.inside) (await import('node:fs')).mkdirSync(reportDir, { recursive: true });
+    if (options.inside) mkdirSync(reportDir, { recursive: true });
     // Seeded: the datastore alone, without the cluster agents a joined lab also starts.
     const nodes = await labUp({ nodes: 3, dir, baseAddress: options.baseAddress, formation: 'seed' });
     restoreEnv();

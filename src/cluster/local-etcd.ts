@@ -10,7 +10,7 @@ import { unaryCall } from '../datastore/etcd/grpc/unary-client.js';
 import { loadEtcdServices } from '../datastore/etcd/proto.js';
 import { MicroK8sError } from '../lib/errors.js';
 
-export const LOCAL_ETCD_LIMITS = { callTimeoutMs: 3_000 } as const;
+const LOCAL_ETCD_LIMITS = { callTimeoutMs: 3_000 } as const;
 
 type Service = 'KV' | 'Cluster';
 

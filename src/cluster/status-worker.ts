@@ -46,7 +46,7 @@ function liveState(paths: Paths): ProxyStateFile | undefined {
 }
 
 /** The worker's status now; MK_NOT_RUNNING when its proxy does not run. */
-export function readWorkerStatus(paths: Paths): WorkerStatus {
+function readWorkerStatus(paths: Paths): WorkerStatus {
   const services = readNodeStatus(paths).services;
   const state = liveState(paths);
   if (state === undefined) {

@@ -32,7 +32,7 @@ const SPECS: Record<ServiceName, ServiceSpec> = {
   'apiserver-proxy': { name: 'apiserver-proxy', run: (f) => ['apiserver-proxy', 'run', '--args-file', f] },
 };
 
-export function isServiceName(value: string): value is ServiceName {
+function isServiceName(value: string): value is ServiceName {
   return (SERVICE_NAMES as readonly string[]).includes(value);
 }
 

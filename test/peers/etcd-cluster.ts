@@ -128,7 +128,7 @@ export function etcdVersion(binary = findEtcdBinary()): string {
   return execFileSync(binary, ['--version'], { encoding: 'utf8', timeout: 10_000 }).split('\n')[0]!.trim();
 }
 
-function addressOf(base: string, offset: number): string {
+export function addressOf(base: string, offset: number): string {
   const parts = base.split('.').map(Number);
   if (parts.length !== 4 || parts[0] !== 127 || parts.some((p) => !Number.isInteger(p) || p < 0 || p > 255)) {
     throw new Error(`an etcd test cluster needs a loopback address (127.x.y.z), got ${base}`);

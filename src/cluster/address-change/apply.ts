@@ -13,8 +13,10 @@ import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { isIP } from 'node:net';
 import { hostname as osHostname } from 'node:os';
-import { parseHostPort, readArgsFile, updateArgsFile } from '../../datastore/node/config.js';
+import { parseHostPort, readArgsFile } from '../../datastore/node/config.js';
+import { formatHostPort } from '../../lib/host-port.js';
 import { createLogger } from '../../lib/log.js';
+import { editArgsFile } from '../../services/args.js';
 import { serviceArgsFile } from '../../services/catalog.js';
 import { type StopOutcome, startService, stopService, withServiceLock } from '../../services/restart.js';
 import { type AgentContext, parseBind, readAgentBind } from '../agent/context.js';
@@ -50,11 +52,7 @@ export interface AppliedChange extends AddressChange {
   readonly datastorePid?: number;
 }
 
-function hostPort(host: string, port: number): string {
-  return `${isIP(host) === 6 ? `[${host}]` : host}:${port}`;
-}
-
-/** What `updateArgsFile` would be given for the datastore args (nothing when it has none). */
+/** The flags to set in the datastore args (nothing when it has none). */
 function datastoreUpdates(ctx: AgentContext, change: AddressChange): Record<string, string> {
   if (!existsSync(ctx.datastoreArgs)) return {};
   const flags = readArgsFile(ctx.datastoreArgs);
@@ -63,7 +61,7 @@ function datastoreUpdates(ctx: AgentContext, change: AddressChange): Record<stri
     const value = flags.get(flag)?.[0];
     if (value === undefined) continue;
     const { host, port } = parseHostPort(flag, value);
-    if (sameIp(host, change.from)) updates[flag] = hostPort(change.to, port);
+    if (sameIp(host, change.from)) updates[flag] = formatHostPort(change.to, port);
   }
   return updates;
 }
@@ -85,7 +83,7 @@ function agentBindUpdate(ctx: AgentContext, change: AddressChange): string | und
   if (!existsSync(ctx.agentArgs)) return undefined;
   const bind = readAgentBind(ctx);
   if (!sameIp(bind.host, change.from)) return undefined;
-  const value = hostPort(change.to, bind.port);
+  const value = formatHostPort(change.to, bind.port);
   parseBind(value);
   return value;
 }
@@ -180,17 +178,17 @@ export async function applyAddressChange(
   const certificates = await reissueCertificates(ctx, change, table);
   const updates = datastoreUpdates(ctx, change);
   const agentBind = agentBindUpdate(ctx, change);
-  if (agentBind !== undefined) updateArgsFile(ctx.agentArgs, { bind: agentBind });
+  if (agentBind !== undefined) editArgsFile(ctx.agentArgs, { set: { bind: agentBind } });
   const proxy = proxyUpdates(ctx, change);
   if (Object.keys(proxy).length > 0) {
     await restartAround(ctx, 'apiserver-proxy', () =>
-      updateArgsFile(serviceArgsFile(ctx.paths, 'apiserver-proxy'), proxy),
+      editArgsFile(serviceArgsFile(ctx.paths, 'apiserver-proxy'), { set: proxy }),
     );
   }
   const { outcome: datastore, pid: datastorePid } =
     Object.keys(updates).length === 0
       ? { outcome: { kind: 'not-running' as const, reason: 'its args name no address of this node' } }
-      : await restartAround(ctx, 'datastore', () => updateArgsFile(ctx.datastoreArgs, updates));
+      : await restartAround(ctx, 'datastore', () => editArgsFile(ctx.datastoreArgs, { set: updates }));
   const stopped = datastore.kind === 'stopped' || datastore.kind === 'stopped-by-snap';
   const applied: AppliedChange = {
     from: change.from,

@@ -2,6 +2,4 @@
 export const ADDRESS_LIMITS = {
   /** How often the cluster agent looks at the interfaces (a DHCP renewal is not urgent to the second). */
   checkEveryMs: 10_000,
-  /** The restarted datastore seeing a leader and itself again (logged, never fatal: it keeps trying). */
-  servingWaitMs: 60_000,
 } as const;

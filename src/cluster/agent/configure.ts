@@ -104,7 +104,7 @@ function failed(node: string, address: string, error: unknown): ConfigureNodeRes
 }
 
 /** This node's part: the args file, then the restart (an error is the node's result). */
-export async function configureHere(
+async function configureHere(
   ctx: AgentContext,
   req: ConfigureRequest,
   self: ConfigureTarget,

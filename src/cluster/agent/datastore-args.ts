@@ -4,9 +4,9 @@
  * the node enters an existing group; --peer lines name the members it can reach first, the
  * replicated member table does the rest).
  */
-import { isIP } from 'node:net';
 import { join } from 'node:path';
 import { readArgsFile } from '../../datastore/node/config.js';
+import { formatHostPort } from '../../lib/host-port.js';
 import type { CertsLayout } from '../pki/layout.js';
 import { AGENT_LIMITS } from './limits.js';
 import type { MemberEndpoint } from './protocol.js';
@@ -27,10 +27,6 @@ export interface DatastoreArgs {
   readonly peers?: readonly MemberEndpoint[];
 }
 
-function hostPort(host: string, port: number): string {
-  return `${isIP(host) === 6 ? `[${host}]` : host}:${port}`;
-}
-
 export function etcdSocketPath(dataDir: string): string {
   return join(dataDir, 'etcd.sock');
 }
@@ -41,10 +37,10 @@ export function renderDatastoreArgs(a: DatastoreArgs): string {
     `--name=node${a.id}`,
     `--cluster-id=${a.clusterId}`,
     `--data-dir=${a.dataDir}`,
-    `--peer-listen=${hostPort(a.address, a.peerPort)}`,
+    `--peer-listen=${formatHostPort(a.address, a.peerPort)}`,
     // The etcd API over mutual TLS on the node address (other members, operators with a client
     // certificate) and on a local socket (the API server of this node).
-    `--client-tls-listen=${hostPort(a.address, a.clientPort)}`,
+    `--client-tls-listen=${formatHostPort(a.address, a.clientPort)}`,
     `--client-unix=${etcdSocketPath(a.dataDir)}`,
     `--ca-cert=${a.certs.ca.certPath}`,
     `--cert=${a.certs.leaves.peer.certPath}`,

@@ -6,6 +6,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { isIP } from 'node:net';
+import type { DaemonConfig } from '../../datastore/node/config.js';
 import { parseFailureDomain, readArgsFile } from '../../datastore/node/config.js';
 import { MicroK8sError } from '../../lib/errors.js';
 import { createLogger } from '../../lib/log.js';
@@ -113,7 +114,7 @@ export class AgentHandlers {
     // Rolls started here run one after the other. A request passed on by another node's roll is
     // not queued: two rolls started on two nodes would otherwise wait for each other.
     const run = this.configuring.then(async () => {
-      const others = (await this.members(config.clientUnix))
+      const others = (await this.members(config))
         .filter((m) => m.id !== config.id && hostOf(m.peerAddress) !== '')
         .map((m) => ({ id: m.id, host: hostOf(m.peerAddress) }));
       return configureNodes(this.ctx, req, self, others);
@@ -185,7 +186,7 @@ export class AgentHandlers {
   private async joinWorker(req: JoinRequest): Promise<WorkerJoinResponse> {
     const { hostname } = await this.common(req);
     const config = readDatastoreConfig(this.ctx);
-    const members = await this.members(config.clientUnix);
+    const members = await this.members(config);
     const certs = await this.signAll(hostname, req.csrs ?? {});
     // Recorded before the token is consumed: a record that cannot be written fails the join
     // with the token still usable. Every control-plane node can then list it and remove-node it.
@@ -223,7 +224,7 @@ export class AgentHandlers {
         'the cluster has no leader right now; retry the join in a moment',
       );
     }
-    const members = await this.members(config.clientUnix);
+    const members = await this.members(config);
     const taken = members.find((m) => hostOf(m.peerAddress) === canonical(req.address));
     if (taken) {
       throw new MicroK8sError(
@@ -291,8 +292,8 @@ export class AgentHandlers {
    * may lack the bootstrap members (see the report on the datastore), and a joiner that cannot
    * name the leader cannot answer it.
    */
-  private async members(etcdSocket: string | undefined): Promise<MemberAddress[]> {
-    const config = readDatastoreConfig(this.ctx);
+  private async members(config: DaemonConfig): Promise<MemberAddress[]> {
+    const etcdSocket = config.clientUnix;
     const fromFlags: MemberAddress[] = [
       { id: config.id, peerAddress: `${config.peerListen.host}:${config.peerListen.port}`, clientUrl: '' },
       ...config.peers.map((p) => ({

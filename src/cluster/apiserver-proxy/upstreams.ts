@@ -4,8 +4,8 @@
  * seen while forwarding count like failed checks, so a node that just died stops getting traffic
  * without waiting for the next round.
  */
-import { isIP } from 'node:net';
 import { MicroK8sError } from '../../lib/errors.js';
+import { formatHostPort } from '../../lib/host-port.js';
 import { MAX_UPSTREAMS } from './limits.js';
 
 export interface Endpoint {
@@ -28,7 +28,7 @@ export interface Upstream extends Endpoint {
 export type HealthChange = 'down' | 'up' | undefined;
 
 export function endpointKey(e: Endpoint): string {
-  return isIP(e.host) === 6 ? `[${e.host}]:${e.port}` : `${e.host}:${e.port}`;
+  return formatHostPort(e.host, e.port);
 }
 
 function checkEndpoint(e: Endpoint): Endpoint {

@@ -18,10 +18,8 @@
  *  - bytes: Buffer; enums: Number (unknown enum values stay visible and can be rejected);
  *  - defaults: true, every scalar is present; oneofs: true, the oneof name holds the set member.
  */
-import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type * as protoLoader from '@grpc/proto-loader';
-import { MicroK8sError } from '../../lib/errors.js';
 import { packageRoot } from '../../lib/paths.js';
 import { type EtcdServiceDefinitions, etcdServiceDefinitions } from './protobuf/service.js';
 
@@ -44,13 +42,11 @@ export function protoDir(root: string = packageRoot()): string {
 
 export type EtcdServices = EtcdServiceDefinitions;
 
-/** Parse the definitions (once per folder per process). */
+/**
+ * Parse the definitions (once per folder per process; cached by etcdServiceDefinitions). A
+ * missing or unreadable file, imports included, fails with MK_INTERNAL naming it.
+ */
 export function loadEtcdServices(dir: string = protoDir()): EtcdServices {
-  for (const file of PROTO_FILES) {
-    if (!existsSync(join(dir, file))) {
-      throw new MicroK8sError('MK_INTERNAL', `etcd proto file missing: ${join(dir, file)}`, { dir });
-    }
-  }
   return etcdServiceDefinitions(dir);
 }
 

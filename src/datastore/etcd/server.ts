@@ -48,7 +48,7 @@ export interface EtcdServerOptions {
 
 /**
  * A service whose `method` serializer passes an already encoded response through (Range pages and
- * watch events, see wire.ts); anything else still goes through proto-loader's.
+ * watch events, see wire.ts); anything else goes through the codec's serializer (protobuf/).
  */
 function withEncodedResponses(service: ServiceDefinition, method: string): ServiceDefinition {
   const definition = service[method];

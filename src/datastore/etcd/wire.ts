@@ -1,9 +1,8 @@
 /**
  * Direct protobuf encoders for the responses that carry key-values in bulk or on every write:
  * RangeResponse (a page of a list is hundreds of key-values) and the WatchResponse of events. The
- * generic path (proto-loader's serializer: protobufjs fromObject, then encode) builds an
- * intermediate object and a Long per int64 field of every key-value; encoding from the state
- * machine's types straight into one buffer does none of that.
+ * generic path (convert.ts's wire objects, then the codec in protobuf/) builds an intermediate
+ * object per key-value; encoding from the state machine's types straight into one buffer does not.
  *
  * The field numbers are those of proto/rpc.proto (ResponseHeader, RangeResponse, WatchResponse)
  * and proto/kv.proto (KeyValue, Event). Zero and empty fields are left out, as Go's encoder does (proto3

@@ -10,7 +10,7 @@
  * issues itself a client certificate from the cluster CA.
  */
 import { spawn } from 'node:child_process';
-import { appendFileSync, mkdirSync, openSync } from 'node:fs';
+import { appendFileSync, closeSync, mkdirSync, openSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { addNode } from '../../cluster/agent/add-node.js';
@@ -31,7 +31,7 @@ export interface JoinFormedNode {
   readonly weight: number;
 }
 
-export interface JoinFormationPorts {
+interface JoinFormationPorts {
   readonly peerPort: number;
   readonly clientPort: number;
   readonly agentPort: number;
@@ -47,7 +47,7 @@ export interface NodeHome {
   readonly agentLogFile: string;
 }
 
-export const JOIN_FORMATION_LIMITS = {
+const JOIN_FORMATION_LIMITS = {
   /** The agent's port must accept connections within this after its process starts. */
   agentListenTimeoutMs: 60_000,
   agentPollMs: 100,
@@ -100,6 +100,7 @@ export function spawnAgent(home: NodeHome): number {
     stdio: ['ignore', out, out],
     env,
   });
+  closeSync(out); // the child has its own copy
   child.unref();
   if (child.pid === undefined)
     throw new MicroK8sError('MK_INTERNAL', `could not start the agent of ${home.home}`);

@@ -6,6 +6,7 @@
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+import { AGENT_LIMITS } from '../../cluster/agent/limits.js';
 import { adminRequest, recordMember, requestRemoval } from '../../cluster/agent/local-datastore.js';
 import { ensureClusterCa, issueCertificate } from '../../cluster/pki.js';
 import { assert } from '../../lib/assert.js';
@@ -164,8 +165,7 @@ function addressOf(base: string, offset: number, anyIPv4 = false): string {
 
 /** Ask a node for its status over its admin socket; undefined if it does not answer in time. */
 export async function nodeReport(node: LabNode): Promise<NodeStatusReport | undefined> {
-  if (!existsSync(join(node.dataDir, 'admin.sock'))) return undefined;
-  // Down, starting or stopping: the caller reports it as not answering.
+  // Down, starting or stopping (no socket, or no answer): the caller reports it as not answering.
   return adminRequest(node.dataDir, 'GET', '/status', LAB_LIMITS.statusTimeoutMs).then(
     (body) => body as NodeStatusReport,
     () => undefined,
@@ -372,7 +372,11 @@ async function labUpByJoin(
   at: { base: string; peerPort: number; clientPort: number },
 ): Promise<LabNodeStatus[]> {
   const dir = options.dir;
-  const ports = { peerPort: at.peerPort, clientPort: at.clientPort, agentPort: options.agentPort ?? 25000 };
+  const ports = {
+    peerPort: at.peerPort,
+    clientPort: at.clientPort,
+    agentPort: options.agentPort ?? AGENT_LIMITS.defaultPort,
+  };
   const planned: JoinFormedNode[] = Array.from({ length: options.nodes }, (_, i) => ({
     id: i + 1,
     name: `node${i + 1}`,
@@ -413,7 +417,7 @@ async function labUpByJoin(
 }
 
 /** The roles the planner gives a cluster of n members: 3 voters, then 3 standbys, then spares. */
-export function plannedRoles(n: number): { voters: number; standbys: number; spares: number } {
+function plannedRoles(n: number): { voters: number; standbys: number; spares: number } {
   const voters = Math.min(n, 3);
   const standbys = Math.min(n - voters, 3);
   return { voters, standbys, spares: n - voters - standbys };

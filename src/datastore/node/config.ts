@@ -60,33 +60,49 @@ export interface DaemonConfig {
   readonly readMode: 'lease' | 'quorum';
 }
 
-const FLAGS = new Set([
-  'id',
-  'name',
-  'cluster-id',
-  'data-dir',
-  'peer-listen',
-  'peer',
-  'bootstrap',
-  'client-listen',
-  'client-unix',
-  'client-tls-listen',
-  'ca-cert',
-  'cert',
-  'key',
-  'tick-ms',
-  'election-ticks',
-  'snapshot-entries',
-  'compaction-lag',
-  'quota-bytes',
-  'failure-domain',
-  'weight',
-  'target-voters',
-  'target-standbys',
-  'dead-after',
-  'read-mode',
-]);
-const REPEATABLE = new Set(['peer']);
+/** A datastore flag: its help text, and whether it may be given more than once. */
+export interface DatastoreFlag {
+  readonly description: string;
+  readonly multiple?: true;
+}
+
+/**
+ * Every flag of a datastore node, in args files and on the command line: the one table both
+ * readers take their names from (daemon-cli.ts adds --args-file and the oclif flags).
+ */
+export const DATASTORE_FLAGS = {
+  id: { description: 'this node id (a positive integer)' },
+  name: { description: 'this node name' },
+  'cluster-id': { description: 'the cluster name; peers of another cluster are refused' },
+  'data-dir': { description: 'the folder of the Raft log and the database' },
+  'peer-listen': { description: 'HOST:PORT of the peer transport (the node address)' },
+  peer: { description: 'ID=HOST:PORT[,CLIENT_URL] of another member', multiple: true },
+  bootstrap: { description: 'initial membership of a new cluster: 1=voter,2=voter,3=standby' },
+  'client-listen': { description: 'HOST:PORT of plain etcd gRPC (loopback only)' },
+  'client-unix': { description: 'unix socket of the etcd gRPC API (for the local kube-apiserver)' },
+  'client-tls-listen': { description: 'HOST:PORT of the etcd gRPC API over TLS with client certificates' },
+  'ca-cert': { description: 'cluster CA certificate (PEM)' },
+  cert: { description: 'this node certificate (PEM)' },
+  key: { description: 'this node private key (PEM)' },
+  'tick-ms': { description: 'Raft tick in milliseconds (default 100)' },
+  'election-ticks': { description: 'ticks of an election timeout (default 10)' },
+  'snapshot-entries': { description: 'applied entries between snapshots (default 10000)' },
+  'compaction-lag': { description: 'entries kept behind a snapshot (default 1000)' },
+  'quota-bytes': { description: 'database size that raises the NOSPACE alarm (default 8 GiB)' },
+  'failure-domain': { description: 'failure domain of this node (voters are spread across them)' },
+  weight: { description: 'weight of this node (lower is preferred for voters)' },
+  'target-voters': { description: 'voters the roles planner aims for (default 3)' },
+  'target-standbys': { description: 'standbys the roles planner aims for (default 3)' },
+  'dead-after': { description: 'seconds unheard before a member is reported dead (default 300)' },
+  'read-mode': { description: 'lease (default: the leader reads under its lease) or quorum (ReadIndex)' },
+} as const satisfies Record<string, DatastoreFlag>;
+
+const FLAGS = new Set(Object.keys(DATASTORE_FLAGS));
+const REPEATABLE = new Set(
+  Object.entries(DATASTORE_FLAGS)
+    .filter(([, spec]) => (spec as DatastoreFlag).multiple)
+    .map(([name]) => name),
+);
 
 function bad(flag: string, message: string): never {
   throw new MicroK8sError('MK_INVALID_CONFIG', `--${flag}: ${message}`, { flag });

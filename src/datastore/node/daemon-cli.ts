@@ -3,8 +3,8 @@
  * (help, docs, and every unusual command line) and the fast path in bin/run.js, which starts the
  * daemon without loading oclif at all (oclif alone costs ~18 MB of RSS for the daemon's lifetime).
  *
- * The flag table below is the only list of the command's flags; the oclif command builds its
- * flags from it. The fast path accepts only the plain shapes `--name value` and `--name=value` of
+ * The flags are config.ts's DATASTORE_FLAGS (the args-file reader's too) plus --args-file; the
+ * oclif command builds its flags from that table. The fast path accepts only the plain shapes `--name value` and `--name=value` of
  * these flags; anything else (help, unknown or repeated flags, missing values, arguments) is left
  * to oclif, so every usage error keeps oclif's exact wording and exit code.
  *
@@ -12,39 +12,14 @@
  */
 import { isMicroK8sError } from '../../lib/errors.js';
 import { tuneDatastoreHeap } from '../../lib/runtime-flags.js';
+import { DATASTORE_FLAGS, type DatastoreFlag } from './config.js';
 import type { RolesPlanner } from './roles-agent.js';
 
-export interface DatastoreRunFlag {
-  readonly description: string;
-  readonly multiple?: true;
-}
+export type DatastoreRunFlag = DatastoreFlag;
 
 export const DATASTORE_RUN_FLAGS = {
   'args-file': { description: 'file with one flag per line' },
-  id: { description: 'this node id (a positive integer)' },
-  name: { description: 'this node name' },
-  'cluster-id': { description: 'the cluster name; peers of another cluster are refused' },
-  'data-dir': { description: 'the folder of the Raft log and the database' },
-  'peer-listen': { description: 'HOST:PORT of the peer transport (the node address)' },
-  peer: { description: 'ID=HOST:PORT[,CLIENT_URL] of another member', multiple: true },
-  bootstrap: { description: 'initial membership of a new cluster: 1=voter,2=voter,3=standby' },
-  'client-listen': { description: 'HOST:PORT of plain etcd gRPC (loopback only)' },
-  'client-unix': { description: 'unix socket of the etcd gRPC API (for the local kube-apiserver)' },
-  'client-tls-listen': { description: 'HOST:PORT of the etcd gRPC API over TLS with client certificates' },
-  'ca-cert': { description: 'cluster CA certificate (PEM)' },
-  cert: { description: 'this node certificate (PEM)' },
-  key: { description: 'this node private key (PEM)' },
-  'tick-ms': { description: 'Raft tick in milliseconds (default 100)' },
-  'election-ticks': { description: 'ticks of an election timeout (default 10)' },
-  'snapshot-entries': { description: 'applied entries between snapshots (default 10000)' },
-  'compaction-lag': { description: 'entries kept behind a snapshot (default 1000)' },
-  'quota-bytes': { description: 'database size that raises the NOSPACE alarm (default 8 GiB)' },
-  'failure-domain': { description: 'failure domain of this node (voters are spread across them)' },
-  weight: { description: 'weight of this node (lower is preferred for voters)' },
-  'target-voters': { description: 'voters the roles planner aims for (default 3)' },
-  'target-standbys': { description: 'standbys the roles planner aims for (default 3)' },
-  'dead-after': { description: 'seconds unheard before a member is reported dead (default 300)' },
-  'read-mode': { description: 'lease (default: the leader reads under its lease) or quorum (ReadIndex)' },
+  ...DATASTORE_FLAGS,
 } as const satisfies Record<string, DatastoreRunFlag>;
 
 export type DatastoreRunFlagName = keyof typeof DATASTORE_RUN_FLAGS;

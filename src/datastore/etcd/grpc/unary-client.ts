@@ -5,7 +5,7 @@
  */
 import http2 from 'node:http2';
 import type { Duplex } from 'node:stream';
-import { frameMessage, MESSAGE_PREFIX_BYTES } from './framing.js';
+import { frameMessage, MessageDecoder } from './framing.js';
 import { decodeGrpcMessage, GrpcStatusError, isStatusCode, Status } from './status.js';
 
 /** The largest answer read; the agent's calls (Range of one key, MemberList) are far smaller. */
@@ -48,8 +48,9 @@ export function unaryCall(options: UnaryCallOptions): Promise<Buffer> {
       te: 'trailers',
       'grpc-timeout': `${Math.max(1, Math.ceil(options.deadlineMs))}m`,
     });
-    const chunks: Buffer[] = [];
-    let bytes = 0;
+    // The server's framing, read by the same decoder the server reads requests with.
+    const decoder = new MessageDecoder(UNARY_CLIENT_LIMITS.maxResponseBytes);
+    const messages: Buffer[] = [];
     /** An answer counts only with an OK grpc-status (in the trailers, or trailers-only headers). */
     let statusOk = false;
     stream.on('response', (headers) => {
@@ -61,12 +62,11 @@ export function unaryCall(options: UnaryCallOptions): Promise<Buffer> {
       if (headers['grpc-status'] !== undefined) trailers(headers);
     });
     stream.on('data', (chunk: Buffer) => {
-      bytes += chunk.length;
-      if (bytes > UNARY_CLIENT_LIMITS.maxResponseBytes + MESSAGE_PREFIX_BYTES) {
-        finish(new GrpcStatusError(Status.RESOURCE_EXHAUSTED, 'response larger than the client accepts'));
-        return;
+      try {
+        decoder.push(chunk, messages);
+      } catch (error) {
+        finish(error as GrpcStatusError);
       }
-      chunks.push(chunk);
     });
     const trailers = (headers: http2.IncomingHttpHeaders) => {
       const code = Number(headers['grpc-status']);
@@ -85,17 +85,13 @@ export function unaryCall(options: UnaryCallOptions): Promise<Buffer> {
         endedWithoutStatus = true;
         return;
       }
-      const body = Buffer.concat(chunks);
-      if (body.length < MESSAGE_PREFIX_BYTES || body[0] !== 0) {
-        finish(new GrpcStatusError(Status.INTERNAL, 'the response holds no (uncompressed) message'));
+      if (decoder.partial || messages.length !== 1) {
+        finish(
+          new GrpcStatusError(Status.INTERNAL, `a unary answer holds ${messages.length} whole messages`),
+        );
         return;
       }
-      const length = body.readUInt32BE(1);
-      if (body.length !== MESSAGE_PREFIX_BYTES + length) {
-        finish(new GrpcStatusError(Status.INTERNAL, 'the response message is truncated or followed by more'));
-        return;
-      }
-      finish(undefined, body.subarray(MESSAGE_PREFIX_BYTES));
+      finish(undefined, messages[0]);
     });
     // Closed without 'end' or 'error' (the connection went away): fail now, not at the deadline.
     // After 'end' and 'trailers' this finds the call settled already.
