@@ -245,6 +245,30 @@ export const ERROR_TABLE = {
     exitCode: ExitCode.unavailable,
     hint: 'Bring up the network interface (or wait for its new lease), then run `microk8s refresh-address` again.',
   },
+  MK_IMAGE_INVALID: {
+    exitCode: ExitCode.invalidInput,
+    hint: 'Pass an OCI image-layout tar or a docker-archive tar (`docker save`, `skopeo copy ... oci-archive:`, `microk8s images export-local`), complete and undamaged.',
+  },
+  MK_CONTAINERD_UNAVAILABLE: {
+    exitCode: ExitCode.unavailable,
+    hint: 'containerd is not running on this node, or ctr is missing: start the node (`microk8s start`); outside a snap, build the upstream parts first (`npm run build:upstream`).',
+  },
+  MK_IMAGE_BUILD_FAILED: {
+    exitCode: ExitCode.failure,
+    hint: 'A local image recipe (snap/local/images) could not run: install what the message names (go, apt-get, dpkg-deb), run `apt-get update` once, then build again.',
+  },
+  MK_IMAGE_CTR_FAILED: {
+    exitCode: ExitCode.failure,
+    hint: "containerd refused the request: read ctr's message above; for an import, check the archive's platform and names.",
+  },
+  MK_NO_CREDENTIALS: {
+    exitCode: ExitCode.unavailable,
+    hint: 'This node has no Kubernetes credentials yet: run `microk8s start` (it sets a new node up first).',
+  },
+  MK_UPSTREAM_MISSING: {
+    exitCode: ExitCode.configuration,
+    hint: 'The upstream binaries are not installed: outside a snap, run `npm run build:upstream` in the project folder.',
+  },
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof ERROR_TABLE;

@@ -1,0 +1,63 @@
+/**
+ * Image names. Images we build carry a `localhost/microk8s/...` name: a local build must never
+ * pose as an upstream registry's image (a pull would replace it, or a user would trust it for
+ * something it is not). The table maps the upstream names the node would otherwise use to ours.
+ */
+import { MicroK8sError } from '../../lib/errors.js';
+
+/** Our own sandbox image: the pause program in snap/local/pause. */
+export const SANDBOX_IMAGE = 'localhost/microk8s/pause:3.10-mk1';
+/** The registry part of every local build. */
+export const LOCAL_REGISTRY = 'localhost';
+
+/** Upstream image name -> the local image that stands in for it on this node. */
+export const LOCAL_IMAGE_TABLE: Readonly<Record<string, string>> = {
+  'registry.k8s.io/pause:3.10': SANDBOX_IMAGE,
+  'registry.k8s.io/pause:3.10.1': SANDBOX_IMAGE,
+};
+
+// Distribution's reference grammar, simplified to what a full, tagged name needs.
+const COMPONENT = '[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*';
+const DOMAIN =
+  '(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)(?:\\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*(?::[0-9]+)?';
+const TAG = '[\\w][\\w.-]{0,127}';
+const FULL_NAME = new RegExp(`^(${DOMAIN})/(${COMPONENT}(?:/${COMPONENT})*):(${TAG})$`);
+
+export interface ImageName {
+  readonly domain: string;
+  readonly path: string;
+  readonly tag: string;
+}
+
+/** A full name with a registry and a tag, e.g. localhost/microk8s/busybox:1.36.1. */
+export function parseImageName(name: string): ImageName {
+  const match = FULL_NAME.exec(name);
+  if (!match || name.length > 255) {
+    throw new MicroK8sError(
+      'MK_INVALID_ARGUMENT',
+      `'${name}' is not a full image name (REGISTRY/PATH:TAG, lowercase path, e.g. localhost/microk8s/pause:3.10-mk1)`,
+      { name },
+    );
+  }
+  return { domain: match[1]!, path: match[2]!, tag: match[3]! };
+}
+
+/** A name for an image built here: full, and under the local registry. */
+export function localImageName(name: string): string {
+  const parsed = parseImageName(name);
+  if (parsed.domain !== LOCAL_REGISTRY) {
+    throw new MicroK8sError(
+      'MK_INVALID_ARGUMENT',
+      `a local build must be named ${LOCAL_REGISTRY}/..., not '${name}': it must not pose as another registry's image`,
+      { name },
+    );
+  }
+  return name;
+}
+
+/** A tag from free text such as a Debian version: '1:1.36.1-9+b1' -> '1.36.1-9-b1'. */
+export function tagFromVersion(version: string): string {
+  const withoutEpoch = version.replace(/^\d+:/, '');
+  const tag = withoutEpoch.replace(/[^\w.-]+/g, '-').replace(/^[.-]+/, '');
+  return tag.slice(0, 128);
+}
