@@ -13,6 +13,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Etcd3 } from 'etcd3';
 import { labDown, labSignal, labStart, labStatus, labUp, readLab } from '../src/datastore/lab/lab.js';
 import { addressOf, type EtcdCluster, etcdVersion, startEtcdCluster } from '../test/peers/etcd-cluster.js';
@@ -41,7 +42,6 @@ import {
   memoryOf,
   putWorkload,
   runLoad,
-  sleep,
   watchLatency,
   withCpu,
 } from './workloads.js';

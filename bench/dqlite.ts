@@ -14,9 +14,9 @@ import { execFile, spawn } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Pool } from 'undici';
 import { isProcessAlive, waitProcessExit } from '../src/lib/process.js';
-import { sleep } from './workloads.js';
 
 export interface DqliteNode {
   readonly name: string;

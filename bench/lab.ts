@@ -6,6 +6,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Etcd3 } from 'etcd3';
 import { labDown, labSignal, labStart, labStatus, labUp, readLab } from '../src/datastore/lab/lab.js';
 import { median, memoryOf, putWorkload, runLoad } from './workloads.js';
@@ -34,7 +35,7 @@ export async function firstWriteAfter(hosts: string[], start: number, timeoutMs:
       return performance.now() - start;
     } catch (error) {
       if (process.env.BENCH_DEBUG) console.error(String(error));
-      await new Promise((r) => setTimeout(r, 10));
+      await sleep(10);
     } finally {
       client.close();
     }
@@ -57,7 +58,7 @@ export async function runLabBench(options: {
       formation: 'seed',
     });
     const client = new Etcd3({ hosts: nodes.map((n) => n.clientEndpoint), dialTimeout: 2000 });
-    await new Promise((r) => setTimeout(r, 1000));
+    await sleep(1000);
     const rssIdleMb = readLab(dir).nodes.map((n) => memoryOf(n.pid).rssMb);
     const writes: LabBenchResult['writes'] = [];
     for (const concurrency of [1, 16, 64]) {
@@ -80,7 +81,7 @@ export async function runLabBench(options: {
       const survivors = nodes.filter((n) => n.name !== leader.name).map((n) => n.clientEndpoint);
       failoverMs.push(await firstWriteAfter(survivors, start, 30_000));
       await labStart(dir, leader.name);
-      await new Promise((r) => setTimeout(r, 1500));
+      await sleep(1500);
     }
     client.close();
     return { writes, failoverMs, failoverMedianMs: median(failoverMs), rssIdleMb, rssPeakMb };

@@ -12,18 +12,10 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Etcd3 } from 'etcd3';
 import { labDown, labUp, readLab } from '../src/datastore/lab/lab.js';
-import {
-  fillKeys,
-  kubeUpdateTxn,
-  listPaged,
-  median,
-  memoryOf,
-  putWorkload,
-  runLoad,
-  sleep,
-} from './workloads.js';
+import { fillKeys, kubeUpdateTxn, listPaged, median, memoryOf, putWorkload, runLoad } from './workloads.js';
 
 export interface MemorySample {
   rssMb: number;

@@ -5,6 +5,7 @@
  * that as MK_MEMBER_ALIVE. A voter is replaced and demoted before it goes, and never in a way
  * that loses quorum.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { MicroK8sError } from '../lib/errors.js';
 import type { Paths } from '../lib/paths.js';
 import { localStatus, requestRemoval } from './agent/local-datastore.js';
@@ -74,7 +75,7 @@ export async function removeNode(options: RemoveOptions): Promise<RemoveResult> 
     if (!member) return { kind: 'member', id: target.id, removed: true };
     if (member.removal !== 'no') seen = true;
     else if (seen) throw alive();
-    await new Promise((r) => setTimeout(r, REMOVE_LIMITS.pollMs));
+    await sleep(REMOVE_LIMITS.pollMs);
   }
   throw new MicroK8sError(
     'MK_TIMEOUT',

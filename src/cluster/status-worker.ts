@@ -6,6 +6,7 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { MicroK8sError } from '../lib/errors.js';
 import type { Paths } from '../lib/paths.js';
 import { isProcessAlive } from '../lib/process.js';
@@ -116,6 +117,6 @@ export async function workerStatus(
         );
       return status;
     }
-    await new Promise((resolve) => setTimeout(resolve, pollMs));
+    await sleep(pollMs);
   }
 }

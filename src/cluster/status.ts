@@ -5,6 +5,7 @@
  * reported as unknown and the leader is named, rather than guessed.
  */
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { NodeStatusReport } from '../datastore/node/driver.js';
 import type { MemberReport } from '../datastore/node/roles-agent.js';
 import { MicroK8sError } from '../lib/errors.js';
@@ -156,10 +157,6 @@ export interface StatusOptions {
   /** Poll until the node answers and knows a leader, for at most timeoutS seconds. */
   readonly waitReady?: boolean;
   readonly timeoutS?: number;
-}
-
-async function sleep(ms: number): Promise<void> {
-  await new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 /** This node's status; MK_NOT_RUNNING when its datastore does not answer (MK_NO_LEADER after a wait). */

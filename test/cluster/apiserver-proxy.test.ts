@@ -1,6 +1,7 @@
 // The worker's API-server proxy over real sockets on 127.0.52.x: echo servers stand in for the
 // control-plane API servers. Every wait is bounded; nothing depends on how fast things happen.
 import { connect, createServer, type Server, type Socket } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { pickUpstream } from '../../src/cluster/apiserver-proxy/balancer.js';
@@ -116,7 +117,7 @@ async function until(what: string, condition: () => boolean | Promise<boolean>):
   const deadline = Date.now() + WAIT_MS;
   while (Date.now() < deadline) {
     if (await condition()) return;
-    await new Promise((r) => setTimeout(r, 20));
+    await sleep(20);
   }
   throw new Error(`${what}: not within ${WAIT_MS} ms`);
 }

@@ -7,6 +7,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import * as assert from 'uvu/assert';
 
 export const ROOT = new URL('../..', import.meta.url).pathname;
@@ -41,7 +42,7 @@ export async function until<T>(
   while (Date.now() < deadline) {
     const value = await probe();
     if (value !== undefined) return value;
-    await new Promise((r) => setTimeout(r, 250));
+    await sleep(250);
   }
   throw new Error(`timed out waiting for ${what}`);
 }

@@ -10,6 +10,7 @@
  * the reason (a bug to fix, or a deliberate difference): the difference is then printed, not
  * failed, so the suite stays green and honest.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Etcd3 } from 'etcd3';
 import type { RawClient } from './grpc.js';
 import { unary } from './grpc.js';
@@ -204,10 +205,6 @@ export function prefixEnd(prefix: Buffer): Buffer {
     }
   }
   return Buffer.from([0]);
-}
-
-export function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
 }
 
 /** Poll `fn` until it returns a value (not undefined), bounded. */

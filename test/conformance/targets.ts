@@ -8,6 +8,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Etcd3, type IOptions } from 'etcd3';
 import { execa } from 'execa';
 import { labDown, labSignal, labStart, labStatus, labUp, readLab } from '../../src/datastore/lab/lab.js';
@@ -59,10 +60,6 @@ export function targetNamesFromEnv(): TargetName[] {
   if (v === 'both' || v === '') return ['ours', 'etcd'];
   if (v === 'ours' || v === 'etcd') return [v];
   throw new Error(`CONFORMANCE_TARGET must be ours, etcd or both, got '${v}'`);
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
 }
 
 async function runCtl(

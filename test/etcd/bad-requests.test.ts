@@ -4,6 +4,7 @@
  * Single-node LocalBackend (test/etcd/local-backend.ts).
  */
 import http2 from 'node:http2';
+import { setTimeout as sleep } from 'node:timers/promises';
 import * as grpc from '@grpc/grpc-js';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -15,7 +16,6 @@ import {
   type Harness,
   type RawClients,
   rawClients,
-  sleep,
   startHarness,
 } from './helpers.js';
 

@@ -2,10 +2,11 @@
  * The etcd API against the real npm `etcd3` client, over loopback TCP, on the single-node
  * LocalBackend (test/etcd/local-backend.ts).
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Etcd3, type IKeyValue, type Watcher } from 'etcd3';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { b, eventually, type Harness, sleep, startHarness } from './helpers.js';
+import { b, eventually, type Harness, startHarness } from './helpers.js';
 
 let h: Harness;
 let client: Etcd3;

@@ -4,12 +4,13 @@
 import { readFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { connect as tlsConnect } from 'node:tls';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { ensureClusterCa, issueCertificate } from '../../src/cluster/pki.js';
 import { labSignal, labStart, labStatus, readLab } from '../../src/datastore/lab/lab.js';
-import { eventually, nodeHash, sleep, startLab, type TestLab } from './helpers.js';
+import { eventually, nodeHash, startLab, type TestLab } from './helpers.js';
 
 let lab: TestLab;
 

@@ -14,6 +14,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { isProcessAlive } from '../../src/lib/process.js';
 
 export interface EtcdMember {
@@ -136,10 +137,6 @@ export function addressOf(base: string, offset: number): string {
   const last = parts[3]! + offset;
   if (last > 254) throw new Error(`too many members for base address ${base}`);
   return `${parts[0]}.${parts[1]}.${parts[2]}.${last}`;
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
 }
 
 /** The last lines of a member's log, for error messages. */

@@ -5,6 +5,7 @@
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { ensureClusterCa, issueCertificate } from '../../src/cluster/pki.js';
 import { type Message, MessageType } from '../../src/datastore/raft/types.js';
 import { peerCertificateNames } from '../../src/datastore/transport/identity.js';
@@ -137,12 +138,8 @@ export async function waitFor(condition: () => boolean, what: string, timeoutMs 
   const deadline = Date.now() + timeoutMs;
   while (!condition()) {
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 5));
+    await sleep(5);
   }
-}
-
-export function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 /** A heartbeat-sized message whose readSeq numbers it. */

@@ -3,6 +3,7 @@
  * it stays bounded (the oldest are dropped); they re-dial with a growing backoff and deliver the
  * newest queued messages, in order, once it is back.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import {
@@ -10,7 +11,6 @@ import {
   makePki,
   type Node,
   numbered,
-  sleep,
   startCluster,
   startNode,
   type TestPki,

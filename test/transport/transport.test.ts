@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { MessageType } from '../../src/datastore/raft/types.js';
@@ -125,7 +126,7 @@ test('setPeers: a readdressed peer is re-dialed at its new address', async () =>
   // Point node 2 at node 3's address: the dialer must refuse a server that is not node 2.
   n1.transport.setPeers(new Map(everyone).set(2, everyone.get(3)!));
   n1.transport.send([numbered(1, 2, 1000)]);
-  await new Promise((resolve) => setTimeout(resolve, 300));
+  await sleep(300);
   assert.not.ok(
     n2.inbox.some((m) => m.readSeq === 1000),
     'nothing reaches an impostor address',

@@ -14,6 +14,7 @@
 import { existsSync } from 'node:fs';
 import { rename } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { MicroK8sError } from '../../lib/errors.js';
 import { utcStamp } from '../../lib/process.js';
 import { stopService } from '../../services/restart.js';
@@ -35,10 +36,6 @@ export interface LeaveResult {
   readonly backups: readonly string[];
   readonly clusterId: string;
   readonly started?: { pid: number };
-}
-
-async function sleep(ms: number): Promise<void> {
-  await new Promise((r) => setTimeout(r, ms));
 }
 
 async function keepAside(path: string, backups: string[]): Promise<void> {

@@ -4,6 +4,7 @@
  * listen.
  */
 import { readFile } from 'node:fs/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { MicroK8sError } from '../../lib/errors.js';
 import type { Paths } from '../../lib/paths.js';
 import { isProcessAlive } from '../../lib/process.js';
@@ -42,7 +43,7 @@ export async function waitForMembership(
           : `waiting to be added to the cluster (leader: ${status.leader || 'unknown'}, ${seconds} s)`,
       );
     }
-    await new Promise((resolve) => setTimeout(resolve, AGENT_LIMITS.startPollMs));
+    await sleep(AGENT_LIMITS.startPollMs);
   }
   throw new MicroK8sError(
     'MK_TIMEOUT',
@@ -71,7 +72,7 @@ export async function waitForProxy(
         `the API-server proxy (pid ${pid}) exited at start; see its log`,
       );
     }
-    await new Promise((resolve) => setTimeout(resolve, AGENT_LIMITS.startPollMs));
+    await sleep(AGENT_LIMITS.startPollMs);
   }
   throw new MicroK8sError(
     'MK_TIMEOUT',

@@ -8,6 +8,7 @@
  * message (errors.ts); nothing a client sends can throw past a handler.
  */
 import type net from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { MicroK8sError } from '../../lib/errors.js';
 import { createLogger, type Logger } from '../../lib/log.js';
 import { AuthorityRewritingConnection } from './authority.js';
@@ -236,7 +237,7 @@ export class EtcdServer {
     const sockets = [...this.sockets];
     await Promise.race([
       Promise.all(sockets.map((socket) => new Promise<void>((resolve) => socket.end(resolve)))),
-      new Promise<void>((resolve) => setTimeout(resolve, SOCKET_LINGER_MS).unref()),
+      sleep(SOCKET_LINGER_MS, undefined, { ref: false }),
     ]);
     for (const socket of sockets) socket.destroy();
     this.sockets.clear();

@@ -10,6 +10,7 @@
  */
 import { randomInt } from 'node:crypto';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { assert } from '../../lib/assert.js';
 import { MicroK8sError } from '../../lib/errors.js';
 import { createLogger, type Logger } from '../../lib/log.js';
@@ -965,11 +966,11 @@ export class DatastoreNode implements EtcdBackend {
     this.logger.info('handing leadership over before stopping', { to: target.id });
     this.transferLeadership(target.id);
     for (let i = 0; i < DRIVER_LIMITS.handoverWaitTicks && this.raft.raft.state === 'leader'; i++) {
-      await new Promise((r) => setTimeout(r, this.config.tickMs));
+      await sleep(this.config.tickMs);
     }
     // Wait (bounded) until this node has heard of the new leader, so draining can be forwarded.
     for (let i = 0; i < DRIVER_LIMITS.handoverWaitTicks && this.raft.raft.lead === NONE; i++) {
-      await new Promise((r) => setTimeout(r, this.config.tickMs));
+      await sleep(this.config.tickMs);
     }
   }
 }

@@ -13,6 +13,7 @@
  * A member that stops cleanly first marks itself draining. The planner treats a draining member
  * as one that is going away: it promotes a replacement first, then demotes it.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { MicroK8sError } from '../../lib/errors.js';
 import type { Logger } from '../../lib/log.js';
 import type { RaftStatus } from '../raft/raft.js';
@@ -203,7 +204,7 @@ export class RolesAgent {
       this.host.status().leader !== 0 &&
       this.replacementExists()
     ) {
-      await new Promise((r) => setTimeout(r, ROLES_AGENT_LIMITS.drainPollMs));
+      await sleep(ROLES_AGENT_LIMITS.drainPollMs);
     }
     return this.role();
   }
@@ -293,7 +294,7 @@ export class RolesAgent {
       } catch (error) {
         last = error;
       }
-      await new Promise((r) => setTimeout(r, 100));
+      await sleep(100);
     }
     throw new MicroK8sError('MK_TIMEOUT', `the placement change did not commit within ${timeoutMs} ms`, {
       cause: String(last),

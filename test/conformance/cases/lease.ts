@@ -2,9 +2,9 @@
  * Leases: grant (server- and client-chosen ids, TTL bounds), attach, keep-alive, time-to-live with
  * keys, revoke deleting the keys, expiry within TTL + 1 s, and etcdctl's lease commands.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { keepAliveStream, unary, watchStream } from '../grpc.js';
 import type { Case, Ctx } from '../harness.js';
-import { sleep } from '../harness.js';
 import { normalError } from '../normalize.js';
 import { b, kvOf, leaseOf, type Msg } from './util.js';
 
