@@ -1,9 +1,9 @@
 /**
- * File helpers of the cluster layer (PKI, join tokens): private modes, a lock file, scratch folders next to the destination (same
- * filesystem, so rename is atomic) and atomic writes, so a crash never leaves a half-written
- * key, certificate or kubeconfig behind.
+ * File helpers of the cluster layer (PKI, join tokens): private modes and scratch folders next to
+ * the destination (same filesystem, so a rename is atomic), so a crash never leaves a half-written
+ * key, certificate or kubeconfig behind. Atomic writes are src/node/atomic-write.ts.
  */
-import { chmod, mkdtemp, open, rename, rm, stat } from 'node:fs/promises';
+import { chmod, mkdtemp, open, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 
 export const PRIVATE_MODE = 0o600;
@@ -38,25 +38,6 @@ export async function createPrivateFile(path: string): Promise<void> {
   const handle = await open(path, 'wx', PRIVATE_MODE);
   await handle.close();
   await chmod(path, PRIVATE_MODE); // in case the umask removed bits we asked for (it only removes)
-}
-
-/** Write `data` to `path` through a temporary file created with `mode`, fsync'd, then renamed. */
-export async function writeFileAtomic(path: string, data: string, mode: number): Promise<void> {
-  const tmp = `${path}.tmp-${process.pid}-${Date.now()}`;
-  const handle = await open(tmp, 'wx', mode);
-  try {
-    await handle.writeFile(data);
-    await handle.chmod(mode);
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-  try {
-    await rename(tmp, path);
-  } catch (error) {
-    await rm(tmp, { force: true });
-    throw error;
-  }
 }
 
 export async function fileMode(path: string): Promise<number> {

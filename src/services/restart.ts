@@ -8,12 +8,13 @@
  */
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { execa } from 'execa';
 import { assert } from '../lib/assert.js';
 import { MicroK8sError } from '../lib/errors.js';
-import { withFileLock } from '../lib/file-lock.js';
 import type { Paths } from '../lib/paths.js';
 import { isProcessAlive, waitProcessExit } from '../lib/process.js';
+import { runFile } from '../lib/run-file.js';
+import { withFileLock } from '../node/lock.js';
+import { isRecordedProcessAlive } from '../node/process-identity.js';
 import { type ServiceName, serviceArgsFile, servicePidFile, serviceSpec } from './catalog.js';
 import { spawnDaemon } from './spawn.js';
 
@@ -70,17 +71,6 @@ export async function withServiceLock<T>(
  * reused pid that runs another node's daemon (another MICROK8S_HOME, a lab node) is never
  * signalled. Linux /proc; elsewhere the pid file is trusted.
  */
-function runsCommand(pid: number, args: readonly string[]): boolean {
-  let words: string[];
-  try {
-    words = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
-  } catch {
-    return !existsSync('/proc/self');
-  }
-  const at = words.indexOf(args[0]!);
-  return at >= 0 && args.every((word, i) => words[at + i] === word);
-}
-
 async function stopPid(name: string, pid: number, signal: StopSignal): Promise<boolean> {
   process.kill(pid, signal);
   if (await waitProcessExit(pid, RESTART_LIMITS.stopWaitMs)) return false;
@@ -94,11 +84,19 @@ function snapApp(name: ServiceName, env: RestartOptions['env']): string {
 }
 
 async function snapctl(action: 'restart' | 'stop' | 'start', app: string): Promise<void> {
-  try {
-    await execa('snapctl', [action, app], { timeout: RESTART_LIMITS.snapctlMs });
-  } catch (error) {
-    const why = (error as { stderr?: string }).stderr?.trim() || (error as Error).message;
-    throw new MicroK8sError('MK_SERVICE_RESTART', `snapctl ${action} ${app} failed: ${why}`, { app });
+  const fail = (why: string) =>
+    new MicroK8sError('MK_SERVICE_RESTART', `snapctl ${action} ${app} failed: ${why}`, { app });
+  const result = await runFile('snapctl', [action, app], { timeoutMs: RESTART_LIMITS.snapctlMs }).catch(
+    (error: unknown) => {
+      throw fail((error as Error).message);
+    },
+  );
+  if (result.exitCode !== 0) {
+    throw fail(
+      result.timedOut
+        ? `no answer within ${RESTART_LIMITS.snapctlMs} ms`
+        : result.stderr.trim() || `exit ${result.exitCode ?? result.signal}`,
+    );
   }
 }
 
@@ -145,7 +143,7 @@ export async function stopService(
   if (pid === process.pid) {
     return { kind: 'skipped', reason: `${name} does not restart itself outside a snap; restart it by hand` };
   }
-  if (!runsCommand(pid, spec.run(serviceArgsFile(paths, name)))) {
+  if (!isRecordedProcessAlive(pid, { command: spec.run(serviceArgsFile(paths, name)) })) {
     return { kind: 'not-running', reason: `pid ${pid} of ${pidFile} is not ${name}; it was left alone` };
   }
   return { kind: 'stopped', pid, killed: await stopPid(name, pid, signal) };

@@ -2,10 +2,11 @@
  * What runs on this node. A service that runs has a pid file under the run folder whose process
  * is alive; nothing else counts, so status never reports a service it cannot see.
  */
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Paths } from '../lib/paths.js';
-import { isProcessAlive } from '../lib/process.js';
+import { isRecordedProcessAlive, readPidFile } from '../node/process-identity.js';
+import { SERVICE_NAMES, serviceArgsFile, serviceSpec } from './catalog.js';
 
 export interface ServiceState {
   name: string;
@@ -20,14 +21,22 @@ export interface NodeStatus {
   services: ServiceState[];
 }
 
+/** The command a pid file's process must run to be that service (a reused pid runs another). */
+function commandOf(paths: Paths, name: string): readonly string[] | undefined {
+  if (!(SERVICE_NAMES as readonly string[]).includes(name)) return undefined;
+  const spec = serviceSpec(name);
+  return spec.run?.(serviceArgsFile(paths, spec.name));
+}
+
 export function readNodeStatus(paths: Paths): NodeStatus {
   const services: ServiceState[] = [];
   if (existsSync(paths.run)) {
     for (const file of readdirSync(paths.run).sort()) {
       if (!file.endsWith('.pid')) continue;
-      const pid = Number.parseInt(readFileSync(join(paths.run, file), 'utf8').trim(), 10);
-      if (!Number.isInteger(pid) || pid <= 0) continue;
-      services.push({ name: file.slice(0, -'.pid'.length), pid, running: isProcessAlive(pid) });
+      const pid = readPidFile(join(paths.run, file));
+      if (pid === undefined) continue;
+      const name = file.slice(0, -'.pid'.length);
+      services.push({ name, pid, running: isRecordedProcessAlive(pid, { command: commandOf(paths, name) }) });
     }
   }
   return {

@@ -13,10 +13,10 @@ import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { isIP } from 'node:net';
 import { hostname as osHostname } from 'node:os';
-import { parseHostPort, readArgsFile } from '../../datastore/node/config.js';
+import { parseHostPort, readDatastoreArgs } from '../../datastore/node/config.js';
 import { formatHostPort } from '../../lib/host-port.js';
 import { createLogger } from '../../lib/log.js';
-import { editArgsFile } from '../../services/args.js';
+import { editArgsFile, readArgsFile } from '../../node/args-file.js';
 import { serviceArgsFile } from '../../services/catalog.js';
 import { type StopOutcome, startService, stopService, withServiceLock } from '../../services/restart.js';
 import { type AgentContext, parseBind, readAgentBind } from '../agent/context.js';
@@ -55,7 +55,7 @@ export interface AppliedChange extends AddressChange {
 /** The flags to set in the datastore args (nothing when it has none). */
 function datastoreUpdates(ctx: AgentContext, change: AddressChange): Record<string, string> {
   if (!existsSync(ctx.datastoreArgs)) return {};
-  const flags = readArgsFile(ctx.datastoreArgs);
+  const flags = readDatastoreArgs(ctx.datastoreArgs);
   const updates: Record<string, string> = {};
   for (const flag of LISTEN_FLAGS) {
     const value = flags.get(flag)?.[0];
@@ -148,14 +148,14 @@ async function reissueCertificates(
 async function restartAround(
   ctx: AgentContext,
   service: 'datastore' | 'apiserver-proxy',
-  rewrite: () => void,
+  rewrite: () => Promise<unknown>,
 ): Promise<{ outcome: StopOutcome; pid?: number }> {
   return withServiceLock(ctx.paths, service, async () => {
     const outcome = await stopService(ctx.paths, service);
     const stopped = outcome.kind === 'stopped' || outcome.kind === 'stopped-by-snap';
     let pid: number | undefined;
     try {
-      rewrite();
+      await rewrite();
     } finally {
       // A rewrite that failed still starts the service again (on its old args), then throws.
       if (stopped) pid = await startService(ctx.paths, service);
@@ -178,7 +178,7 @@ export async function applyAddressChange(
   const certificates = await reissueCertificates(ctx, change, table);
   const updates = datastoreUpdates(ctx, change);
   const agentBind = agentBindUpdate(ctx, change);
-  if (agentBind !== undefined) editArgsFile(ctx.agentArgs, { set: { bind: agentBind } });
+  if (agentBind !== undefined) await editArgsFile(ctx.agentArgs, { set: { bind: agentBind } });
   const proxy = proxyUpdates(ctx, change);
   if (Object.keys(proxy).length > 0) {
     await restartAround(ctx, 'apiserver-proxy', () =>

@@ -4,12 +4,12 @@
  * datastore). A wildcard bind follows every address by itself and names nothing to follow.
  */
 import { existsSync } from 'node:fs';
-import { parseHostPort, readArgsFile } from '../../datastore/node/config.js';
+import { parseHostPort, readDatastoreArgs } from '../../datastore/node/config.js';
 import { type AgentContext, readAgentBind } from '../agent/context.js';
 
 export function configuredAddress(ctx: AgentContext): string | undefined {
   if (existsSync(ctx.datastoreArgs)) {
-    const listen = readArgsFile(ctx.datastoreArgs).get('peer-listen')?.[0];
+    const listen = readDatastoreArgs(ctx.datastoreArgs).get('peer-listen')?.[0];
     if (listen !== undefined) return parseHostPort('peer-listen', listen).host;
   }
   const bind = readAgentBind(ctx).host;

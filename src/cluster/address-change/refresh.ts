@@ -7,7 +7,7 @@
 import { mkdirSync } from 'node:fs';
 import { networkInterfaces } from 'node:os';
 import { join } from 'node:path';
-import { withFileLock } from '../../lib/file-lock.js';
+import { withFileLock } from '../../node/lock.js';
 import type { AgentContext } from '../agent/context.js';
 import { type AppliedChange, applyAddressChange } from './apply.js';
 import { configuredAddress } from './configured.js';

@@ -12,11 +12,12 @@
  */
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { isMicroK8sError, MicroK8sError } from '../../lib/errors.js';
 import { createLogger } from '../../lib/log.js';
 import type { Paths } from '../../lib/paths.js';
 import { isProcessAlive } from '../../lib/process.js';
-import { editArgsFile, writeArgsText } from '../../services/args.js';
+import { editArgsFile, writeArgsFile } from '../../node/args-file.js';
 import { type ServiceName, serviceArgsFile, serviceSpec } from '../../services/catalog.js';
 import { type RestartOutcome, restartService } from '../../services/restart.js';
 import { AgentClient } from './client.js';
@@ -45,10 +46,6 @@ export interface ConfigureTarget {
   readonly id: number;
   /** Its address (the host of its peer listener). */
   readonly host: string;
-}
-
-async function sleep(ms: number): Promise<void> {
-  await new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 /**
@@ -112,7 +109,10 @@ async function configureHere(
   const node = `node${self.id}`;
   try {
     const service = serviceSpec(req.service).name;
-    const edit = editArgsFile(serviceArgsFile(ctx.paths, service), { set: req.set, remove: req.remove });
+    const edit = await editArgsFile(serviceArgsFile(ctx.paths, service), {
+      set: req.set,
+      remove: req.remove,
+    });
     const base = { node, address: self.host, ok: true, changed: edit.changed };
     if (!req.restart) return base;
     const readiness = readinessOf(ctx, service);
@@ -124,7 +124,7 @@ async function configureHere(
       // The service did not come back with the change: put the previous args back and restart
       // it on them, so a bad flag leaves no node down (the roll stops at this node anyway).
       if (!edit.changed) throw error;
-      writeArgsText(edit.file, edit.previous);
+      await writeArgsFile(edit.file, edit.previous);
       const restored = await restartService(ctx.paths, service, options).then(
         () => 'the previous args were restored and the service restarted on them',
         (again: unknown) =>

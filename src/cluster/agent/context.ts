@@ -4,11 +4,12 @@
  * to reach the local datastore. Built once per command or per agent process; the datastore
  * args file is read again whenever it is needed, because a join rewrites it.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { buildDaemonConfig, type DaemonConfig, readArgsFile } from '../../datastore/node/config.js';
+import { buildDaemonConfig, type DaemonConfig, readDatastoreArgs } from '../../datastore/node/config.js';
 import { MicroK8sError } from '../../lib/errors.js';
 import type { Paths } from '../../lib/paths.js';
+import { readArgsFile } from '../../node/args-file.js';
 import { type CertsLayout, certsLayout } from '../pki/layout.js';
 import { AGENT_LIMITS } from './limits.js';
 
@@ -43,7 +44,7 @@ export function readDatastoreConfig(ctx: AgentContext): DaemonConfig {
       `this node has no datastore configuration (${ctx.datastoreArgs}); set it up with \`microk8s agent init\``,
     );
   }
-  return buildDaemonConfig(readArgsFile(ctx.datastoreArgs), new Map());
+  return buildDaemonConfig(readDatastoreArgs(ctx.datastoreArgs), new Map());
 }
 
 export function adminSocket(dataDir: string): string {
@@ -61,7 +62,7 @@ export interface AgentBind {
  */
 export function readAgentBind(ctx: AgentContext): AgentBind {
   if (!existsSync(ctx.agentArgs)) return { host: '0.0.0.0', port: AGENT_LIMITS.defaultPort };
-  const raw = readArgsFileLoose(ctx.agentArgs).get('bind');
+  const raw = readArgsFile(ctx.agentArgs).get('bind')?.[0];
   return raw === undefined ? { host: '0.0.0.0', port: AGENT_LIMITS.defaultPort } : parseBind(raw);
 }
 
@@ -74,20 +75,4 @@ export function parseBind(raw: string): AgentBind {
     });
   }
   return { host: (m[1] ?? m[2])!, port };
-}
-
-/** The agent's own args file holds few flags; unknown ones are kept for later versions, not refused. */
-function readArgsFileLoose(path: string): Map<string, string> {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (error) {
-    throw new MicroK8sError('MK_INVALID_CONFIG', `cannot read ${path}: ${(error as Error).message}`);
-  }
-  const out = new Map<string, string>();
-  for (const raw of text.split('\n')) {
-    const m = /^--([a-z][a-z0-9-]*)(?:=|\s+)(.*)$/.exec(raw.trim());
-    if (m) out.set(m[1]!, m[2]!.trim());
-  }
-  return out;
 }

@@ -5,7 +5,7 @@
  * replicated member table does the rest).
  */
 import { join } from 'node:path';
-import { readArgsFile } from '../../datastore/node/config.js';
+import { readDatastoreArgs } from '../../datastore/node/config.js';
 import { formatHostPort } from '../../lib/host-port.js';
 import type { CertsLayout } from '../pki/layout.js';
 import { AGENT_LIMITS } from './limits.js';
@@ -62,7 +62,7 @@ export function existingPorts(path: string): { peerPort: number; clientPort: num
   };
   let flags: Map<string, string[]>;
   try {
-    flags = readArgsFile(path);
+    flags = readDatastoreArgs(path);
   } catch {
     // No file or an odd one: the join writes a fresh file with the defaults.
     return { peerPort: AGENT_LIMITS.defaultPeerPort, clientPort: AGENT_LIMITS.defaultClientPort };

@@ -7,10 +7,10 @@
 import { readFile } from 'node:fs/promises';
 import { isIP } from 'node:net';
 import type { DaemonConfig } from '../../datastore/node/config.js';
-import { parseFailureDomain, readArgsFile } from '../../datastore/node/config.js';
+import { parseFailureDomain, readDatastoreArgs } from '../../datastore/node/config.js';
 import { MicroK8sError } from '../../lib/errors.js';
 import { createLogger } from '../../lib/log.js';
-import { checkArgsEdit } from '../../services/args.js';
+import { checkArgsEdit } from '../../node/args-file.js';
 import { serviceSpec } from '../../services/catalog.js';
 import { exists } from '../files.js';
 import { JoinTokenStore } from '../join/token-store.js';
@@ -130,7 +130,7 @@ export class AgentHandlers {
   private ownTarget(caller: number | undefined): { id: number; host: string } | undefined {
     if (caller === undefined) return undefined;
     try {
-      const flags = readArgsFile(this.ctx.datastoreArgs);
+      const flags = readDatastoreArgs(this.ctx.datastoreArgs);
       const id = Number(flags.get('id')?.[0]);
       const listen = flags.get('peer-listen')?.[0];
       if (id !== caller || listen === undefined) return undefined;

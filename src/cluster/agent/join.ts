@@ -18,14 +18,15 @@ import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { hostname as osHostname } from 'node:os';
 import { dirname, join } from 'node:path';
-import { readArgsFile } from '../../datastore/node/config.js';
+import { readDatastoreArgs } from '../../datastore/node/config.js';
 import { MicroK8sError } from '../../lib/errors.js';
 import { utcStamp } from '../../lib/process.js';
 import { versionInfo } from '../../lib/version.js';
+import { writeArgsFile } from '../../node/args-file.js';
 import { daemonCommand, spawnDaemon } from '../../services/spawn.js';
 import { DEFAULT_PROXY_LISTEN, parseEndpoint, renderProxyArgs } from '../apiserver-proxy/config.js';
 import { type Endpoint, endpointKey } from '../apiserver-proxy/upstreams.js';
-import { PRIVATE_DIR_MODE, PRIVATE_MODE, PUBLIC_MODE, writeFileAtomic } from '../files.js';
+import { PRIVATE_DIR_MODE, PRIVATE_MODE, PUBLIC_MODE } from '../files.js';
 import { parseJoinString } from '../join/join-string.js';
 import { API_SERVER_URL, renderKubeconfig } from '../pki/kubeconfig.js';
 import { certsLayout } from '../pki/layout.js';
@@ -93,7 +94,7 @@ export interface JoinResult {
 function datastoreDirOf(ctx: AgentContext): string {
   if (!existsSync(ctx.datastoreArgs)) return ctx.datastoreDir;
   try {
-    return readArgsFile(ctx.datastoreArgs).get('data-dir')?.[0] ?? ctx.datastoreDir;
+    return readDatastoreArgs(ctx.datastoreArgs).get('data-dir')?.[0] ?? ctx.datastoreDir;
   } catch {
     return ctx.datastoreDir;
   }
@@ -102,7 +103,7 @@ function datastoreDirOf(ctx: AgentContext): string {
 function joinedBefore(ctx: AgentContext): boolean {
   if (!existsSync(ctx.datastoreArgs)) return false;
   try {
-    return (readArgsFile(ctx.datastoreArgs).get('peer') ?? []).length > 0;
+    return (readDatastoreArgs(ctx.datastoreArgs).get('peer') ?? []).length > 0;
   } catch {
     return false;
   }
@@ -304,7 +305,7 @@ async function writeControlPlane(
     peers: r.members,
     ...(r.bootstrap ? { startFrom: r.bootstrap } : {}),
   });
-  await writeFileAtomic(ctx.datastoreArgs, args, PUBLIC_MODE);
+  await writeArgsFile(ctx.datastoreArgs, args, PUBLIC_MODE);
   const runArgs = ['datastore', 'run', '--args-file', ctx.datastoreArgs];
   const base = {
     kind: 'control-plane' as const,
@@ -379,7 +380,7 @@ async function writeWorkerProxy(
   const argsFile = join(ctx.paths.args, 'apiserver-proxy');
   await mkdir(ctx.paths.args, { recursive: true, mode: PRIVATE_DIR_MODE });
   const text = renderProxyArgs({ listen: w.listen, controlPlane, localAddress: w.address });
-  await writeFileAtomic(argsFile, text, PUBLIC_MODE);
+  await writeArgsFile(argsFile, text, PUBLIC_MODE);
   const runArgs = ['apiserver-proxy', 'run', '--args-file', argsFile];
   const listen = endpointKey(w.listen);
   if (!options.start) return { argsFile, listen, startCommand: daemonCommand(runArgs) };

@@ -9,7 +9,8 @@ import { mkdir } from 'node:fs/promises';
 import { isIP } from 'node:net';
 import { hostname as osHostname } from 'node:os';
 import { MicroK8sError } from '../../lib/errors.js';
-import { PRIVATE_DIR_MODE, writeFileAtomic } from '../files.js';
+import { writeArgsFile } from '../../node/args-file.js';
+import { PRIVATE_DIR_MODE } from '../files.js';
 import { ensureNodeCertificates } from '../pki/node-set.js';
 import type { AgentContext } from './context.js';
 import { renderDatastoreArgs } from './datastore-args.js';
@@ -64,9 +65,9 @@ export async function initSingleNode(ctx: AgentContext, options: InitOptions): P
     certs: ctx.certs,
     bootstrap: true,
   });
-  await writeFileAtomic(ctx.datastoreArgs, text, 0o644);
+  await writeArgsFile(ctx.datastoreArgs, text);
   const host = isIP(options.address) === 6 ? `[${options.address}]` : options.address;
   const bind = `${host}:${options.agentPort ?? AGENT_LIMITS.defaultPort}`;
-  await writeFileAtomic(ctx.agentArgs, `# cluster agent args (one flag per line)\n--bind=${bind}\n`, 0o644);
+  await writeArgsFile(ctx.agentArgs, `# cluster agent args (one flag per line)\n--bind=${bind}\n`);
   return { clusterId, datastoreArgs: ctx.datastoreArgs, agentArgs: ctx.agentArgs, bind };
 }

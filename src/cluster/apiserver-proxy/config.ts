@@ -12,7 +12,7 @@
  */
 import { isIP } from 'node:net';
 import { MicroK8sError } from '../../lib/errors.js';
-import { readArgsFlags } from '../../services/args.js';
+import { readArgsFile } from '../../node/args-file.js';
 import { APISERVER_PROXY_PORT, type BalanceStrategy, MAX_UPSTREAMS, type ProxyTuning } from './limits.js';
 import { type Endpoint, endpointKey } from './upstreams.js';
 
@@ -88,7 +88,7 @@ export function parseProxyFlags(flags: ReadonlyMap<string, readonly string[]>): 
 }
 
 export function readProxyArgsFile(path: string): ProxyDaemonConfig {
-  return parseProxyFlags(readArgsFlags(path));
+  return parseProxyFlags(readArgsFile(path, { missingOk: true }));
 }
 
 /** The file a worker join writes: the control-plane nodes' API servers, port 16443. */

@@ -11,7 +11,8 @@ import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createLogger } from '../../lib/log.js';
 import type { Paths } from '../../lib/paths.js';
-import { PUBLIC_MODE, writeFileAtomic } from '../files.js';
+import { writeFileAtomic } from '../../node/atomic-write.js';
+import { PUBLIC_MODE } from '../files.js';
 import { readProxyArgsFile } from './config.js';
 import { PROXY_DEFAULTS } from './limits.js';
 import { type ApiServerProxy, type ProxyStats, startApiServerProxy } from './proxy.js';
@@ -49,7 +50,7 @@ export async function runProxyDaemon(paths: Paths, argsFile: string): Promise<Pr
   const publish = () => {
     const state: ProxyStateFile = { pid: process.pid, at: new Date().toISOString(), ...proxy.stats() };
     writing = writing
-      .then(() => writeFileAtomic(stateFile, `${JSON.stringify(state)}\n`, PUBLIC_MODE))
+      .then(() => writeFileAtomic(stateFile, `${JSON.stringify(state)}\n`, { mode: PUBLIC_MODE }))
       .catch((error: unknown) => log.warn('cannot write the state file', { file: stateFile, error }));
   };
   publish();

@@ -15,10 +15,11 @@ import { timingSafeEqual } from 'node:crypto';
 import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type ErrorCode, MicroK8sError } from '../../lib/errors.js';
-import { withFileLock } from '../../lib/file-lock.js';
 import { checkLimit } from '../../lib/limits.js';
 import { createLogger } from '../../lib/log.js';
-import { PRIVATE_DIR_MODE, PRIVATE_MODE, writeFileAtomic } from '../files.js';
+import { writeFileAtomic } from '../../node/atomic-write.js';
+import { withFileLock } from '../../node/lock.js';
+import { PRIVATE_DIR_MODE, PRIVATE_MODE } from '../files.js';
 import { hashToken, isWellFormedToken } from './token.js';
 
 const log = createLogger('cluster.join');
@@ -215,7 +216,7 @@ export class JoinTokenStore {
         return ended === undefined || now < ended + TOKEN_LIMITS.retainMs;
       });
       const file: TokenFile = { version: FORMAT_VERSION, tokens };
-      await writeFileAtomic(this.path, `${JSON.stringify(file, null, 2)}\n`, PRIVATE_MODE);
+      await writeFileAtomic(this.path, `${JSON.stringify(file, null, 2)}\n`, { mode: PRIVATE_MODE });
     });
   }
 }

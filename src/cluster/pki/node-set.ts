@@ -10,11 +10,12 @@
  */
 import { X509Certificate } from 'node:crypto';
 import { mkdir, readFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { nodeIdFromCertificate, peerCertificateNames } from '../../datastore/transport/identity.js';
-import { withFileLock } from '../../lib/file-lock.js';
 import { createLogger } from '../../lib/log.js';
-import { exists, PRIVATE_DIR_MODE, PRIVATE_MODE, withScratch, writeFileAtomic } from '../files.js';
+import { writeFileAtomic } from '../../node/atomic-write.js';
+import { withFileLock } from '../../node/lock.js';
+import { exists, PRIVATE_DIR_MODE, PRIVATE_MODE, withScratch } from '../files.js';
 import { type CaFiles, ensureClusterCa, type IssueOptions, issueCertificate } from '../pki.js';
 import { API_SERVER_URL, parseKubeconfig, renderKubeconfig } from './kubeconfig.js';
 import {
@@ -29,8 +30,13 @@ import { ensureServiceAccountKeys } from './service-account.js';
 import { leafProblem } from './validity.js';
 
 const log = createLogger('cluster.pki');
-/** Scratch folders and the lock start with '.pki' so that backups can leave them out. */
-export const PKI_LOCK_FILE = '.pki.lock';
+/**
+ * The lock of a certs folder lives beside it (`.certs.pki.lock`), not in it: a lock file stays
+ * (src/node/lock.ts), and a backup of the folder must not carry one along.
+ */
+export function pkiLockFile(dir: string): string {
+  return join(dirname(dir), `.${basename(dir)}.pki.lock`);
+}
 
 export interface NodeCertificateOptions {
   /** This machine's hostname (lowercased; it names the Kubernetes node). */
@@ -164,7 +170,7 @@ async function ensureKubeconfig(
         readFile(issued.keyPath, 'utf8'),
       ]);
       const text = renderKubeconfig({ server: API_SERVER_URL, user: name, caPem, certPem, keyPem });
-      await writeFileAtomic(path, text, PRIVATE_MODE);
+      await writeFileAtomic(path, text, { mode: PRIVATE_MODE });
     });
   }
   record(ctx, `kubeconfig/${name}`, result);
@@ -193,7 +199,7 @@ export async function ensureNodeCertificates(
   await mkdir(layout.kubeconfigDir, { recursive: true, mode: PRIVATE_DIR_MODE });
   // A certificate and its key are renamed into place one after the other: two writers (the
   // address watcher and refresh-certs) interleaving could pair one's key with the other's cert.
-  await withFileLock(join(dir, PKI_LOCK_FILE), async () => {
+  await withFileLock(pkiLockFile(dir), async () => {
     const ca = await ensureCa(ctx, 'ca', 'microk8s-cluster-ca');
     const frontProxyCa = await ensureCa(ctx, 'front-proxy-ca', 'microk8s-front-proxy-ca');
     const serviceAccount = await ensureServiceAccountKeys(layout.serviceAccount);
@@ -210,6 +216,12 @@ export async function ensureNodeCertificates(
     const nodeId = await peerNodeId(layout, options.nodeId);
     const peerIps = nodeIps([...ips, LOOPBACK_IP]);
     await ensureLeaf(ctx, ca, 'peer', { ...peerCertificateNames(nodeId), ips: peerIps, usage: 'peer' });
+    // The API server's identity towards kubelets (logs, exec, port-forward).
+    await ensureLeaf(ctx, ca, 'apiserver-kubelet-client', {
+      commonName: 'kube-apiserver-kubelet-client',
+      organization: 'system:masters',
+      usage: 'client',
+    });
     for (const name of KUBECONFIG_NAMES) await ensureKubeconfig(ctx, ca, hostname, name);
   });
   return { layout, actions: ctx.actions };

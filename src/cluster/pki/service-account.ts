@@ -10,15 +10,8 @@ import { chmod, readFile, rename } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { MicroK8sError } from '../../lib/errors.js';
 import { createLogger } from '../../lib/log.js';
-import {
-  createPrivateFile,
-  exists,
-  fileMode,
-  PRIVATE_MODE,
-  PUBLIC_MODE,
-  withScratch,
-  writeFileAtomic,
-} from '../files.js';
+import { writeFileAtomic } from '../../node/atomic-write.js';
+import { createPrivateFile, exists, fileMode, PRIVATE_MODE, PUBLIC_MODE, withScratch } from '../files.js';
 import { openssl } from './openssl.js';
 
 const log = createLogger('cluster.pki');
@@ -49,7 +42,7 @@ export async function ensureServiceAccountKeys(files: {
     const current = (await exists(files.publicKeyPath)) ? await readFile(files.publicKeyPath, 'utf8') : '';
     if (current === wanted) return 'kept';
     // The public half follows from the private one; rewriting it loses nothing.
-    await writeFileAtomic(files.publicKeyPath, wanted, PUBLIC_MODE);
+    await writeFileAtomic(files.publicKeyPath, wanted, { mode: PUBLIC_MODE });
     log.warn('rewrote the service-account public key from its private key', { path: files.publicKeyPath });
     return 'repaired';
   }
@@ -63,7 +56,7 @@ export async function ensureServiceAccountKeys(files: {
     const key = await readPrivateKey(keyTmp);
     // The key goes first: a crash before the public key is written is repaired on the next run.
     await rename(keyTmp, files.keyPath);
-    await writeFileAtomic(files.publicKeyPath, publicPem(key), PUBLIC_MODE);
+    await writeFileAtomic(files.publicKeyPath, publicPem(key), { mode: PUBLIC_MODE });
   });
   log.info('created the service-account key pair', { key: files.keyPath });
   return 'created';

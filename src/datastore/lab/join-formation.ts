@@ -10,7 +10,7 @@
  * issues itself a client certificate from the cluster CA.
  */
 import { spawn } from 'node:child_process';
-import { appendFileSync, closeSync, mkdirSync, openSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { addNode } from '../../cluster/agent/add-node.js';
@@ -20,7 +20,7 @@ import { initSingleNode } from '../../cluster/agent/node-init.js';
 import { issueCertificate } from '../../cluster/pki.js';
 import { MicroK8sError } from '../../lib/errors.js';
 import { packageRoot, resolvePaths } from '../../lib/paths.js';
-import { updateArgsFile } from '../node/config.js';
+import { editArgsText, rewriteArgsFile } from '../../node/args-file.js';
 
 /** What the lab needs to know to form one node. */
 export interface JoinFormedNode {
@@ -84,9 +84,17 @@ export async function initNode(
 }
 
 /** Placement and the lab's extra flags go into the node's own args file, as an operator would. */
-export function applyLabArgs(home: NodeHome, node: JoinFormedNode, extraArgs: readonly string[]): void {
-  updateArgsFile(home.argsFile, { 'failure-domain': node.failureDomain, weight: String(node.weight) });
-  if (extraArgs.length > 0) appendFileSync(home.argsFile, `${extraArgs.join('\n')}\n`);
+export async function applyLabArgs(
+  home: NodeHome,
+  node: JoinFormedNode,
+  extraArgs: readonly string[],
+): Promise<void> {
+  await rewriteArgsFile(home.argsFile, (text) => {
+    const placed = editArgsText(text, {
+      set: { 'failure-domain': node.failureDomain, weight: String(node.weight) },
+    });
+    return extraArgs.length > 0 ? `${placed.text}${extraArgs.join('\n')}\n` : placed.text;
+  });
 }
 
 /** `microk8s agent run` of one node, detached; its pid is the lab's to stop. */

@@ -4,7 +4,7 @@
  * another with a firewall rule on loopback. The lab's description lives in one file, lab.json.
  */
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { AGENT_LIMITS } from '../../cluster/agent/limits.js';
 import { adminRequest, recordMember, requestRemoval } from '../../cluster/agent/local-datastore.js';
@@ -14,7 +14,9 @@ import { MicroK8sError } from '../../lib/errors.js';
 import { packageRoot } from '../../lib/paths.js';
 import { isProcessAlive, waitProcessExit } from '../../lib/process.js';
 import { DATASTORE_NODE_FLAGS } from '../../lib/runtime-flags.js';
-import { readArgsFile } from '../node/config.js';
+import { editArgsFile, writeArgsFile } from '../../node/args-file.js';
+import { writeFileAtomicSync } from '../../node/atomic-write.js';
+import { readDatastoreArgs } from '../node/config.js';
 import type { NodeStatusReport } from '../node/driver.js';
 import type { MemberReport } from '../node/roles-agent.js';
 import {
@@ -144,9 +146,7 @@ export function readLab(dir: string): LabSpec {
 }
 
 function writeLab(spec: LabSpec): void {
-  const tmp = `${specPath(spec.dir)}.tmp`;
-  writeFileSync(tmp, `${JSON.stringify(spec, null, 2)}\n`);
-  renameSync(tmp, specPath(spec.dir));
+  writeFileAtomicSync(specPath(spec.dir), `${JSON.stringify(spec, null, 2)}\n`);
 }
 
 function addressOf(base: string, offset: number, anyIPv4 = false): string {
@@ -304,7 +304,7 @@ export async function labUp(options: LabUpOptions): Promise<LabNodeStatus[]> {
       ...peers,
       ...(options.extraArgs ?? []),
     ];
-    writeFileSync(
+    await writeArgsFile(
       nodes[i]!.argsFile,
       `# datastore args of ${name} (one flag per line)\n${args.join('\n')}\n`,
     );
@@ -395,7 +395,7 @@ async function labUpByJoin(
     formation: 'join',
     clientTls: await labClientCertificate(dir, homes[0]!),
   };
-  applyLabArgs(homes[0]!, planned[0]!, options.extraArgs ?? []);
+  await applyLabArgs(homes[0]!, planned[0]!, options.extraArgs ?? []);
   startJoinedNode(nodes[0]!);
   writeLab(spec);
   await Promise.all([waitAnswering(nodes[0]!), waitAgent(nodes[0]!)]);
@@ -403,12 +403,12 @@ async function labUpByJoin(
     progress(`${planned[i]!.name}: add-node on node1, join`);
     const id = await joinThrough(homes[0]!, homes[i]!, planned[i]!, progress);
     assert(id === planned[i]!.id, `${planned[i]!.name} joined as node ${id}`);
-    applyLabArgs(homes[i]!, planned[i]!, options.extraArgs ?? []);
+    await applyLabArgs(homes[i]!, planned[i]!, options.extraArgs ?? []);
     startJoinedNode(nodes[i]!);
     writeLab(spec);
   }
   await Promise.all(nodes.map((node) => waitAgent(node)));
-  const clusterId = readArgsFile(nodes[0]!.argsFile).get('cluster-id')?.[0] ?? '';
+  const clusterId = readDatastoreArgs(nodes[0]!.argsFile).get('cluster-id')?.[0] ?? '';
   const formed: LabSpec = { ...spec, clusterId };
   writeLab(formed);
   await waitReady(formed, progress);
@@ -715,7 +715,7 @@ export async function labAddNode(
   // Start from the membership the others' logs start from (see NodeStatusReport.bootstrap).
   const base = (await nodeReport(via))?.bootstrap;
   if (base) args.push(`--bootstrap=${base}`);
-  writeFileSync(node.argsFile, `# datastore args of ${name} (one flag per line)\n${args.join('\n')}\n`);
+  await writeArgsFile(node.argsFile, `# datastore args of ${name} (one flag per line)\n${args.join('\n')}\n`);
   await recordMember(via.dataDir, {
     id,
     peerAddress: `${address}:${node.peerPort}`,
@@ -851,10 +851,11 @@ export async function labMoveNode(dir: string, name: string, newAddress: string)
     dnsNames: [`node-${node.id}.peer.microk8s`],
     usage: 'peer',
   });
-  const { updateArgsFile } = await import('../node/config.js');
-  updateArgsFile(node.argsFile, {
-    'peer-listen': `${newAddress}:${node.peerPort}`,
-    'client-listen': `${newAddress}:${node.clientPort}`,
+  await editArgsFile(node.argsFile, {
+    set: {
+      'peer-listen': `${newAddress}:${node.peerPort}`,
+      'client-listen': `${newAddress}:${node.clientPort}`,
+    },
   });
   const moved: LabNode = { ...node, address: newAddress };
   spec.nodes[spec.nodes.indexOf(node)] = moved;

@@ -19,7 +19,8 @@ import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { createRequire } from 'node:module';
 import { isMicroK8sError, MicroK8sError } from '../../lib/errors.js';
 import type { Logger } from '../../lib/log.js';
-import { parseFailureDomain, parseHostPort, parseWeight, updateArgsFile } from './config.js';
+import { editArgsFile } from '../../node/args-file.js';
+import { parseFailureDomain, parseHostPort, parseWeight } from './config.js';
 import type { DatastoreNode } from './driver.js';
 
 // node:http through require, not an ES import: the ES module namespace of node:http evaluates its
@@ -85,18 +86,19 @@ export class AdminServer {
             failureDomain: domain === null ? current.failureDomain : parseFailureDomain(domain),
             weight: weight === null ? current.weight : parseWeight(weight),
           };
-          node.setPlacement(placement).then(
-            () => {
+          node
+            .setPlacement(placement)
+            .then(async () => {
               if (options.argsFile) {
-                updateArgsFile(options.argsFile, {
-                  'failure-domain': placement.failureDomain,
-                  weight: String(placement.weight),
+                await editArgsFile(options.argsFile, {
+                  set: { 'failure-domain': placement.failureDomain, weight: String(placement.weight) },
                 });
               }
-              reply(res, 200, placement);
-            },
-            (error: unknown) => fail(res, url.pathname, error),
-          );
+            })
+            .then(
+              () => reply(res, 200, placement),
+              (error: unknown) => fail(res, url.pathname, error),
+            );
           return;
         }
         if (req.method === 'GET' && url.pathname === '/status') return reply(res, 200, node.report());

@@ -3,10 +3,10 @@
  * flag per line, as operators edit them) and/or the command line (which wins). Every value is
  * validated here, with a clear MK_INVALID_CONFIG error naming the flag.
  */
-import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { MicroK8sError } from '../../lib/errors.js';
 import { checkLimit } from '../../lib/limits.js';
+import { readArgsFile } from '../../node/args-file.js';
 import type { ConfState, NodeId, Role } from '../raft/types.js';
 
 export interface HostPort {
@@ -108,52 +108,27 @@ function bad(flag: string, message: string): never {
   throw new MicroK8sError('MK_INVALID_CONFIG', `--${flag}: ${message}`, { flag });
 }
 
-/** Parse "--name=value" / "--name value" tokens into a multimap. */
-export function parseFlagTokens(tokens: readonly string[], origin: string): Map<string, string[]> {
+/**
+ * Check the flags of an args file (read by the one reader, src/node/args-file.ts) against the
+ * datastore's table: unknown names, a flag given twice and a flag without its value are refused.
+ */
+export function datastoreFlagsFrom(
+  flags: ReadonlyMap<string, readonly string[]>,
+  origin: string,
+): Map<string, string[]> {
   const out = new Map<string, string[]>();
-  for (let i = 0; i < tokens.length; i++) {
-    const token = tokens[i]!;
-    if (!token.startsWith('--')) bad('?', `unexpected '${token}' in ${origin}`);
-    const eq = token.indexOf('=');
-    const name = eq >= 0 ? token.slice(2, eq) : token.slice(2);
+  for (const [name, values] of flags) {
     if (!FLAGS.has(name)) bad(name, `unknown flag in ${origin}`);
-    let value: string;
-    if (eq >= 0) value = token.slice(eq + 1);
-    else {
-      const next = tokens[i + 1];
-      if (next === undefined || next.startsWith('--')) bad(name, `needs a value in ${origin}`);
-      value = next;
-      i++;
-    }
-    const list = out.get(name) ?? [];
-    if (list.length > 0 && !REPEATABLE.has(name)) bad(name, `given twice in ${origin}`);
-    list.push(value);
-    out.set(name, list);
+    if (values.length > 1 && !REPEATABLE.has(name)) bad(name, `given twice in ${origin}`);
+    if (values.some((v) => v === '')) bad(name, `needs a value in ${origin}`);
+    out.set(name, [...values]);
   }
   return out;
 }
 
-/** An args file: one flag per line, blank lines and '#' comments ignored. */
-export function readArgsFile(path: string): Map<string, string[]> {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (error) {
-    throw new MicroK8sError(
-      'MK_INVALID_CONFIG',
-      `cannot read args file ${path}: ${(error as Error).message}`,
-    );
-  }
-  const tokens: string[] = [];
-  for (const raw of text.split('\n')) {
-    const line = raw.trim();
-    if (line === '' || line.startsWith('#')) continue;
-    const space = line.indexOf(' ');
-    if (space > 0 && !line.slice(0, space).includes('=')) {
-      tokens.push(line.slice(0, space), line.slice(space + 1).trim());
-    } else tokens.push(line);
-  }
-  return parseFlagTokens(tokens, path);
+/** The datastore's args file, read and checked (MK_INVALID_CONFIG when missing or wrong). */
+export function readDatastoreArgs(path: string): Map<string, string[]> {
+  return datastoreFlagsFrom(readArgsFile(path), path);
 }
 
 export function parseHostPort(flag: string, value: string): HostPort {
@@ -275,27 +250,4 @@ export function parseWeight(value: string): number {
   if (!(Number.isInteger(n) && n >= 0 && n <= MAX_WEIGHT))
     bad('weight', `must be an integer from 0 to ${MAX_WEIGHT}, got '${value}'`);
   return n;
-}
-
-/**
- * Set flags in an args file, keeping its other lines and comments (a change made at run time
- * survives a restart). The file is replaced atomically.
- */
-export function updateArgsFile(path: string, values: Record<string, string>): void {
-  const lines = readFileSync(path, 'utf8').split('\n');
-  const pending = new Map(Object.entries(values));
-  const out = lines.map((raw) => {
-    const line = raw.trim();
-    if (!line.startsWith('--')) return raw;
-    const name = line.slice(2).split(/[= ]/, 1)[0]!;
-    const value = pending.get(name);
-    if (value === undefined) return raw;
-    pending.delete(name);
-    return `--${name}=${value}`;
-  });
-  while (out.length > 0 && out[out.length - 1] === '') out.pop();
-  for (const [name, value] of pending) out.push(`--${name}=${value}`);
-  const tmp = `${path}.tmp`;
-  writeFileSync(tmp, `${out.join('\n')}\n`);
-  renameSync(tmp, path);
 }

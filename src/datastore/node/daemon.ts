@@ -8,7 +8,7 @@ import { MicroK8sError } from '../../lib/errors.js';
 import { createLogger } from '../../lib/log.js';
 import { EtcdServer } from '../etcd/server.js';
 import { AdminServer } from './admin.js';
-import { buildDaemonConfig, type DaemonConfig, readArgsFile } from './config.js';
+import { buildDaemonConfig, type DaemonConfig, readDatastoreArgs } from './config.js';
 import { DatastoreNode } from './driver.js';
 import type { RolesPlanner } from './roles-agent.js';
 
@@ -33,7 +33,7 @@ export async function startDaemon(
   argsFile?: string,
   options: { rolesPlanner?: RolesPlanner } = {},
 ): Promise<DaemonHandle> {
-  const config = buildDaemonConfig(argsFile ? readArgsFile(argsFile) : undefined, cliFlags);
+  const config = buildDaemonConfig(argsFile ? readDatastoreArgs(argsFile) : undefined, cliFlags);
   const logger = createLogger(`datastore.${config.name}`);
   const tls = {
     ca: readPem('ca-cert', config.caCert),

@@ -22,7 +22,8 @@ import { basename, dirname, join } from 'node:path';
 import { MicroK8sError } from '../../lib/errors.js';
 import { createLogger, type Logger } from '../../lib/log.js';
 import { utcStamp } from '../../lib/process.js';
-import { buildDaemonConfig, readArgsFile, updateArgsFile } from '../node/config.js';
+import { editArgsFile } from '../../node/args-file.js';
+import { buildDaemonConfig, readDatastoreArgs } from '../node/config.js';
 import { applyConfChange, encodeConfChange } from '../raft/membership.js';
 import { type ConfChange, type ConfState, type Entry, EntryType, type NodeId } from '../raft/types.js';
 import { inspectLog, type LogFacts } from './inspect.js';
@@ -52,7 +53,7 @@ const STATE_ENTRIES = ['raft', 'state.db', 'state.db-wal', 'state.db-shm'];
 
 /** Read a survivor's identity from its args file (the same file its daemon runs from). */
 export function survivorFromArgs(argsFile: string): Survivor {
-  const config = buildDaemonConfig(readArgsFile(argsFile), new Map());
+  const config = buildDaemonConfig(readDatastoreArgs(argsFile), new Map());
   return { id: config.id, argsFile, dataDir: config.dataDir, clusterId: config.clusterId };
 }
 
@@ -172,7 +173,8 @@ export async function executeRecovery(
     replaceState(source.dataDir, s.dataDir);
     logger.info('survivor now starts from the chosen log', { node: s.id, from: plan.source });
   }
-  for (const s of plan.survivors) updateArgsFile(s.argsFile, { 'cluster-id': plan.newClusterId });
+  for (const s of plan.survivors)
+    await editArgsFile(s.argsFile, { set: { 'cluster-id': plan.newClusterId } });
   logger.warn('quorum-loss recovery done: start the survivors', {
     survivors: plan.survivors.map((s) => s.id),
     lost: plan.lost,

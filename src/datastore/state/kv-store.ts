@@ -28,6 +28,7 @@ import Database from 'better-sqlite3';
 import { assert } from '../../lib/assert.js';
 import { MicroK8sError } from '../../lib/errors.js';
 import { createLogger, type Logger } from '../../lib/log.js';
+import { fsyncDirectorySync } from '../../node/atomic-write.js';
 import { applyPayload } from './apply.js';
 import { plainBytes } from './bytes.js';
 import { compactedError, futureRevisionError } from './failures.js';
@@ -119,15 +120,6 @@ function openDatabase(path: string): Database.Database {
 
 function restoreTempPath(path: string): string {
   return `${path}.restore`;
-}
-
-function fsyncDir(dir: string): void {
-  const fd = openSync(dir, 'r');
-  try {
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
 }
 
 export class KvStateMachine {
@@ -427,7 +419,7 @@ export class KvStateMachine {
       for (const suffix of ['-wal', '-shm']) {
         if (existsSync(this.path + suffix)) rmSync(this.path + suffix, { force: true });
       }
-      fsyncDir(dirname(this.path));
+      fsyncDirectorySync(dirname(this.path));
     } catch (error) {
       // The rename did not happen (or did and only the cleanup failed): reopen what is there.
       rmSync(temp, { force: true });

@@ -9,15 +9,7 @@ import { dirname, join, resolve } from 'node:path';
 import { MicroK8sError } from '../../lib/errors.js';
 import type { Logger } from '../../lib/log.js';
 import type { ConfState } from '../raft/types.js';
-import {
-  fsyncDir,
-  META_FILE,
-  type SyncCounter,
-  segmentName,
-  TEMP_SUFFIX,
-  writeFileAtomic,
-  writeFully,
-} from './files.js';
+import { fsyncDir, META_FILE, type SyncCounter, segmentName, writeFileAtomic, writeFully } from './files.js';
 import { encodeMeta, type LogMeta } from './meta.js';
 import { encodeBatch, encodeHeader } from './records.js';
 import { type DirListing, listLogDir, type Recovery, recover, ZERO_HARD_STATE } from './recover.js';
@@ -124,7 +116,7 @@ async function bootstrap(dir: string, options: StartupOptions, tempFiles: string
     segments: [{ seq: 1, bytes: header.length, allocated: header.length, maxIndex: 0 }],
     needsHeader: false,
     // The meta's own temporary file was just consumed by the rename.
-    leftovers: tempFiles.filter((name) => name !== `${META_FILE}${TEMP_SUFFIX}`),
+    leftovers: tempFiles,
   };
 }
 

@@ -7,15 +7,15 @@ import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { isMicroK8sError } from '../../src/lib/errors.js';
-import { checkArgsEdit, editArgsFile, editArgsText, readArgsFlags } from '../../src/services/args.js';
+import { checkArgsEdit, editArgsFile, editArgsText, readArgsFile } from '../../src/node/args-file.js';
 import { SERVICE_NAMES, serviceSpec } from '../../src/services/catalog.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'mk8s-args-'));
 test.after(() => rmSync(dir, { recursive: true, force: true }));
 
-function throwsCode(fn: () => unknown, code: string): void {
+async function throwsCode(fn: () => unknown, code: string): Promise<void> {
   try {
-    fn();
+    await fn();
   } catch (error) {
     assert.ok(isMicroK8sError(error), String(error));
     assert.is(error.code, code, error.message);
@@ -60,42 +60,42 @@ test('set replaces in place, remove drops every line of the flag, comments stay'
 test('a set of a repeated flag leaves one line; an empty value writes the bare flag', () => {
   const out = editArgsText(ORIGINAL, { set: { peer: '4=127.0.0.4:2380', 'feature-x': '' } });
   assert.equal(
-    out.text.split('\n').filter((l) => l.startsWith('--peer')),
+    out.text.split('\n').filter((l: string) => l.startsWith('--peer')),
     ['--peer=4=127.0.0.4:2380'],
   );
   assert.match(out.text, /\n--feature-x\n$/);
 });
 
-test('the file: atomic edit keeps the mode, unchanged when nothing changes, created when missing', () => {
+test('the file: atomic edit keeps the mode, unchanged when nothing changes, created when missing', async () => {
   const file = join(dir, 'datastore');
   writeFileSync(file, ORIGINAL, { mode: 0o640 });
-  const first = editArgsFile(file, { set: { weight: '5' } });
+  const first = await editArgsFile(file, { set: { weight: '5' } });
   assert.ok(first.changed);
   assert.is(statSync(file).mode & 0o777, 0o640);
-  assert.equal(readArgsFlags(file).get('weight'), ['5']);
-  assert.equal(readArgsFlags(file).get('snapshot-entries'), ['500'], "'--name value' lines are read too");
-  assert.not.ok(editArgsFile(file, { set: { weight: '5' } }).changed);
-  assert.not.ok(editArgsFile(file, { remove: ['not-there'] }).changed);
+  assert.equal(readArgsFile(file).get('weight'), ['5']);
+  assert.equal(readArgsFile(file).get('snapshot-entries'), ['500'], "'--name value' lines are read too");
+  assert.not.ok((await editArgsFile(file, { set: { weight: '5' } })).changed);
+  assert.not.ok((await editArgsFile(file, { remove: ['not-there'] })).changed);
   const fresh = join(dir, 'sub', 'apiserver-proxy');
-  assert.ok(editArgsFile(fresh, { set: { listen: '127.0.0.1:16443' } }).changed);
+  assert.ok((await editArgsFile(fresh, { set: { listen: '127.0.0.1:16443' } })).changed);
   assert.is(readFileSync(fresh, 'utf8'), '--listen=127.0.0.1:16443\n');
 });
 
-test('bad flags are refused with MK_SERVICE_BAD_FLAG before anything is written', () => {
+test('bad flags are refused with MK_SERVICE_BAD_FLAG before anything is written', async () => {
   const file = join(dir, 'kept');
   writeFileSync(file, ORIGINAL);
-  throwsCode(() => editArgsFile(file, { set: { '--id': '2' } }), 'MK_SERVICE_BAD_FLAG');
-  throwsCode(() => editArgsFile(file, { set: { Weight: '2' } }), 'MK_SERVICE_BAD_FLAG');
-  throwsCode(() => editArgsFile(file, { set: { weight: '2\n--id=9' } }), 'MK_SERVICE_BAD_FLAG');
-  throwsCode(() => editArgsFile(file, { remove: ['a b'] }), 'MK_SERVICE_BAD_FLAG');
-  throwsCode(() => checkArgsEdit({ set: { weight: '1' }, remove: ['weight'] }), 'MK_SERVICE_BAD_FLAG');
+  await throwsCode(() => editArgsFile(file, { set: { '--id': '2' } }), 'MK_SERVICE_BAD_FLAG');
+  await throwsCode(() => editArgsFile(file, { set: { Weight: '2' } }), 'MK_SERVICE_BAD_FLAG');
+  await throwsCode(() => editArgsFile(file, { set: { weight: '2\n--id=9' } }), 'MK_SERVICE_BAD_FLAG');
+  await throwsCode(() => editArgsFile(file, { remove: ['a b'] }), 'MK_SERVICE_BAD_FLAG');
+  await throwsCode(() => checkArgsEdit({ set: { weight: '1' }, remove: ['weight'] }), 'MK_SERVICE_BAD_FLAG');
   assert.is(readFileSync(file, 'utf8'), ORIGINAL);
 });
 
-test('service names come from the catalog', () => {
+test('service names come from the catalog', async () => {
   for (const name of SERVICE_NAMES) assert.is(serviceSpec(name).name, name);
-  throwsCode(() => serviceSpec('kube-apiserver'), 'MK_SERVICE_UNKNOWN');
-  throwsCode(() => serviceSpec('../datastore'), 'MK_SERVICE_UNKNOWN');
+  await throwsCode(() => serviceSpec('kube-apiserver'), 'MK_SERVICE_UNKNOWN');
+  await throwsCode(() => serviceSpec('../datastore'), 'MK_SERVICE_UNKNOWN');
   assert.ok(serviceSpec('datastore').run, 'ours: it can be started outside a snap');
   assert.is(serviceSpec('kubelite').run, undefined, 'upstream: only the snap has it');
 });
