@@ -10,20 +10,16 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Etcd3, type IOptions } from 'etcd3';
-import { execa } from 'execa';
 import { labDown, labSignal, labStart, labStatus, labUp, readLab } from '../../src/datastore/lab/lab.js';
 import { isProcessAlive } from '../../src/lib/process.js';
+import { type RunFileResult, runFile } from '../../src/lib/run-file.js';
 import { startEtcdCluster } from '../peers/etcd-cluster.js';
 import { type RawClient, rawClient } from './grpc.js';
 
 export type TargetName = 'ours' | 'etcd';
 
-export interface CtlResult {
-  exitCode: number | undefined;
-  stdout: string;
-  stderr: string;
-  timedOut: boolean;
-}
+/** What one etcdctl run printed, its exit code (null when a signal ended it) and whether it timed out. */
+export type CtlResult = Pick<RunFileResult, 'exitCode' | 'stdout' | 'stderr' | 'timedOut'>;
 
 export interface Target {
   readonly name: TargetName;
@@ -68,25 +64,16 @@ async function runCtl(
   options: { endpoints?: string[]; input?: string; timeoutMs?: number } = {},
 ): Promise<CtlResult> {
   const endpoints = (options.endpoints ?? all).map((e) => e.replace(/^https?:\/\//, '')).join(',');
-  const r = await execa(
+  return runFile(
     'etcdctl',
     [`--endpoints=${endpoints}`, '--dial-timeout=3s', '--command-timeout=10s', ...args],
     {
       // Only what etcdctl needs: no ETCDCTL_* of the caller's environment.
       env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? tmpdir(), ETCDCTL_API: '3' },
-      extendEnv: false,
       input: options.input ?? '',
-      timeout: options.timeoutMs ?? TARGET_LIMITS.ctlTimeoutMs,
-      stripFinalNewline: false,
-      reject: false,
+      timeoutMs: options.timeoutMs ?? TARGET_LIMITS.ctlTimeoutMs,
     },
   );
-  return {
-    exitCode: r.exitCode,
-    stdout: String(r.stdout),
-    stderr: String(r.stderr),
-    timedOut: r.timedOut,
-  };
 }
 
 /** Client bookkeeping shared by both targets. */

@@ -3,44 +3,30 @@
  * (test/etcd/local-backend.ts), with both endpoint spellings: "127.0.0.1:PORT" and
  * "http://127.0.0.1:PORT".
  */
-import { execa } from 'execa';
+import { spawn } from 'node:child_process';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { type RunFileResult, runFile } from '../../src/lib/run-file.js';
 import { eventually, type Harness, startHarness } from './helpers.js';
 
 let h: Harness;
 
 const CTL_TIMEOUT_MS = 15_000;
 
-interface CtlResult {
-  stdout: string;
-  stderr: string;
-  exitCode: number | undefined;
-  timedOut: boolean;
-}
-
 async function ctl(
   args: string[],
   options: { input?: string; timeout?: number; endpoint?: string } = {},
-): Promise<CtlResult> {
+): Promise<RunFileResult> {
   const endpoint = options.endpoint ?? h.address;
-  const result = await execa(
+  return runFile(
     'etcdctl',
     [`--endpoints=${endpoint}`, '--dial-timeout=5s', '--command-timeout=10s', ...args],
     {
-      env: { ETCDCTL_API: '3' },
+      env: { ...process.env, ETCDCTL_API: '3' },
       input: options.input ?? '',
-      timeout: options.timeout ?? CTL_TIMEOUT_MS,
-      stripFinalNewline: false,
-      reject: false,
+      timeoutMs: options.timeout ?? CTL_TIMEOUT_MS,
     },
   );
-  return {
-    stdout: String(result.stdout),
-    stderr: String(result.stderr),
-    exitCode: result.exitCode,
-    timedOut: result.timedOut,
-  };
 }
 
 async function ok(args: string[], options: { input?: string; endpoint?: string } = {}): Promise<string> {
@@ -110,15 +96,16 @@ test('watch --rev replays history (bounded by a timeout), a live watch sees new 
   const replay = await ctl(['watch', '/watch/k', `--rev=${start}`], { timeout: 2000 });
   assert.ok(replay.timedOut, 'watch runs until stopped');
   assert.is(replay.stdout, 'PUT\n/watch/k\na\nPUT\n/watch/k\nb\nDELETE\n/watch/k\n\n');
-  const live = execa(
+  const live = spawn(
     'etcdctl',
     [`--endpoints=http://${h.address}`, 'watch', '--prefix', '/live/', '--prev-kv'],
     {
-      env: { ETCDCTL_API: '3' },
+      env: { ...process.env, ETCDCTL_API: '3' },
+      stdio: ['ignore', 'pipe', 'pipe'],
       timeout: CTL_TIMEOUT_MS,
-      reject: false,
     },
   );
+  const exited = new Promise((resolve) => live.once('exit', resolve));
   let out = '';
   live.stdout?.on('data', (d: Buffer) => {
     out += d.toString();
@@ -136,7 +123,7 @@ test('watch --rev replays history (bounded by a timeout), a live watch sees new 
     assert.match(out, 'PUT\n/live/x\nv\n');
   } finally {
     live.kill('SIGTERM');
-    await live;
+    await exited;
   }
 });
 

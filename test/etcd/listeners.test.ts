@@ -10,11 +10,11 @@ import { networkInterfaces } from 'node:os';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { Etcd3 } from 'etcd3';
-import { execa } from 'execa';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { EtcdServer } from '../../src/datastore/etcd/server.js';
 import type { MicroK8sError } from '../../src/lib/errors.js';
+import { runFile } from '../../src/lib/run-file.js';
 import { call, eventually, type Harness, rawClients, startHarness, tempDir } from './helpers.js';
 import { LocalBackend, quietLogger } from './local-backend.js';
 
@@ -33,11 +33,9 @@ test.after(async () => {
 });
 
 async function etcdctl(args: string[], timeout = 15_000) {
-  return execa('etcdctl', ['--dial-timeout=5s', '--command-timeout=10s', ...args], {
-    env: { ETCDCTL_API: '3' },
-    timeout,
-    reject: false,
-    stripFinalNewline: false,
+  return runFile('etcdctl', ['--dial-timeout=5s', '--command-timeout=10s', ...args], {
+    env: { ...process.env, ETCDCTL_API: '3' },
+    timeoutMs: timeout,
   });
 }
 
@@ -162,7 +160,7 @@ test('plain TCP on a non-loopback address is refused; TLS is required there', as
 // ------------------------------------------------------------------ TLS with client certificates
 
 async function openssl(args: string[]): Promise<void> {
-  const r = await execa('openssl', args, { cwd: tmp.dir, reject: false, timeout: 30_000 });
+  const r = await runFile('openssl', args, { cwd: tmp.dir, timeoutMs: 30_000 });
   if (r.exitCode !== 0) throw new Error(`openssl ${args.join(' ')}: ${r.stderr}`);
 }
 

@@ -8,7 +8,6 @@ import { constants } from 'node:fs';
 import { access } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { join } from 'node:path';
-import { execa } from 'execa';
 import { MicroK8sError } from '../../lib/errors.js';
 import {
   containerdSocket,
@@ -17,6 +16,7 @@ import {
   resolvePaths,
   upstreamBinDir,
 } from '../../lib/paths.js';
+import { runFile } from '../../lib/run-file.js';
 
 export interface CtrTarget {
   /** The ctr binary. */
@@ -74,19 +74,23 @@ export async function ensureContainerd(target: CtrTarget): Promise<void> {
 
 async function ctr(target: CtrTarget, args: readonly string[], timeoutMs: number): Promise<string> {
   await ensureContainerd(target);
-  const result = await execa(
+  const result = await runFile(
     target.ctrPath,
     ['--address', target.address, '--namespace', K8S_NAMESPACE, ...args],
     {
-      timeout: timeoutMs,
-      stdin: 'ignore',
-      all: true,
-      reject: false,
-      maxBuffer: CTR_LIMITS.maxOutputBytes,
+      timeoutMs,
+      maxOutputBytes: CTR_LIMITS.maxOutputBytes,
     },
-  );
-  if (result.exitCode !== 0 || result.failed) {
-    const output = String(result.all ?? '').trim();
+  ).catch((error: unknown) => {
+    // Could not run, or printed more than the limit.
+    throw new MicroK8sError(
+      'MK_IMAGE_CTR_FAILED',
+      `ctr ${args[0]} ${args[1]} failed: ${(error as Error).message}`,
+      {},
+    );
+  });
+  if (result.exitCode !== 0) {
+    const output = `${result.stdout}\n${result.stderr}`.trim();
     const reason = result.timedOut
       ? `timed out after ${timeoutMs} ms`
       : output.split('\n').slice(-5).join('\n');
@@ -94,7 +98,7 @@ async function ctr(target: CtrTarget, args: readonly string[], timeoutMs: number
       exitCode: result.exitCode,
     });
   }
-  return String(result.stdout ?? '');
+  return result.stdout;
 }
 
 export interface ImportOptions {
