@@ -31,5 +31,23 @@ if (datastoreRun) {
   if (code !== undefined) process.exit(code);
 }
 
+// `microk8s kubectl ...` and `microk8s ctr ...` pass every argument to the upstream tool, so
+// they never go through oclif's flag parser (kubectl's --help, -o and --raw are kubectl's).
+const passthrough = process.argv[2];
+if (passthrough === 'kubectl' || passthrough === 'ctr') {
+  const [{ runPassthrough }, { resolvePaths }, { isMicroK8sError }] = await Promise.all([
+    import('../dist/cluster/kubernetes/passthrough.js'),
+    import('../dist/lib/paths.js'),
+    import('../dist/lib/errors.js'),
+  ]);
+  try {
+    process.exit(await runPassthrough(resolvePaths(), passthrough, process.argv.slice(3)));
+  } catch (error) {
+    if (!isMicroK8sError(error)) throw error;
+    process.stderr.write(`Error [${error.code}]: ${error.message}\nHint: ${error.hint}\n`);
+    process.exit(error.exitCode);
+  }
+}
+
 const { execute } = await import('@oclif/core');
 await execute({ dir: import.meta.url });

@@ -88,6 +88,7 @@ test('creates the full set; keys and kubeconfigs are 0600', async () => {
   assert.equal(
     result.actions.map((a) => a.name).sort(),
     [
+      'apiserver-kubelet-client',
       'ca',
       'front-proxy-ca',
       'front-proxy-client',
@@ -253,6 +254,7 @@ test('reissue: every non-CA certificate is issued again; CAs and the service-acc
     'server',
     'front-proxy-client',
     'peer',
+    'apiserver-kubelet-client',
     ...KUBECONFIG_NAMES.map((n) => `kubeconfig/${n}`),
   ]) {
     assert.is(byName[name], 'reissued', name);

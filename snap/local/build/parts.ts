@@ -1,0 +1,130 @@
+/**
+ * The upstream parts microk8s ships, each built from a pinned wrapper Go module beside this
+ * folder (snap/local/<part>/). The snap's parts use the same recipes. A part's spec is part of
+ * its cache key: change a flag here and that part is built again, nothing else.
+ */
+
+export interface GoBinary {
+  /** The package to build (a main package of the wrapper module or of a module it requires). */
+  readonly pkg: string;
+  /** The file name in the output folder. */
+  readonly name: string;
+  /** Build tags for this binary alone, added to the part's tags. */
+  readonly extraTags?: readonly string[];
+}
+
+export interface GoPart {
+  readonly name: string;
+  /** The wrapper module's folder, relative to snap/local. */
+  readonly moduleDir: string;
+  /** The upstream version, as its tools report it. */
+  readonly version: string;
+  /** cgo only where upstream cannot work without it (runc's nsenter is C). */
+  readonly cgo: boolean;
+  readonly tags: readonly string[];
+  readonly ldflags: readonly string[];
+  readonly binaries: readonly GoBinary[];
+  /** Extra names in bin/ that point at one binary: a multi-call binary's commands. */
+  readonly links?: Readonly<Record<string, string>>;
+  /** Debian packages the build needs (cgo headers and libraries), installed when missing. */
+  readonly debianBuildDeps?: readonly string[];
+  /** The arguments that make a binary print its version (checked after the build). */
+  readonly versionArgs: Readonly<Record<string, readonly string[]>>;
+}
+
+export const KUBERNETES_VERSION = 'v1.36.3';
+export const CONTAINERD_VERSION = 'v2.2.9';
+export const RUNC_VERSION = '1.4.4';
+export const CNI_PLUGINS_VERSION = 'v1.9.1';
+
+const [kubeMajor, kubeMinor] = KUBERNETES_VERSION.slice(1).split('.');
+
+/** The version variables `make` sets in Kubernetes' own release builds (hack/lib/version.sh). */
+function kubernetesVersionFlags(): string[] {
+  const flags: string[] = [];
+  for (const pkg of ['k8s.io/component-base/version', 'k8s.io/client-go/pkg/version']) {
+    flags.push(
+      `-X ${pkg}.gitVersion=${KUBERNETES_VERSION}`,
+      `-X ${pkg}.gitMajor=${kubeMajor}`,
+      `-X ${pkg}.gitMinor=${kubeMinor}`,
+      `-X ${pkg}.gitTreeState=clean`,
+    );
+  }
+  return flags;
+}
+
+const containerdPkg = 'github.com/containerd/containerd/v2';
+const cniPkg = 'github.com/containernetworking/plugins';
+
+export const PARTS: readonly GoPart[] = [
+  {
+    name: 'kubernetes',
+    moduleDir: 'kubernetes',
+    version: KUBERNETES_VERSION,
+    cgo: false,
+    tags: ['providerless'],
+    ldflags: ['-s', '-w', ...kubernetesVersionFlags()],
+    binaries: [{ pkg: '.', name: 'kubernetes' }],
+    links: {
+      'kube-apiserver': 'kubernetes',
+      'kube-controller-manager': 'kubernetes',
+      'kube-scheduler': 'kubernetes',
+      kubelet: 'kubernetes',
+      'kube-proxy': 'kubernetes',
+      kubectl: 'kubernetes',
+    },
+    versionArgs: { kubernetes: ['kubectl', 'version', '--client'] },
+  },
+  {
+    name: 'containerd',
+    moduleDir: 'containerd',
+    version: CONTAINERD_VERSION,
+    cgo: false,
+    // No btrfs, devmapper or zfs snapshotters: overlayfs and native cover a node.
+    tags: ['urfave_cli_no_docs', 'no_btrfs', 'no_devmapper', 'no_zfs', 'osusergo', 'netgo'],
+    ldflags: [
+      '-s',
+      '-w',
+      `-X ${containerdPkg}/version.Version=${CONTAINERD_VERSION}`,
+      `-X ${containerdPkg}/version.Package=${containerdPkg}`,
+    ],
+    binaries: [
+      { pkg: `${containerdPkg}/cmd/containerd`, name: 'containerd' },
+      {
+        pkg: `${containerdPkg}/cmd/containerd-shim-runc-v2`,
+        name: 'containerd-shim-runc-v2',
+        extraTags: ['no_grpc'],
+      },
+      { pkg: `${containerdPkg}/cmd/ctr`, name: 'ctr' },
+    ],
+    versionArgs: { containerd: ['--version'], ctr: ['--version'] },
+  },
+  {
+    name: 'runc',
+    moduleDir: 'runc',
+    version: RUNC_VERSION,
+    // runc's nsenter is C and needs cgo. With seccomp, as upstream builds it: containerd gives
+    // every sandbox its default seccomp profile, which a runc without it refuses.
+    cgo: true,
+    tags: ['seccomp', 'netgo', 'osusergo'],
+    debianBuildDeps: ['libseccomp-dev'],
+    ldflags: ['-s', '-w', `-X main.version=${RUNC_VERSION}`],
+    binaries: [{ pkg: 'github.com/opencontainers/runc', name: 'runc' }],
+    versionArgs: { runc: ['--version'] },
+  },
+  {
+    name: 'cni',
+    moduleDir: 'cni',
+    version: CNI_PLUGINS_VERSION,
+    cgo: false,
+    tags: [],
+    ldflags: ['-s', '-w', `-X ${cniPkg}/pkg/utils/buildversion.BuildVersion=${CNI_PLUGINS_VERSION}`],
+    binaries: [
+      { pkg: `${cniPkg}/plugins/main/bridge`, name: 'bridge' },
+      { pkg: `${cniPkg}/plugins/main/loopback`, name: 'loopback' },
+      { pkg: `${cniPkg}/plugins/ipam/host-local`, name: 'host-local' },
+      { pkg: `${cniPkg}/plugins/meta/portmap`, name: 'portmap' },
+    ],
+    versionArgs: {},
+  },
+];

@@ -1,0 +1,106 @@
+/**
+ * `microk8s start` and `microk8s stop` outside a snap (in a snap, snapctl does it). start sets
+ * a new node up when it never was (what the install hook does), then runs the supervisor as a
+ * detached process that outlives the command; stop asks the supervisor to take everything down
+ * (daemons, containers, shims) and waits for it, bounded.
+ */
+import { spawn } from 'node:child_process';
+import { closeSync, mkdirSync, openSync } from 'node:fs';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { MicroK8sError } from '../../lib/errors.js';
+import type { Paths } from '../../lib/paths.js';
+import { isProcessAlive, waitProcessExit } from '../../lib/process.js';
+import { resolveUpstreamPaths } from '../../lib/upstream-paths.js';
+import { daemonCommand } from '../../services/spawn.js';
+import {
+  readSupervisorReport,
+  runningSupervisor,
+  type SupervisorReport,
+} from '../../services/supervisor/state.js';
+import { cleanupAfterStop } from '../../services/upstream/cleanup.js';
+import { upstreamLayout } from '../../services/upstream/layout.js';
+import { ensureKubernetesNode, type SetupOptions, type SetupResult } from './setup.js';
+
+export const LIFECYCLE_LIMITS = {
+  /** How long start waits for the supervisor to have started every service once. */
+  startWaitMs: 5 * 60_000,
+  /** How long stop waits for the supervisor to take everything down. */
+  stopWaitMs: 3 * 60_000,
+  pollMs: 250,
+} as const;
+
+export interface StartResult {
+  readonly setup: SetupResult;
+  readonly alreadyRunning: boolean;
+  readonly supervisorPid: number;
+  readonly report: SupervisorReport;
+}
+
+function spawnSupervisor(paths: Paths): number {
+  mkdirSync(paths.logs, { recursive: true });
+  const out = openSync(join(paths.logs, 'supervisor.log'), 'a');
+  try {
+    const [command, ...args] = daemonCommand(['supervisor', 'run']);
+    const child = spawn(command!, args, { detached: true, stdio: ['ignore', out, out], env: process.env });
+    child.unref();
+    if (child.pid === undefined) throw new MicroK8sError('MK_INTERNAL', 'could not start the supervisor');
+    return child.pid;
+  } finally {
+    closeSync(out);
+  }
+}
+
+export async function startNode(paths: Paths, options: SetupOptions = {}): Promise<StartResult> {
+  const setup = await ensureKubernetesNode(paths, options);
+  const running = runningSupervisor(paths.run);
+  if (running) return { setup, alreadyRunning: true, supervisorPid: running.pid, report: running };
+  const pid = spawnSupervisor(paths);
+  const deadline = Date.now() + LIFECYCLE_LIMITS.startWaitMs;
+  while (Date.now() < deadline) {
+    const report = readSupervisorReport(paths.run);
+    if (report && report.pid === pid && report.phase === 'running') {
+      return { setup, alreadyRunning: false, supervisorPid: pid, report };
+    }
+    if (!isProcessAlive(pid)) {
+      throw new MicroK8sError(
+        'MK_SERVICE_RESTART',
+        `the supervisor exited while starting; see ${join(paths.logs, 'supervisor.log')}`,
+      );
+    }
+    await sleep(LIFECYCLE_LIMITS.pollMs);
+  }
+  throw new MicroK8sError(
+    'MK_TIMEOUT',
+    `the services did not all start within ${LIFECYCLE_LIMITS.startWaitMs / 1000} s`,
+  );
+}
+
+export interface StopResult {
+  readonly wasRunning: boolean;
+  readonly forced: boolean;
+}
+
+export async function stopNode(paths: Paths): Promise<StopResult> {
+  const running = runningSupervisor(paths.run);
+  if (!running) {
+    // Nothing supervises this node; what a crashed supervisor left behind still goes.
+    await cleanupAfterStop(resolveUpstreamPaths(), upstreamLayout(paths));
+    return { wasRunning: false, forced: false };
+  }
+  process.kill(running.pid, 'SIGTERM');
+  if (await waitProcessExit(running.pid, LIFECYCLE_LIMITS.stopWaitMs))
+    return { wasRunning: true, forced: false };
+  // The supervisor is stuck: its daemons' process groups and the containers go the hard way.
+  for (const service of running.services) {
+    if (service.pid === undefined) continue;
+    try {
+      process.kill(-service.pid, 'SIGKILL');
+    } catch {
+      // gone
+    }
+  }
+  process.kill(running.pid, 'SIGKILL');
+  await cleanupAfterStop(resolveUpstreamPaths(), upstreamLayout(paths));
+  return { wasRunning: true, forced: true };
+}

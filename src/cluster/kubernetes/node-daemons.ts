@@ -1,0 +1,44 @@
+/**
+ * The supervisor's catalog for this node: the services' specs (services/upstream/daemons.ts)
+ * with what only this layer knows, the admin identity from the node's kubeconfig (to ask the
+ * API server's /readyz) and which datastore the API server uses (read from its args file).
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Paths } from '../../lib/paths.js';
+import { resolveUpstreamPaths } from '../../lib/upstream-paths.js';
+import { readArgsFile } from '../../node/args-file.js';
+import type { DaemonSpec } from '../../services/supervisor/spec.js';
+import { type ClientTls, nodeDaemonSpecs } from '../../services/upstream/daemons.js';
+import { prepareHost } from '../../services/upstream/host-prep.js';
+import { upstreamLayout } from '../../services/upstream/layout.js';
+import { importLocalImages } from '../../services/upstream/local-images.js';
+import { parseKubeconfig } from '../pki/kubeconfig.js';
+import { certsLayout } from '../pki/layout.js';
+
+export function adminTls(paths: Paths): ClientTls {
+  const file = certsLayout(paths.certs).kubeconfigs.admin;
+  const content = parseKubeconfig(readFileSync(file, 'utf8'), file);
+  return { ca: content.caPem, cert: content.certPem, key: content.keyPem };
+}
+
+/** The API server uses the embedded datastore unless its --etcd-servers names another etcd. */
+export function usesEmbeddedDatastore(paths: Paths): boolean {
+  const servers = readArgsFile(join(paths.args, 'kube-apiserver'), { missingOk: true }).get(
+    'etcd-servers',
+  )?.[0];
+  return servers === undefined || servers.startsWith('unix://');
+}
+
+export function nodeDaemons(paths: Paths): DaemonSpec[] {
+  const upstream = resolveUpstreamPaths();
+  const layout = upstreamLayout(paths);
+  return nodeDaemonSpecs({
+    paths,
+    upstream,
+    layout,
+    adminTls: adminTls(paths),
+    embeddedDatastore: usesEmbeddedDatastore(paths),
+    prepareKubelet: async () => [...prepareHost(), ...(await importLocalImages(upstream, layout))],
+  });
+}

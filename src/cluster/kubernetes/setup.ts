@@ -1,0 +1,82 @@
+/**
+ * A node ready to run Kubernetes, as the snap's install hook leaves it: on a node that was
+ * never set up, a single-node cluster (certificates, datastore, cluster agent: `agent init`) on
+ * the address of the default route; then every upstream daemon's configuration that is still
+ * missing. Files that exist are kept as they are: they may hold an operator's edits.
+ */
+import { existsSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import { networkInterfaces, hostname as osHostname } from 'node:os';
+import { dirname } from 'node:path';
+import { MicroK8sError } from '../../lib/errors.js';
+import type { Paths } from '../../lib/paths.js';
+import { resolveUpstreamPaths } from '../../lib/upstream-paths.js';
+import { writeFileAtomic } from '../../node/atomic-write.js';
+import { SANDBOX_IMAGE } from '../../services/images/names.js';
+import { canLowerOomScore } from '../../services/upstream/host-prep.js';
+import { upstreamLayout } from '../../services/upstream/layout.js';
+import { configuredAddress } from '../address-change/configured.js';
+import { agentContext } from '../agent/context.js';
+import { etcdSocketPath } from '../agent/datastore-args.js';
+import { initSingleNode } from '../agent/node-init.js';
+import { usableAddresses } from '../join/addresses.js';
+import { nodeHostname } from '../pki/names.js';
+import { type EtcdTarget, type RenderContext, renderUpstreamConfig } from './render.js';
+
+export interface SetupOptions {
+  /** The node's address for a fresh node; the first usable address otherwise. */
+  readonly address?: string;
+  readonly hostname?: string;
+  /** kube-apiserver on an existing etcd cluster instead of this node's datastore. */
+  readonly externalEtcd?: Extract<EtcdTarget, { kind: 'external' }>;
+}
+
+export interface SetupResult {
+  /** True when this call set the node up as a new single-node cluster. */
+  readonly initialised: boolean;
+  readonly address: string;
+  readonly written: string[];
+}
+
+function defaultAddress(): string {
+  const first = usableAddresses(networkInterfaces())[0];
+  if (!first) {
+    throw new MicroK8sError(
+      'MK_INVALID_CONFIG',
+      'this machine has no usable network address (only loopback or link-local)',
+      { hint: 'Give one with --address, or bring up a network interface.' },
+    );
+  }
+  return first.address;
+}
+
+export async function ensureKubernetesNode(paths: Paths, options: SetupOptions = {}): Promise<SetupResult> {
+  const ctx = agentContext(paths);
+  let initialised = false;
+  if (!existsSync(ctx.datastoreArgs)) {
+    await initSingleNode(ctx, {
+      address: options.address ?? defaultAddress(),
+      ...(options.hostname ? { hostname: options.hostname } : {}),
+    });
+    initialised = true;
+  }
+  const address = configuredAddress(ctx) ?? options.address ?? defaultAddress();
+  const render: RenderContext = {
+    certs: ctx.certs,
+    layout: upstreamLayout(paths),
+    upstream: resolveUpstreamPaths(),
+    hostname: nodeHostname(options.hostname ?? osHostname()),
+    address,
+    etcd: options.externalEtcd ?? { kind: 'embedded', socket: etcdSocketPath(ctx.datastoreDir) },
+    sandboxImage: SANDBOX_IMAGE,
+    canLowerOomScore: canLowerOomScore(),
+  };
+  const written: string[] = [];
+  for (const file of renderUpstreamConfig(render, paths.args)) {
+    if (existsSync(file.path)) continue;
+    await mkdir(dirname(file.path), { recursive: true });
+    await writeFileAtomic(file.path, file.text, { mode: file.mode });
+    written.push(file.path);
+  }
+  return { initialised, address, written };
+}

@@ -1,0 +1,35 @@
+/**
+ * `microk8s supervisor run`: the long-lived process that `start` leaves behind. It runs the
+ * node's daemons until SIGTERM or SIGINT, then stops them all and cleans up containers.
+ */
+import { createLogger } from '../../lib/log.js';
+import type { Paths } from '../../lib/paths.js';
+import { resolveUpstreamPaths } from '../../lib/upstream-paths.js';
+import { Supervisor } from '../../services/supervisor/supervisor.js';
+import { cleanupAfterStop } from '../../services/upstream/cleanup.js';
+import { upstreamLayout } from '../../services/upstream/layout.js';
+import { nodeDaemons } from './node-daemons.js';
+
+export async function runSupervisor(paths: Paths): Promise<void> {
+  const log = createLogger('supervisor');
+  const supervisor = new Supervisor(nodeDaemons(paths), {
+    runDir: paths.run,
+    logDir: paths.logs,
+    log,
+    afterStop: () => cleanupAfterStop(resolveUpstreamPaths(), upstreamLayout(paths)),
+  });
+  let stopRequested = false;
+  const stopped = new Promise<void>((resolveStopped) => {
+    const onSignal = (signal: string) => {
+      log.info(`${signal}: stopping every service`);
+      if (stopRequested) return;
+      stopRequested = true;
+      void supervisor.stop().then(resolveStopped);
+    };
+    process.on('SIGTERM', () => onSignal('SIGTERM'));
+    process.on('SIGINT', () => onSignal('SIGINT'));
+    process.on('SIGHUP', () => log.info('SIGHUP ignored'));
+  });
+  await supervisor.start();
+  await stopped;
+}

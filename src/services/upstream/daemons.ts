@@ -1,0 +1,133 @@
+/**
+ * The catalog of a node's daemons as the supervisor runs them: for each, its command (the
+ * binary and the flags of its args file, read at every start so that `configure` takes effect
+ * on the next restart), what it waits for, how it is known to serve, and how long it may take
+ * to stop. The layer that knows the node's certificates builds the context.
+ */
+import { join } from 'node:path';
+import { parseHostPort } from '../../datastore/node/config.js';
+import type { Paths } from '../../lib/paths.js';
+import type { UpstreamPaths } from '../../lib/upstream-paths.js';
+import { type ArgsFlags, readArgsFile } from '../../node/args-file.js';
+import { daemonCommand } from '../spawn.js';
+import type { DaemonSpec } from '../supervisor/spec.js';
+import { NETWORK, type UpstreamLayout } from './layout.js';
+
+export interface ClientTls {
+  readonly ca: string;
+  readonly cert: string;
+  readonly key: string;
+}
+
+export interface NodeDaemonContext {
+  readonly paths: Paths;
+  readonly upstream: UpstreamPaths;
+  readonly layout: UpstreamLayout;
+  /** The admin identity: how the API server's /readyz is asked. */
+  readonly adminTls: ClientTls;
+  /** Whether kube-apiserver uses this node's own datastore (else an external etcd). */
+  readonly embeddedDatastore: boolean;
+  /** Before each kubelet start: host preparation and the local images; returns what failed. */
+  readonly prepareKubelet: () => Promise<string[]>;
+}
+
+export function argsFile(paths: Paths, service: string): string {
+  return join(paths.args, service);
+}
+
+/** argv from an args file: each flag as `--name=value`, a bare flag as `--name`. */
+export function flagsToArgv(flags: ArgsFlags): string[] {
+  const argv: string[] = [];
+  for (const [name, values] of flags) {
+    for (const value of values) argv.push(value === '' ? `--${name}` : `--${name}=${value}`);
+  }
+  return argv;
+}
+
+function upstreamCommand(ctx: NodeDaemonContext, binary: string, service: string): () => string[] {
+  return () => [join(ctx.upstream.bin, binary), ...flagsToArgv(readArgsFile(argsFile(ctx.paths, service)))];
+}
+
+const SECOND = 1000;
+
+export function nodeDaemonSpecs(ctx: NodeDaemonContext): DaemonSpec[] {
+  const { paths, layout } = ctx;
+  const datastoreArgs = argsFile(paths, 'datastore');
+  // containerd finds its shim, and the shim finds runc, through PATH.
+  const withUpstreamPath = {
+    PATH: `${ctx.upstream.bin}:${process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin'}`,
+  };
+  const apiServer = `https://127.0.0.1:${NETWORK.apiServerPort}`;
+  const specs: DaemonSpec[] = [];
+  if (ctx.embeddedDatastore) {
+    const socket = readArgsFile(datastoreArgs).get('client-unix')?.[0] ?? join(paths.datastore, 'etcd.sock');
+    specs.push({
+      name: 'datastore',
+      command: () => daemonCommand(['datastore', 'run', '--args-file', datastoreArgs]),
+      dependsOn: [],
+      probe: { kind: 'unix', path: socket },
+      // A voter hands its role over before it stops.
+      stopTimeoutMs: 30 * SECOND,
+    });
+  }
+  const agentBind = readArgsFile(argsFile(paths, 'cluster-agent')).get('bind')?.[0];
+  if (agentBind !== undefined) {
+    const { host, port } = parseHostPort('bind', agentBind);
+    specs.push({
+      name: 'cluster-agent',
+      command: () => daemonCommand(['agent', 'run']),
+      dependsOn: [],
+      probe: { kind: 'tcp', host, port },
+      stopTimeoutMs: 10 * SECOND,
+    });
+  }
+  specs.push(
+    {
+      name: 'containerd',
+      command: upstreamCommand(ctx, 'containerd', 'containerd'),
+      env: withUpstreamPath,
+      dependsOn: [],
+      probe: { kind: 'unix', path: layout.containerdSocket },
+      stopTimeoutMs: 20 * SECOND,
+    },
+    {
+      name: 'kube-apiserver',
+      command: upstreamCommand(ctx, 'kube-apiserver', 'kube-apiserver'),
+      dependsOn: ctx.embeddedDatastore ? ['datastore'] : [],
+      probe: { kind: 'http', url: `${apiServer}/readyz`, ...ctx.adminTls },
+      stopTimeoutMs: 20 * SECOND,
+    },
+    {
+      name: 'kube-controller-manager',
+      command: upstreamCommand(ctx, 'kube-controller-manager', 'kube-controller-manager'),
+      dependsOn: ['kube-apiserver'],
+      probe: { kind: 'http', url: 'https://127.0.0.1:10257/healthz' },
+      stopTimeoutMs: 10 * SECOND,
+    },
+    {
+      name: 'kube-scheduler',
+      command: upstreamCommand(ctx, 'kube-scheduler', 'kube-scheduler'),
+      dependsOn: ['kube-apiserver'],
+      probe: { kind: 'http', url: 'https://127.0.0.1:10259/healthz' },
+      stopTimeoutMs: 10 * SECOND,
+    },
+    {
+      name: 'kubelet',
+      command: upstreamCommand(ctx, 'kubelet', 'kubelet'),
+      env: withUpstreamPath,
+      dependsOn: ['containerd', 'kube-apiserver'],
+      probe: { kind: 'http', url: 'http://127.0.0.1:10248/healthz' },
+      prestart: ctx.prepareKubelet,
+      stopTimeoutMs: 20 * SECOND,
+    },
+    {
+      name: 'kube-proxy',
+      command: upstreamCommand(ctx, 'kube-proxy', 'kube-proxy'),
+      env: withUpstreamPath,
+      dependsOn: ['kube-apiserver'],
+      probe: { kind: 'http', url: 'http://127.0.0.1:10256/healthz' },
+      stopTimeoutMs: 10 * SECOND,
+    },
+  );
+  return specs;
+}

@@ -1,0 +1,90 @@
+/**
+ * What a node's kernel must allow before pods can have a network: IP forwarding, and bridged
+ * traffic passing through iptables (kube-proxy's rules must see pod-to-service traffic on the
+ * bridge). Done before each kubelet start and checked by `inspect`. A step that cannot be done
+ * (a kernel without br_netfilter, a read-only /proc/sys) is returned as a warning with what to
+ * do, never skipped silently.
+ */
+import { readFileSync, writeFileSync } from 'node:fs';
+
+export interface HostSetting {
+  readonly key: string;
+  readonly want: string;
+  readonly why: string;
+}
+
+export const HOST_SETTINGS: readonly HostSetting[] = [
+  { key: 'net/ipv4/ip_forward', want: '1', why: 'pods reach other nodes and the outside' },
+  {
+    key: 'net/bridge/bridge-nf-call-iptables',
+    want: '1',
+    why: 'services answer pods on the same bridge (needs br_netfilter)',
+  },
+];
+
+export interface HostCheck {
+  readonly name: string;
+  readonly ok: boolean;
+  readonly detail: string;
+  readonly hint?: string;
+}
+
+function sysctlPath(key: string): string {
+  return `/proc/sys/${key}`;
+}
+
+export function checkHostSettings(): HostCheck[] {
+  return HOST_SETTINGS.map((setting) => {
+    const name = setting.key.replaceAll('/', '.');
+    try {
+      const value = readFileSync(sysctlPath(setting.key), 'utf8').trim();
+      return value === setting.want
+        ? { name, ok: true, detail: value }
+        : { name, ok: false, detail: value, hint: `sysctl -w ${name}=${setting.want}: ${setting.why}` };
+    } catch {
+      return {
+        name,
+        ok: false,
+        detail: 'absent',
+        hint: `the kernel lacks it (load br_netfilter for the bridge settings): ${setting.why}`,
+      };
+    }
+  });
+}
+
+/** Sets what is not set yet; returns a line for each setting that could not be set. */
+export function prepareHost(): string[] {
+  const warnings: string[] = [];
+  for (const setting of HOST_SETTINGS) {
+    const name = setting.key.replaceAll('/', '.');
+    try {
+      if (readFileSync(sysctlPath(setting.key), 'utf8').trim() !== setting.want) {
+        writeFileSync(sysctlPath(setting.key), setting.want);
+      }
+    } catch (error) {
+      warnings.push(
+        `cannot set ${name}=${setting.want} (${(error as NodeJS.ErrnoException).code}): ${setting.why}`,
+      );
+    }
+  }
+  return warnings;
+}
+
+const CAP_SYS_RESOURCE = 24;
+
+/**
+ * Whether this process may lower an oom_score_adj (CAP_SYS_RESOURCE). Some sandboxed hosts
+ * withhold it even from root; containerd must then keep pods' scores at or above its own, or
+ * every sandbox fails in runc ("failed to update /proc/self/oom_score_adj").
+ */
+export function canLowerOomScore(): boolean {
+  try {
+    const line = readFileSync('/proc/self/status', 'utf8')
+      .split('\n')
+      .find((l) => l.startsWith('CapEff:'));
+    if (!line) return true;
+    return (BigInt(`0x${line.slice('CapEff:'.length).trim()}`) & (1n << BigInt(CAP_SYS_RESOURCE))) !== 0n;
+  } catch {
+    return true; // no /proc: not Linux, nothing to restrict
+  }
+}

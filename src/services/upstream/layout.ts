@@ -1,0 +1,54 @@
+/**
+ * Where the upstream daemons of a node keep their files. Configuration is per revision (under
+ * the data folder, beside the args files, as MicroK8s has it); state that must survive a
+ * refresh (images, pods' volumes) is under the common folder; sockets are in the run folder.
+ */
+import { join } from 'node:path';
+import type { Paths } from '../../lib/paths.js';
+
+export interface UpstreamLayout {
+  readonly containerdConfig: string;
+  readonly containerdRoot: string;
+  readonly containerdState: string;
+  readonly containerdSocket: string;
+  /** runc's state for containerd's k8s.io namespace (what a stop cleans up). */
+  readonly runcRoot: string;
+  readonly kubeletConfig: string;
+  readonly kubeletRoot: string;
+  readonly cniConfDir: string;
+  readonly cniDataDir: string;
+}
+
+export function upstreamLayout(paths: Paths): UpstreamLayout {
+  const containerdState = join(paths.run, 'containerd');
+  return {
+    containerdConfig: join(paths.args, 'containerd.toml'),
+    containerdRoot: join(paths.common, 'var', 'lib', 'containerd'),
+    containerdState,
+    containerdSocket: join(containerdState, 'containerd.sock'),
+    runcRoot: join(containerdState, 'runc'),
+    kubeletConfig: join(paths.args, 'kubelet.yaml'),
+    kubeletRoot: join(paths.common, 'var', 'lib', 'kubelet'),
+    cniConfDir: join(paths.args, 'cni-network'),
+    cniDataDir: join(paths.common, 'var', 'lib', 'cni'),
+  };
+}
+
+/** The Kubernetes components, one process each, all from the one multi-call binary. */
+export const KUBE_COMPONENTS = [
+  'kube-apiserver',
+  'kube-controller-manager',
+  'kube-scheduler',
+  'kubelet',
+  'kube-proxy',
+] as const;
+export type KubeComponent = (typeof KUBE_COMPONENTS)[number];
+
+/** MicroK8s's network defaults. */
+export const NETWORK = {
+  apiServerPort: 16443,
+  serviceCidr: '10.152.183.0/24',
+  clusterDns: '10.152.183.10',
+  podCidr: '10.1.0.0/16',
+  clusterDomain: 'cluster.local',
+} as const;
