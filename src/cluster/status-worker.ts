@@ -4,12 +4,16 @@
  * join moves the latter aside). The proxy daemon publishes each upstream's health in its state
  * file after every round; status only reads it, and trusts it only while its pid is alive.
  */
-import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { MicroK8sError } from '../lib/errors.js';
 import type { Paths } from '../lib/paths.js';
-import { isProcessAlive } from '../lib/process.js';
+import { isRecordedProcessAlive } from '../node/process-identity.js';
+import { currentNodeRecord } from '../node/record.js';
+
+/** What the proxy's process runs (a reused pid runs something else). */
+const PROXY_COMMAND = ['apiserver-proxy', 'run'];
+
 import { readNodeStatus, type ServiceState } from '../services/status.js';
 import { type ProxyStateFile, proxyStateFile } from './apiserver-proxy/daemon.js';
 
@@ -33,14 +37,15 @@ export interface WorkerStatus {
   readonly services: ServiceState[];
 }
 
+/** From the node record (src/node/record.ts), never from which args files exist. */
 export function isWorkerNode(paths: Paths): boolean {
-  return existsSync(join(paths.args, 'apiserver-proxy')) && !existsSync(join(paths.args, 'datastore'));
+  return currentNodeRecord(paths).kind === 'worker';
 }
 
 function liveState(paths: Paths): ProxyStateFile | undefined {
   try {
     const state = JSON.parse(readFileSync(proxyStateFile(paths), 'utf8')) as ProxyStateFile;
-    return isProcessAlive(state.pid) ? state : undefined;
+    return isRecordedProcessAlive(state.pid, { command: PROXY_COMMAND }) ? state : undefined;
   } catch {
     return undefined;
   }

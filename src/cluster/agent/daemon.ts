@@ -7,11 +7,13 @@
  * old address may be gone already) and then periodically; after a change was followed the
  * server is started again, on the new --bind and with the re-issued certificate.
  */
+
 import { existsSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { MicroK8sError } from '../../lib/errors.js';
 import { createLogger } from '../../lib/log.js';
 import { versionInfo } from '../../lib/version.js';
+import { loadNodeRecord } from '../../node/record.js';
 import { AddressWatcher, type AddressWatcherOptions } from '../address-change/watch.js';
 import { type AgentBind, type AgentContext, readAgentBind } from './context.js';
 import { AgentHandlers } from './handlers.js';
@@ -48,6 +50,8 @@ export async function startAgent(
   bind?: AgentBind,
   options: StartAgentOptions = {},
 ): Promise<AgentHandle> {
+  // A node made by an earlier version gets its node record now, before anything asks what it is.
+  await loadNodeRecord(ctx.paths);
   const handlers = new AgentHandlers(ctx, versionInfo().version);
   // A --bind given on the command line is followed too when it named the old address.
   let current: AgentBind | undefined = bind;

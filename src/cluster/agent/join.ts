@@ -23,6 +23,7 @@ import { MicroK8sError } from '../../lib/errors.js';
 import { utcStamp } from '../../lib/process.js';
 import { versionInfo } from '../../lib/version.js';
 import { writeArgsFile } from '../../node/args-file.js';
+import { writeNodeRecord } from '../../node/record.js';
 import { daemonCommand, spawnDaemon } from '../../services/spawn.js';
 import { DEFAULT_PROXY_LISTEN, parseEndpoint, renderProxyArgs } from '../apiserver-proxy/config.js';
 import { type Endpoint, endpointKey } from '../apiserver-proxy/upstreams.js';
@@ -306,6 +307,13 @@ async function writeControlPlane(
     ...(r.bootstrap ? { startFrom: r.bootstrap } : {}),
   });
   await writeArgsFile(ctx.datastoreArgs, args, PUBLIC_MODE);
+  await writeNodeRecord(ctx.paths, {
+    kind: 'control-plane',
+    clusterId: r.clusterId,
+    memberId: r.nodeId,
+    address: w.address,
+    joinedAt: new Date().toISOString(),
+  });
   const runArgs = ['datastore', 'run', '--args-file', ctx.datastoreArgs];
   const base = {
     kind: 'control-plane' as const,
@@ -358,6 +366,13 @@ async function writeWorker(
   if (existsSync(ctx.datastoreArgs)) {
     await rename(ctx.datastoreArgs, `${ctx.datastoreArgs}-before-join-${utcStamp()}`);
   }
+  await writeNodeRecord(ctx.paths, {
+    kind: 'worker',
+    clusterId: r.clusterId,
+    memberId: null,
+    address,
+    joinedAt: new Date().toISOString(),
+  });
   const proxy = await writeWorkerProxy(ctx, r.controlPlane, w, options, progress);
   return {
     kind: 'worker',

@@ -10,6 +10,7 @@ import { isIP } from 'node:net';
 import { hostname as osHostname } from 'node:os';
 import { MicroK8sError } from '../../lib/errors.js';
 import { writeArgsFile } from '../../node/args-file.js';
+import { writeNodeRecord } from '../../node/record.js';
 import { PRIVATE_DIR_MODE } from '../files.js';
 import { ensureNodeCertificates } from '../pki/node-set.js';
 import type { AgentContext } from './context.js';
@@ -69,5 +70,12 @@ export async function initSingleNode(ctx: AgentContext, options: InitOptions): P
   const host = isIP(options.address) === 6 ? `[${options.address}]` : options.address;
   const bind = `${host}:${options.agentPort ?? AGENT_LIMITS.defaultPort}`;
   await writeArgsFile(ctx.agentArgs, `# cluster agent args (one flag per line)\n--bind=${bind}\n`);
+  await writeNodeRecord(ctx.paths, {
+    kind: 'control-plane',
+    clusterId,
+    memberId: 1,
+    address: options.address,
+    joinedAt: new Date().toISOString(),
+  });
   return { clusterId, datastoreArgs: ctx.datastoreArgs, agentArgs: ctx.agentArgs, bind };
 }
