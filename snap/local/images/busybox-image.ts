@@ -6,12 +6,12 @@ import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { execa } from 'execa';
 import { MicroK8sError } from '../../../src/lib/errors.js';
 import { tagFromVersion } from '../../../src/services/images/names.js';
 import { buildImageLayout } from '../../../src/services/images/oci-layout.js';
 import type { TarEntry } from '../../../src/services/images/tar-write.js';
 import { type BuiltImage, cachedImage, libraryInputs, recipeHash, storeImage } from './recipe-cache.js';
+import { tool } from './tool.js';
 
 export const BUSYBOX_PACKAGE = 'busybox-static';
 export const BUSYBOX_REPOSITORY = 'localhost/microk8s/busybox';
@@ -27,7 +27,7 @@ const GROUP = 'root:x:0:\nnogroup:x:65534:\n';
 
 /** The version apt would download, from the local package lists (no network). */
 async function candidateVersion(): Promise<string> {
-  const { stdout } = await execa('apt-cache', ['policy', BUSYBOX_PACKAGE], { timeout: APT_TIMEOUT_MS });
+  const stdout = await tool('apt-cache', ['policy', BUSYBOX_PACKAGE], { timeoutMs: APT_TIMEOUT_MS });
   const version = /Candidate:\s*(\S+)/.exec(stdout)?.[1];
   if (!version || version === '(none)') {
     throw buildFailed(`apt knows no ${BUSYBOX_PACKAGE}: run \`apt-get update\` first`);
@@ -71,17 +71,17 @@ export async function buildBusyboxImage(cacheDir: string, log: (line: string) =>
   log(`busybox: apt-get download ${BUSYBOX_PACKAGE}=${version}`);
   const work = await mkdtemp(join(tmpdir(), 'microk8s-busybox-'));
   try {
-    await execa('apt-get', ['download', `${BUSYBOX_PACKAGE}=${version}`], {
+    await tool('apt-get', ['download', `${BUSYBOX_PACKAGE}=${version}`], {
       cwd: work,
-      timeout: APT_TIMEOUT_MS,
+      timeoutMs: APT_TIMEOUT_MS,
     });
     const deb = (await readdir(work)).find((file) => file.endsWith('.deb'));
     if (!deb) throw buildFailed(`apt-get download left no .deb for ${BUSYBOX_PACKAGE}`);
     const root = join(work, 'root');
-    await execa('dpkg-deb', ['-x', join(work, deb), root], { timeout: APT_TIMEOUT_MS });
+    await tool('dpkg-deb', ['-x', join(work, deb), root], { timeoutMs: APT_TIMEOUT_MS });
     const binary = join(root, 'bin', 'busybox');
     // The applets this build of busybox has: sh, wget, httpd, nc, sleep, ... one link each.
-    const { stdout } = await execa(binary, ['--list'], { timeout: APT_TIMEOUT_MS });
+    const stdout = await tool(binary, ['--list'], { timeoutMs: APT_TIMEOUT_MS });
     const applets = [...new Set(stdout.split('\n').map((line) => line.trim()))]
       .filter((applet) => APPLET.test(applet) && applet !== 'busybox')
       .sort();

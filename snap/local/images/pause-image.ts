@@ -6,10 +6,10 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { execa } from 'execa';
 import { SANDBOX_IMAGE } from '../../../src/services/images/names.js';
 import { buildImageLayout } from '../../../src/services/images/oci-layout.js';
 import { type BuiltImage, cachedImage, libraryInputs, recipeHash, storeImage } from './recipe-cache.js';
+import { tool } from './tool.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const SOURCE_DIR = join(HERE, '..', 'pause');
@@ -25,7 +25,9 @@ const GO_ENV = {
 const GO_BUILD_ARGS = ['build', '-trimpath', '-ldflags', '-s -w', '-o'];
 
 export async function buildPauseImage(cacheDir: string, log: (line: string) => void): Promise<BuiltImage> {
-  const goVersion = (await execa('go', ['env', 'GOVERSION'], { env: GO_ENV })).stdout.trim();
+  const goVersion = (
+    await tool('go', ['env', 'GOVERSION'], { env: GO_ENV, timeoutMs: GO_BUILD_TIMEOUT_MS })
+  ).trim();
   const hash = recipeHash({
     ...(await libraryInputs()),
     goVersion,
@@ -43,10 +45,10 @@ export async function buildPauseImage(cacheDir: string, log: (line: string) => v
   const work = await mkdtemp(join(tmpdir(), 'microk8s-pause-'));
   try {
     const binary = join(work, 'pause');
-    await execa('go', [...GO_BUILD_ARGS, binary, '.'], {
+    await tool('go', [...GO_BUILD_ARGS, binary, '.'], {
       cwd: SOURCE_DIR,
       env: GO_ENV,
-      timeout: GO_BUILD_TIMEOUT_MS,
+      timeoutMs: GO_BUILD_TIMEOUT_MS,
     });
     const layout = buildImageLayout({
       name: SANDBOX_IMAGE,
