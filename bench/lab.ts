@@ -8,7 +8,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Etcd3 } from 'etcd3';
-import { labDown, labSignal, labStart, labStatus, labUp, readLab } from '../src/datastore/lab/lab.js';
+import { labUp } from '../src/lab/formation.js';
+import { labDown, labSignal, labStart, labStatus } from '../src/lab/processes.js';
+import { readLab } from '../src/lab/spec.js';
 import { median, memoryOf, putWorkload, runLoad } from './workloads.js';
 
 export interface LabBenchResult {

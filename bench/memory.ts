@@ -14,7 +14,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Etcd3 } from 'etcd3';
-import { labDown, labUp, readLab } from '../src/datastore/lab/lab.js';
+import { labUp } from '../src/lab/formation.js';
+import { labDown } from '../src/lab/processes.js';
+import { readLab } from '../src/lab/spec.js';
 import { fillKeys, kubeUpdateTxn, listPaged, median, memoryOf, putWorkload, runLoad } from './workloads.js';
 
 export interface MemorySample {

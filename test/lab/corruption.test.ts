@@ -5,7 +5,8 @@ import { appendFileSync, closeSync, openSync, readdirSync, readFileSync, statSyn
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { labSignal, labStart, readLab } from '../../src/datastore/lab/lab.js';
+import { labSignal, labStart } from '../../src/lab/processes.js';
+import { readLab } from '../../src/lab/spec.js';
 import { isMicroK8sError } from '../../src/lib/errors.js';
 import { startLab, type TestLab } from './helpers.js';
 

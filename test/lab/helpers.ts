@@ -8,15 +8,9 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Etcd3 } from 'etcd3';
 import { Client } from 'undici';
-import {
-  type LabNodeStatus,
-  type LabSpec,
-  type LabUpOptions,
-  labDown,
-  labStatus,
-  labUp,
-  readLab,
-} from '../../src/datastore/lab/lab.js';
+import { labUp } from '../../src/lab/formation.js';
+import { labDown, labStatus } from '../../src/lab/processes.js';
+import { type LabNodeStatus, type LabSpec, type LabUpOptions, readLab } from '../../src/lab/spec.js';
 
 export interface TestLab {
   dir: string;

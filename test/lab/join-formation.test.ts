@@ -9,7 +9,9 @@ import { join } from 'node:path';
 import { Etcd3 } from 'etcd3';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { labAddNode, labMoveNode, labSignal, labStatus, readLab } from '../../src/datastore/lab/lab.js';
+import { labAddNode, labMoveNode } from '../../src/lab/moves.js';
+import { labSignal, labStatus } from '../../src/lab/processes.js';
+import { readLab } from '../../src/lab/spec.js';
 import { isProcessAlive } from '../../src/lib/process.js';
 import { credentialsOf, eventually, startLab, type TestLab } from './helpers.js';
 

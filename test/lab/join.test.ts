@@ -7,16 +7,9 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import {
-  labAddNode,
-  labMoveNode,
-  labRemoveNode,
-  labSignal,
-  labStart,
-  labStatus,
-  nodeReport,
-  readLab,
-} from '../../src/datastore/lab/lab.js';
+import { labAddNode, labMoveNode, labRemoveNode } from '../../src/lab/moves.js';
+import { labSignal, labStart, labStatus, nodeReport } from '../../src/lab/processes.js';
+import { readLab } from '../../src/lab/spec.js';
 import { eventually, startLab, type TestLab } from './helpers.js';
 
 let lab: TestLab;

@@ -9,7 +9,8 @@ import { connect as tlsConnect } from 'node:tls';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { ensureClusterCa, issueCertificate } from '../../src/cluster/pki.js';
-import { labSignal, labStart, labStatus, readLab } from '../../src/datastore/lab/lab.js';
+import { labSignal, labStart, labStatus } from '../../src/lab/processes.js';
+import { readLab } from '../../src/lab/spec.js';
 import { eventually, nodeHash, startLab, type TestLab } from './helpers.js';
 
 let lab: TestLab;

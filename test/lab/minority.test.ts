@@ -4,7 +4,7 @@
 import { execFileSync } from 'node:child_process';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { labSignal, labStart, labStatus } from '../../src/datastore/lab/lab.js';
+import { labSignal, labStart, labStatus } from '../../src/lab/processes.js';
 import { eventually, startLab, type TestLab } from './helpers.js';
 
 let lab: TestLab;

@@ -6,7 +6,8 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { type LabNodeStatus, labStatus, readLab } from '../../src/datastore/lab/lab.js';
+import { labStatus } from '../../src/lab/processes.js';
+import { type LabNodeStatus, readLab } from '../../src/lab/spec.js';
 import {
   boundedClient,
   eventually,

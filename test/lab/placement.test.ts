@@ -4,8 +4,9 @@
 // - Among equal candidates the lower weight is promoted; weights and domains change at run time.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { labSetPlacement, labSignal, labStatus } from '../../src/datastore/lab/lab.js';
 import type { MemberReport } from '../../src/datastore/node/roles-agent.js';
+import { labSetPlacement } from '../../src/lab/moves.js';
+import { labSignal, labStatus } from '../../src/lab/processes.js';
 import { eventually, startLab, timeUntil } from './helpers.js';
 
 async function leaderView(dir: string): Promise<readonly MemberReport[]> {

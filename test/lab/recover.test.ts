@@ -8,7 +8,9 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { labRecover, labSignal, labStart, labStatus, readLab } from '../../src/datastore/lab/lab.js';
+import { labSignal, labStart, labStatus } from '../../src/lab/processes.js';
+import { labRecover } from '../../src/lab/recovery.js';
+import { readLab } from '../../src/lab/spec.js';
 import { boundedClient, eventually, startLab, type TestLab, timeUntil } from './helpers.js';
 
 const run = promisify(execFile);

@@ -3,8 +3,8 @@
 // the dead voter to spare; writes go on throughout. Timings are printed for the closing note.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { summarizeMembers } from '../../src/datastore/lab/format.js';
-import { labSignal, labStatus } from '../../src/datastore/lab/lab.js';
+import { summarizeMembers } from '../../src/lab/format.js';
+import { labSignal, labStatus } from '../../src/lab/processes.js';
 import { boundedClient, longestGapSince, startLab, startWriter, type TestLab, timeUntil } from './helpers.js';
 
 let lab: TestLab;

@@ -3,8 +3,8 @@
 // standby), so writes pause at most for about one leadership transfer. Real processes.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { labSignal, labStart, labStatus } from '../../src/datastore/lab/lab.js';
 import { DRIVER_LIMITS } from '../../src/datastore/node/driver.js';
+import { labSignal, labStart, labStatus } from '../../src/lab/processes.js';
 import {
   adminPost,
   boundedClient,

@@ -4,8 +4,8 @@
 // add-node/join; the roles are what the leader reports once they have settled.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { summarizeMembers } from '../../src/datastore/lab/format.js';
-import { labStatus } from '../../src/datastore/lab/lab.js';
+import { summarizeMembers } from '../../src/lab/format.js';
+import { labStatus } from '../../src/lab/processes.js';
 import { eventually, startLab } from './helpers.js';
 
 const EXPECTED: Record<number, { voters: number; standbys: number; spares: number; ha: string }> = {

@@ -1,7 +1,6 @@
 import { Flags } from '@oclif/core';
-import { labDirFlag } from '../../datastore/lab/flags.js';
-import { labAddNode } from '../../datastore/lab/lab.js';
-import { MicroK8sCommand } from '../../lib/command.js';
+import { labAddNode } from '../../lab/moves.js';
+import { labDirFlag, MicroK8sCommand } from '../../lib/command.js';
 
 export default class LabAdd extends MicroK8sCommand {
   static override summary =

@@ -1,7 +1,6 @@
 import { Flags } from '@oclif/core';
-import { labDirFlag } from '../../datastore/lab/flags.js';
-import { labDown } from '../../datastore/lab/lab.js';
-import { MicroK8sCommand } from '../../lib/command.js';
+import { labDown } from '../../lab/processes.js';
+import { labDirFlag, MicroK8sCommand } from '../../lib/command.js';
 
 export default class LabDown extends MicroK8sCommand {
   static override summary = 'Stop every lab node (with --purge, delete the lab folder too).';

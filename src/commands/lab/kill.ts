@@ -1,7 +1,6 @@
 import { Args } from '@oclif/core';
-import { labDirFlag } from '../../datastore/lab/flags.js';
-import { labSignal } from '../../datastore/lab/lab.js';
-import { MicroK8sCommand } from '../../lib/command.js';
+import { labSignal } from '../../lab/processes.js';
+import { labDirFlag, MicroK8sCommand } from '../../lib/command.js';
 
 export default class LabKill extends MicroK8sCommand {
   static override summary = 'Kill a lab node at once (SIGKILL), as a crash would.';

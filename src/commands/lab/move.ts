@@ -1,7 +1,6 @@
 import { Args } from '@oclif/core';
-import { labDirFlag } from '../../datastore/lab/flags.js';
-import { labMoveNode } from '../../datastore/lab/lab.js';
-import { MicroK8sCommand } from '../../lib/command.js';
+import { labMoveNode } from '../../lab/moves.js';
+import { labDirFlag, MicroK8sCommand } from '../../lib/command.js';
 
 export default class LabMove extends MicroK8sCommand {
   static override summary =

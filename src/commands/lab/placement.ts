@@ -1,7 +1,6 @@
 import { Args, Flags } from '@oclif/core';
-import { labDirFlag } from '../../datastore/lab/flags.js';
-import { labSetPlacement } from '../../datastore/lab/lab.js';
-import { MicroK8sCommand } from '../../lib/command.js';
+import { labSetPlacement } from '../../lab/moves.js';
+import { labDirFlag, MicroK8sCommand } from '../../lib/command.js';
 
 export default class LabPlacement extends MicroK8sCommand {
   static override summary = "Change a lab node's failure domain or weight at run time.";

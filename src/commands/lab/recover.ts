@@ -1,7 +1,6 @@
 import { Flags } from '@oclif/core';
-import { labDirFlag } from '../../datastore/lab/flags.js';
-import { labRecover } from '../../datastore/lab/lab.js';
-import { MicroK8sCommand } from '../../lib/command.js';
+import { labRecover } from '../../lab/recovery.js';
+import { labDirFlag, MicroK8sCommand } from '../../lib/command.js';
 
 export default class LabRecover extends MicroK8sCommand {
   static override summary =

@@ -1,7 +1,6 @@
 import { Args, Flags } from '@oclif/core';
-import { labDirFlag } from '../../datastore/lab/flags.js';
-import { labRemoveNode } from '../../datastore/lab/lab.js';
-import { MicroK8sCommand } from '../../lib/command.js';
+import { labRemoveNode } from '../../lab/moves.js';
+import { labDirFlag, MicroK8sCommand } from '../../lib/command.js';
 
 export default class LabRemove extends MicroK8sCommand {
   static override summary =

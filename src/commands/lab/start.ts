@@ -1,7 +1,6 @@
 import { Args } from '@oclif/core';
-import { labDirFlag } from '../../datastore/lab/flags.js';
-import { labStart } from '../../datastore/lab/lab.js';
-import { MicroK8sCommand } from '../../lib/command.js';
+import { labStart } from '../../lab/processes.js';
+import { labDirFlag, MicroK8sCommand } from '../../lib/command.js';
 
 export default class LabStart extends MicroK8sCommand {
   static override summary = 'Start a stopped or killed lab node again.';

@@ -1,7 +1,6 @@
-import { labDirFlag } from '../../datastore/lab/flags.js';
-import { formatLabTable } from '../../datastore/lab/format.js';
-import { labStatus } from '../../datastore/lab/lab.js';
-import { MicroK8sCommand } from '../../lib/command.js';
+import { formatLabTable } from '../../lab/format.js';
+import { labStatus } from '../../lab/processes.js';
+import { labDirFlag, MicroK8sCommand } from '../../lib/command.js';
 
 export default class LabStatus extends MicroK8sCommand {
   static override summary = 'Show every lab node: pid, address, role, Raft state and progress.';

@@ -1,8 +1,8 @@
 import { Flags } from '@oclif/core';
-import { labDirFlag } from '../../datastore/lab/flags.js';
-import { formatLabTable } from '../../datastore/lab/format.js';
-import { type LabFormation, labUp, readLab } from '../../datastore/lab/lab.js';
-import { MicroK8sCommand } from '../../lib/command.js';
+import { formatLabTable } from '../../lab/format.js';
+import { labUp } from '../../lab/formation.js';
+import { type LabFormation, readLab } from '../../lab/spec.js';
+import { labDirFlag, MicroK8sCommand } from '../../lib/command.js';
 
 export default class LabUp extends MicroK8sCommand {
   static override summary =

@@ -1,5 +1,5 @@
 /** Text rendering of the lab's status table (commands print it; --json prints the data). */
-import type { LabNodeStatus } from './lab.js';
+import type { LabNodeStatus } from './spec.js';
 
 export function formatLabTable(nodes: readonly LabNodeStatus[]): string {
   const header = [

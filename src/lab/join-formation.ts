@@ -13,14 +13,14 @@ import { spawn } from 'node:child_process';
 import { closeSync, mkdirSync, openSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
-import { addNode } from '../../cluster/agent/add-node.js';
-import { type AgentContext, agentContext } from '../../cluster/agent/context.js';
-import { runJoin } from '../../cluster/agent/join.js';
-import { initSingleNode } from '../../cluster/agent/node-init.js';
-import { issueCertificate } from '../../cluster/pki.js';
-import { MicroK8sError } from '../../lib/errors.js';
-import { packageRoot, resolvePaths } from '../../lib/paths.js';
-import { editArgsText, rewriteArgsFile } from '../../node/args-file.js';
+import { addNode } from '../cluster/agent/add-node.js';
+import { type AgentContext, agentContext } from '../cluster/agent/context.js';
+import { runJoin } from '../cluster/agent/join.js';
+import { initSingleNode } from '../cluster/agent/node-init.js';
+import { issueCertificate } from '../cluster/pki.js';
+import { MicroK8sError } from '../lib/errors.js';
+import { packageRoot, resolvePaths } from '../lib/paths.js';
+import { editArgsText, rewriteArgsFile } from '../node/args-file.js';
 
 /** What the lab needs to know to form one node. */
 export interface JoinFormedNode {
