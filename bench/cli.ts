@@ -4,11 +4,15 @@
 // `npm run bench -- lab`: our 3-node lab alone. `npm run bench -- compare`: against etcd only.
 // `npm run bench -- memory [--inside] [--node-options ...] [--env K=V]`: RSS of a lab, idle and
 // under a c64 load, anonymous vs file-backed (bench/memory.ts).
+// `npm run bench -- codecs [--iterations N]`: ns per operation of the binary codecs (protobuf against
+// protobufjs, wire.ts, the Raft log's commands, the transport's batches; bench/codecs.ts).
+// `npm run bench -- transport [--messages N]`: the peer transport's rate and stop() times (bench/transport.ts).
 // Results go to stdout as a table and to bench/results/<name>-<time>.json for comparison.
 import './quiet-logs.js';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { runCodecBench } from './codecs.js';
 import {
   type CompareRow,
   PEERS,
@@ -20,6 +24,7 @@ import {
 import { runLabBench } from './lab.js';
 import { type MemoryProbeResult, nodeRssFloor, runMemoryProbe, summarizeMemory } from './memory.js';
 import { runCoreBench } from './raft-core.js';
+import { runTransportBench } from './transport.js';
 
 // Ctrl-C or SIGTERM exits through 'exit', where the peers' hooks and the lab's stop what they started.
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
@@ -41,6 +46,8 @@ const { values, positionals } = parseArgs({
     env: { type: 'string', multiple: true },
     inside: { type: 'boolean', default: false },
     fill: { type: 'string' },
+    iterations: { type: 'string' },
+    messages: { type: 'string' },
   },
 });
 // With no benchmark named, the full comparison against both peers.
@@ -49,7 +56,7 @@ const defaultAgainst = positionals[0] === undefined ? 'etcd,dqlite' : 'etcd';
 const quick = values.quick;
 /** A flag's number, or the default of this benchmark (a smaller one with --quick). */
 function num(
-  name: 'seconds' | 'runs' | 'failovers' | 'list-keys' | 'fill',
+  name: 'seconds' | 'runs' | 'failovers' | 'list-keys' | 'fill' | 'iterations' | 'messages',
   normal: number,
   quickValue: number,
 ): number {
@@ -75,6 +82,30 @@ function save(name: string, data: unknown): void {
   console.log(`wrote ${file}`);
 }
 
+if (which === 'codecs') {
+  const rows = runCodecBench({ iterations: Math.round(num('iterations', 100_000, 20_000)) });
+  for (const r of rows) {
+    const versus =
+      r.protobufjsNsPerOp === undefined
+        ? ''
+        : `, protobufjs ${r.protobufjsNsPerOp.toFixed(0)} ns/op (${(r.protobufjsNsPerOp / r.nsPerOp).toFixed(1)}x)`;
+    console.log(`${r.what.padEnd(44)} ${r.nsPerOp.toFixed(0).padStart(8)} ns/op${versus}`);
+  }
+  save('codecs', { rows });
+  process.exit(0);
+}
+if (which === 'transport') {
+  const r = await runTransportBench({ messages: Math.round(num('messages', 200_000, 50_000)) });
+  console.log(
+    `throughput: ${r.messages} messages, ${Math.round(r.messagesPerSecond)} msg/s ` +
+      `(${r.entryMiBPerSecond.toFixed(1)} MiB/s of entry data), dropped ${r.dropped}`,
+  );
+  console.log(
+    `stop(): ${r.stopConnectedMs.toFixed(1)} ms with two live links, ${r.stopWithQueuedMs.toFixed(1)} ms with a full queue for an absent peer`,
+  );
+  save('transport', r);
+  process.exit(0);
+}
 if (which === 'lab') {
   const r = await runLabBench({ seconds, failovers: num('failovers', 5, 1) });
   for (const w of r.writes) {
@@ -193,7 +224,9 @@ if (which === 'memory') {
   process.exit(0);
 }
 if (which !== 'raft-core') {
-  console.error(`unknown benchmark '${which}'; available: raft-core, lab, compare, memory`);
+  console.error(
+    `unknown benchmark '${which}'; available: raft-core, lab, compare, memory, codecs, transport`,
+  );
   process.exit(2);
 }
 

@@ -19,11 +19,14 @@ import {
   startHarness,
 } from './helpers.js';
 
+/** Leaderless checks after which require-leader streams end (the server's limit, set low here). */
+const LEADERLESS_CHECKS = 3;
+
 let h: Harness;
 let c: RawClients;
 
 test.before(async () => {
-  h = await startHarness({ limits: { leaderCheckIntervalMs: 50, leaderlessChecks: 3 } });
+  h = await startHarness({ limits: { leaderCheckIntervalMs: 50, leaderlessChecks: LEADERLESS_CHECKS } });
   c = rawClients(h.address);
 });
 
@@ -332,17 +335,26 @@ test('streams that require a leader end with "etcdserver: no leader" once it is 
   const plain = c.watch.Watch();
   const keepAlive = c.lease.LeaseKeepAlive(md);
   const errors: grpc.ServiceError[] = [];
-  for (const s of [requiring, plain, keepAlive]) s.on('error', (e: grpc.ServiceError) => errors.push(e));
+  // How many leaderless answers the server had seen when each stream ended: counted, not timed.
+  const checksSeen: number[] = [];
+  for (const s of [requiring, plain, keepAlive])
+    s.on('error', (e: grpc.ServiceError) => {
+      errors.push(e);
+      checksSeen.push(h.backend.leaderlessAnswers);
+    });
   requiring.write({ create_request: { key: b('k') } });
   plain.write({ create_request: { key: b('k') } });
   await Promise.all([requiring, plain].map((s) => new Promise((r) => s.once('data', r))));
   // Let a leader check see the leader (an earlier test left the cluster leaderless briefly).
   await sleep(120);
-  const started = Date.now();
+  const answersBefore = h.backend.leaderlessAnswers;
   h.backend.leaderless = true;
   try {
     await eventually(() => errors.length === 2, 5000, 'streams ended');
-    assert.ok(Date.now() - started >= 150, 'not before a few leaderless checks');
+    assert.ok(
+      checksSeen.every((n) => n - answersBefore > LEADERLESS_CHECKS),
+      `not before ${LEADERLESS_CHECKS} leaderless checks: ${checksSeen.map((n) => n - answersBefore).join(', ')}`,
+    );
     for (const e of errors)
       assert.equal([e.code, e.details], [grpc.status.UNAVAILABLE, 'etcdserver: no leader']);
   } finally {

@@ -56,6 +56,8 @@ export class LocalBackend implements EtcdBackend {
   executed = 0;
   /** Set to make the next operations fail as a leaderless cluster would. */
   leaderless = false;
+  /** status() answers that named no leader (what the server's leader checks count). */
+  leaderlessAnswers = 0;
 
   constructor(options: LocalBackendOptions = {}) {
     this.sm = KvStateMachine.open(options.path ?? ':memory:', { logger: options.logger ?? quietLogger });
@@ -182,6 +184,7 @@ export class LocalBackend implements EtcdBackend {
   }
 
   status(): EtcdStatus {
+    if (this.leaderless) this.leaderlessAnswers++;
     return {
       version: '3.5.13',
       dbSize: this.sm.dbSize(),

@@ -766,60 +766,6 @@ test('schema: unsupported or wrong syntax is MK_INTERNAL naming file and line', 
   assert.throws(() => loadSchema(DIR, ['nope.proto']), /cannot read proto file nope\.proto/);
 });
 
-// ------------------------------------------------------------------ timing (printed, never asserted)
-
-function nsPerOp(run: () => unknown, iterations: number): number {
-  for (let i = 0; i < iterations / 10; i++) run();
-  const start = process.hrtime.bigint();
-  for (let i = 0; i < iterations; i++) run();
-  return Number(process.hrtime.bigint() - start) / iterations;
-}
-
-test('timing: ours against protobufjs (printed only)', () => {
-  const def = protoLoader.loadSync(FILES, { ...LOADER_OPTIONS, includeDirs: [DIR] });
-  const kv = def['etcdserverpb.KV'] as Record<string, protoLoader.MethodDefinition<object, object>>;
-  const ours = etcdServiceDefinitions(DIR).KV;
-  const key = Buffer.from('/registry/configmaps/kube-system/extension-apiserver-authentication');
-  const putBytes = kv.Put!.requestSerialize({ key, value: Buffer.alloc(600, 7), lease: 7587862140383529000 });
-  const txnBytes = kv.Txn!.requestSerialize({
-    compare: [{ key, target: 2, result: 0, mod_revision: 123456 }],
-    success: [{ request_put: { key, value: Buffer.alloc(600, 7), lease: 0 } }],
-    failure: [{ request_range: { key } }],
-  });
-  const putResponse = {
-    header: {
-      cluster_id: '14841639068965178418',
-      member_id: '10276657743932975437',
-      revision: 123457,
-      raft_term: 4,
-    },
-    prev_kv: null,
-  };
-  const rows: [string, () => unknown, () => unknown][] = [
-    [
-      'PutRequest decode',
-      () => ours.Put!.requestDeserialize(putBytes),
-      () => kv.Put!.requestDeserialize(putBytes),
-    ],
-    [
-      'TxnRequest decode',
-      () => ours.Txn!.requestDeserialize(txnBytes),
-      () => kv.Txn!.requestDeserialize(txnBytes),
-    ],
-    [
-      'PutResponse encode',
-      () => ours.Put!.responseSerialize(putResponse),
-      () => kv.Put!.responseSerialize(putResponse),
-    ],
-  ];
-  const iterations = 100_000;
-  for (const [what, mine, theirs] of rows) {
-    const a = nsPerOp(mine, iterations);
-    const b = nsPerOp(theirs, iterations);
-    console.log(
-      `${what}: ours ${a.toFixed(0)} ns/op, protobufjs ${b.toFixed(0)} ns/op (${(b / a).toFixed(1)}x)`,
-    );
-  }
-});
+// How fast it is against protobufjs: `npm run bench -- codecs` (bench/codecs.ts), not a test.
 
 test.run();
