@@ -1,7 +1,7 @@
 import { Flags } from '@oclif/core';
-import { stringify } from 'yaml';
 import { addNode } from '../cluster/agent/add-node.js';
 import { agentContext } from '../cluster/agent/context.js';
+import { ADD_NODE_FORMATS, type AddNodeFormat, formatAddNode } from '../cluster/agent/output.js';
 import { TOKEN_LIMITS } from '../cluster/join/token-store.js';
 import { MicroK8sCommand } from '../lib/command.js';
 import { resolvePaths } from '../lib/paths.js';
@@ -24,8 +24,8 @@ export default class AddNode extends MicroK8sCommand {
     }),
     token: Flags.string({ description: 'use this token (32 to 256 hex characters) instead of a random one' }),
     format: Flags.string({
-      description: 'output format',
-      options: ['pretty', 'short', 'token', 'json', 'yaml'],
+      description: 'output format (json: the result, and errors, as JSON)',
+      options: [...ADD_NODE_FORMATS],
       default: 'pretty',
     }),
   };
@@ -36,36 +36,7 @@ export default class AddNode extends MicroK8sCommand {
       ...(flags['token-ttl'] !== undefined ? { ttlSeconds: flags['token-ttl'] } : {}),
       ...(flags.token !== undefined ? { token: flags.token } : {}),
     });
-    const lines = result.joinStrings.map((s) => `microk8s join ${s}`);
-    switch (flags.format) {
-      case 'token':
-        this.log(result.token);
-        return;
-      case 'short':
-        for (const line of lines) this.log(line);
-        return;
-      case 'json':
-        this.log(JSON.stringify(result, null, 2));
-        return;
-      case 'yaml':
-        this.log(stringify(result).trimEnd());
-        return;
-    }
-    this.log('From the node you wish to join to this cluster, run the following:');
-    this.log(lines[0]!);
-    this.log('');
-    this.log("Use the '--worker' flag to join a node as a worker not running the control plane, eg:");
-    this.log(`${lines[0]!} --worker`);
-    if (lines.length > 1) {
-      this.log('');
-      this.log(
-        'If the node you are adding is not reachable through the default interface you can use one of the following:',
-      );
-      for (const line of lines) this.log(line);
-    }
-    this.log('');
-    this.log(
-      result.singleUse ? 'The token can be used once.' : `The token can be used until ${result.expiresAt}.`,
-    );
+    this.logLines(formatAddNode(result, flags.format as AddNodeFormat));
+    return result;
   }
 }

@@ -1,17 +1,9 @@
 import { Args, Flags } from '@oclif/core';
 import { requestConfigure } from '../cluster/agent/configure.js';
+import { configureExitCode, formatConfigure, parseSetFlags } from '../cluster/agent/output.js';
 import { MicroK8sCommand } from '../lib/command.js';
-import { MicroK8sError } from '../lib/errors.js';
 import { resolvePaths } from '../lib/paths.js';
 import { SERVICE_NAMES } from '../services/catalog.js';
-
-/** `flag=value` (a leading -- is allowed) -> [flag, value]. */
-function splitSet(raw: string): [string, string] {
-  const at = raw.indexOf('=');
-  if (at <= 0)
-    throw new MicroK8sError('MK_SERVICE_BAD_FLAG', `--set expects FLAG=VALUE, got '${raw}'`, { flag: raw });
-  return [raw.slice(0, at).replace(/^--/, ''), raw.slice(at + 1)];
-}
 
 export default class Configure extends MicroK8sCommand {
   static override summary =
@@ -41,19 +33,14 @@ export default class Configure extends MicroK8sCommand {
     const { args, flags } = await this.parse(Configure);
     const response = await requestConfigure(resolvePaths(), {
       service: args.service,
-      set: Object.fromEntries((flags.set ?? []).map(splitSet)),
+      set: parseSetFlags(flags.set ?? []),
       remove: (flags.remove ?? []).map((f) => f.replace(/^--/, '')),
       restart: flags.restart,
       propagate: !flags.local,
     });
-    for (const r of response.results) {
-      const what = r.ok
-        ? `${r.changed === false ? 'args unchanged' : 'args changed'}${r.message ? `; ${r.message}` : ''}`
-        : `FAILED [${r.code}] ${r.message}`;
-      this.log(`${r.node} (${r.address ?? 'address unknown'}): ${what}`);
-    }
-    // Exit 1 when a node failed, with the same output (with --json, oclif prints what is returned).
-    if (response.results.some((r) => !r.ok)) process.exitCode = 1;
+    this.logLines(formatConfigure(response));
+    // Exit 1 when a node failed, with the same output (in JSON, the response is printed).
+    process.exitCode = configureExitCode(response);
     return response;
   }
 }

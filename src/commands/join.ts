@@ -2,6 +2,7 @@ import { Args, Flags } from '@oclif/core';
 import { agentContext } from '../cluster/agent/context.js';
 import { runJoin } from '../cluster/agent/join.js';
 import { AGENT_LIMITS } from '../cluster/agent/limits.js';
+import { formatJoin } from '../cluster/agent/output.js';
 import { MicroK8sCommand } from '../lib/command.js';
 import { resolvePaths } from '../lib/paths.js';
 
@@ -61,26 +62,7 @@ export default class Join extends MicroK8sCommand {
       ...(flags['proxy-listen'] ? { proxyListen: flags['proxy-listen'] } : {}),
       onProgress: (line) => this.logToStderr(line),
     });
-    if (result.kind === 'worker') {
-      this.log(`Joined ${result.clusterId} as a worker; control plane: ${result.controlPlane?.join(', ')}.`);
-      const proxy = result.proxy;
-      if (proxy?.pid !== undefined)
-        this.log(`The API-server proxy listens on ${proxy.listen} (pid ${proxy.pid}).`);
-      else if (proxy?.startCommand) {
-        this.log(`Start the API-server proxy (${proxy.listen}) with:`);
-        this.log(`  ${proxy.startCommand.join(' ')}`);
-      }
-    } else if (result.started) {
-      const s = result.started;
-      this.log(
-        `Joined ${result.clusterId} as node ${result.nodeId} (${s.role}; ${s.members} members, leader ${s.leader}).`,
-      );
-    } else {
-      this.log(`Joined ${result.clusterId} as node ${result.nodeId}. Start the datastore with:`);
-      this.log(`  ${result.startCommand?.join(' ')}`);
-    }
-    if (result.certsBackup) this.log(`The previous certificates are kept in ${result.certsBackup}.`);
-    if (result.datastoreBackup) this.log(`The previous datastore is kept in ${result.datastoreBackup}.`);
+    this.logLines(formatJoin(result));
     return result;
   }
 }

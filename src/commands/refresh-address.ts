@@ -1,8 +1,8 @@
 import { Flags } from '@oclif/core';
+import { formatRefreshAddress, refreshAddressFailure } from '../cluster/address-change/output.js';
 import { refreshAddress } from '../cluster/address-change/refresh.js';
 import { agentContext } from '../cluster/agent/context.js';
 import { MicroK8sCommand } from '../lib/command.js';
-import { MicroK8sError } from '../lib/errors.js';
 import { resolvePaths } from '../lib/paths.js';
 
 export default class RefreshAddress extends MicroK8sCommand {
@@ -28,45 +28,9 @@ export default class RefreshAddress extends MicroK8sCommand {
       apply: !flags.check,
       ...(flags.address === undefined ? {} : { address: flags.address }),
     });
-    const d = result.decision;
-    if (d.kind === 'unchanged') this.log(`the address ${d.address} is unchanged (${d.interface})`);
-    if (d.kind === 'not-watched') this.log(`nothing to follow: ${d.reason}`);
-    if (d.kind === 'changed' && result.applied === undefined) {
-      this.log(`the address changed: ${d.from} -> ${d.to} (${d.interface}, rule ${d.rule})`);
-    }
-    if (result.applied) {
-      const a = result.applied;
-      this.log(`followed the address change ${a.from} -> ${a.to}`);
-      for (const flag of a.datastoreFlags) this.log(`  datastore --${flag}`);
-      if (a.agentBind)
-        this.log(`  cluster agent --bind=${a.agentBind} (restart the agent unless it did this)`);
-      for (const c of a.certificates) this.log(`  certificate ${c.name}: ${c.action}`);
-      const ds = a.datastore;
-      this.log(
-        a.datastorePid !== undefined
-          ? `  datastore restarted (pid ${a.datastorePid})`
-          : 'reason' in ds
-            ? `  datastore: restart it (${ds.reason})`
-            : `  datastore: ${ds.kind}`,
-      );
-    }
-    if (!flags.check && d.kind === 'ambiguous') {
-      throw new MicroK8sError(
-        'MK_ADDRESS_AMBIGUOUS',
-        `the address ${d.from} is gone and several could replace it: ${d.candidates.join(', ')}`,
-        { candidates: d.candidates },
-      );
-    }
-    if (!flags.check && d.kind === 'missing') {
-      throw new MicroK8sError('MK_ADDRESS_MISSING', `the address ${d.from} is gone and no other is usable`);
-    }
-    if (flags.check && (d.kind === 'ambiguous' || d.kind === 'missing')) {
-      this.log(
-        d.kind === 'ambiguous'
-          ? `the address ${d.from} is gone; candidates: ${d.candidates.join(', ')}`
-          : `the address ${d.from} is gone; no other is usable`,
-      );
-    }
+    this.logLines(formatRefreshAddress(result, flags.check));
+    const failure = refreshAddressFailure(result, flags.check);
+    if (failure) throw failure;
     return result;
   }
 }

@@ -4,13 +4,6 @@ import { formatStatusPretty, formatStatusYaml } from '../cluster/status-format.j
 import { MicroK8sCommand } from '../lib/command.js';
 import { resolvePaths } from '../lib/paths.js';
 
-/** `--format json` anywhere before `--` (read from argv because oclif asks before parsing). */
-function formatJsonInArgv(argv: readonly string[]): boolean {
-  const end = argv.indexOf('--');
-  const args = end === -1 ? argv : argv.slice(0, end);
-  return args.some((arg, i) => arg === '--format=json' || (arg === '--format' && args[i + 1] === 'json'));
-}
-
 export default class Status extends MicroK8sCommand {
   static override summary = 'Show whether this node runs, the datastore roles, high availability and addons.';
   static override description =
@@ -40,12 +33,6 @@ export default class Status extends MicroK8sCommand {
         "the datastore's data folder (default: --data-dir of $SNAP_DATA/args/datastore, else $SNAP_COMMON/datastore)",
     }),
   };
-
-  // Both spellings of JSON output (oclif's --json, the MicroK8s --format json) print the result
-  // and errors as JSON.
-  override jsonEnabled(): boolean {
-    return super.jsonEnabled() || formatJsonInArgv(this.argv);
-  }
 
   async run() {
     const { flags } = await this.parse(Status);

@@ -64,3 +64,12 @@ export function summarizeMembers(nodes: readonly LabNodeStatus[]): string[] {
   }
   return lines;
 }
+
+/** What `lab up` prints after its table: an etcdctl line that reaches every node. */
+export function formatLabUpHint(
+  nodes: readonly LabNodeStatus[],
+  tls: { readonly ca: string; readonly cert: string; readonly key: string } | undefined,
+): string {
+  const credentials = tls ? ` --cacert=${tls.ca} --cert=${tls.cert} --key=${tls.key}` : '';
+  return `\nThe lab is up. Try: etcdctl --endpoints=${nodes.map((n) => n.clientEndpoint).join(',')}${credentials} put hello world`;
+}

@@ -1,5 +1,5 @@
 import { Flags } from '@oclif/core';
-import { formatLabTable } from '../../lab/format.js';
+import { formatLabTable, formatLabUpHint } from '../../lab/format.js';
 import { labUp } from '../../lab/formation.js';
 import { type LabFormation, readLab } from '../../lab/spec.js';
 import { labDirFlag, MicroK8sCommand } from '../../lib/command.js';
@@ -33,17 +33,12 @@ export default class LabUp extends MicroK8sCommand {
       baseAddress: flags['base-address'],
       formation: flags.formation as LabFormation,
       onProgress: (line) => {
-        if (this.jsonEnabled()) return;
         if (tty) process.stderr.write(`\r\x1b[2K  waiting: ${line}`);
       },
     });
     if (tty) process.stderr.write('\r\x1b[2K');
     this.log(formatLabTable(nodes));
-    const tls = readLab(flags.dir).clientTls;
-    const credentials = tls ? ` --cacert=${tls.ca} --cert=${tls.cert} --key=${tls.key}` : '';
-    this.log(
-      `\nThe lab is up. Try: etcdctl --endpoints=${nodes.map((n) => n.clientEndpoint).join(',')}${credentials} put hello world`,
-    );
+    this.log(formatLabUpHint(nodes, readLab(flags.dir).clientTls));
     return { dir: flags.dir, nodes };
   }
 }
