@@ -4,6 +4,7 @@
  * so that scripts and habits written for MicroK8s keep working.
  */
 import { stringify } from 'yaml';
+import { type ExternalDatastoreStatus, formatExternalPretty } from './kubernetes/external-status.js';
 import type { ClusterStatus, MemberStatus } from './status.js';
 import { formatWorkerPretty, type WorkerStatus } from './status-worker.js';
 
@@ -47,8 +48,13 @@ function livenessLines(status: ClusterStatus): string[] {
   ];
 }
 
-export function formatStatusPretty(status: ClusterStatus | WorkerStatus): string {
+export function formatStatusPretty(status: ClusterStatus | WorkerStatus | ExternalDatastoreStatus): string {
   if ('role' in status) return formatWorkerPretty(status);
+  if ('external' in status.datastore) return formatExternalPretty(status as ExternalDatastoreStatus);
+  return formatEmbeddedPretty(status as ClusterStatus);
+}
+
+function formatEmbeddedPretty(status: ClusterStatus): string {
   const { datastore } = status;
   const leader = datastore.leader;
   const leaderText = leader
@@ -57,6 +63,7 @@ export function formatStatusPretty(status: ClusterStatus | WorkerStatus): string
   const lines = [
     'microk8s is running',
     `high-availability: ${status.highAvailability ? 'yes' : 'no'}`,
+    ...kubernetesLines(status),
     `  datastore leader: ${leaderText}`,
     ...section('datastore master nodes', datastore.voters),
     ...section('datastore standby nodes', datastore.standbys),
@@ -79,6 +86,15 @@ export function formatStatusPretty(status: ClusterStatus | WorkerStatus): string
   return lines.join('\n');
 }
 
-export function formatStatusYaml(status: ClusterStatus | WorkerStatus): string {
+function kubernetesLines(status: ClusterStatus): string[] {
+  const k = status.kubernetes;
+  if (!k) return [];
+  const node = k.node
+    ? `node ${k.node.name} ${k.node.ready ? 'Ready' : 'NotReady'} (${k.node.version})`
+    : 'node not registered';
+  return [`kubernetes: api server ${k.apiServerReady ? 'ready' : 'not ready'}, ${node}`];
+}
+
+export function formatStatusYaml(status: ClusterStatus | WorkerStatus | ExternalDatastoreStatus): string {
   return stringify(status).trimEnd();
 }

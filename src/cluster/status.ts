@@ -14,6 +14,14 @@ import { createLogger } from '../lib/log.js';
 import type { Paths } from '../lib/paths.js';
 import { readNodeStatus, type ServiceState } from '../services/status.js';
 import { etcdSocketPath } from './agent/datastore-args.js';
+import { type ExternalDatastoreStatus, externalDatastoreStatus } from './kubernetes/external-status.js';
+import {
+  type KubernetesHealth,
+  kubernetesHealth,
+  kubernetesServes,
+  runsKubernetes,
+} from './kubernetes/health.js';
+import { usesEmbeddedDatastore } from './kubernetes/node-daemons.js';
 import { fetchNodeReport } from './status-admin.js';
 import { type MemberAddress, readArgsFacts } from './status-peers.js';
 import { isWorkerNode, type WorkerStatus, workerStatus } from './status-worker.js';
@@ -74,6 +82,8 @@ export interface ClusterStatus {
   /** No addon framework exists yet: nothing is installed, nothing is claimed. */
   readonly addons: { readonly available: false; readonly enabled: string[]; readonly disabled: string[] };
   readonly services: ServiceState[];
+  /** On a node that runs Kubernetes: the API server's /readyz and this node's Ready condition. */
+  readonly kubernetes?: KubernetesHealth;
 }
 
 /** Pure: what status shows, from the node's report and the members' addresses. */
@@ -160,7 +170,9 @@ export interface StatusOptions {
 }
 
 /** This node's status; MK_NOT_RUNNING when its datastore does not answer (MK_NO_LEADER after a wait). */
-export async function readClusterStatus(options: StatusOptions): Promise<ClusterStatus | WorkerStatus> {
+export async function readClusterStatus(
+  options: StatusOptions,
+): Promise<ClusterStatus | WorkerStatus | ExternalDatastoreStatus> {
   const dir = options.datastoreDir ?? defaultDatastoreDir(options.paths);
   const timeoutS = checkLimit(STATUS_LIMITS.timeout, options.timeoutS ?? STATUS_LIMITS.defaultTimeoutS);
   const deadline = Date.now() + timeoutS * 1000;
@@ -168,13 +180,21 @@ export async function readClusterStatus(options: StatusOptions): Promise<Cluster
   if (options.datastoreDir === undefined && isWorkerNode(options.paths)) {
     return workerStatus(options.paths, options.waitReady === true, deadline, STATUS_LIMITS.pollMs);
   }
+  // kube-apiserver on an external etcd: no datastore of ours to ask (see external-status.ts).
+  if (options.datastoreDir === undefined && !usesEmbeddedDatastore(options.paths)) {
+    return externalDatastoreStatus(options.paths, options.waitReady === true, deadline, STATUS_LIMITS.pollMs);
+  }
   for (;;) {
     const remaining = deadline - Date.now();
     const result = await fetchNodeReport(
       dir,
       Math.max(1, Math.min(STATUS_LIMITS.requestTimeoutMs, remaining)),
     );
-    const ready = result.report !== undefined && result.report.leader !== 0;
+    const datastoreReady = result.report !== undefined && result.report.leader !== 0;
+    // Running, on a node that runs Kubernetes, also means /readyz answers and the node is Ready.
+    const kubernetes =
+      datastoreReady && runsKubernetes(options.paths) ? await kubernetesHealth(options.paths) : undefined;
+    const ready = datastoreReady && (kubernetes === undefined || kubernetesServes(kubernetes));
     const waiting = options.waitReady === true && !ready && Date.now() + STATUS_LIMITS.pollMs < deadline;
     if (waiting) {
       await sleep(STATUS_LIMITS.pollMs);
@@ -187,6 +207,17 @@ export async function readClusterStatus(options: StatusOptions): Promise<Cluster
         datastoreDir: dir,
         services,
       });
+    }
+    if (options.waitReady && datastoreReady && !ready) {
+      throw new MicroK8sError(
+        'MK_NOT_READY',
+        `microk8s is running but Kubernetes is not ready after waiting ${timeoutS} s: ${
+          kubernetes?.apiServerReady
+            ? `the node is ${kubernetes.node ? 'not Ready' : 'not registered'}`
+            : 'the API server does not answer /readyz'
+        }`,
+        { datastoreDir: dir },
+      );
     }
     if (options.waitReady && !ready) {
       throw new MicroK8sError(
@@ -204,6 +235,6 @@ export async function readClusterStatus(options: StatusOptions): Promise<Cluster
           return [];
         })
       : [];
-    return { ...summary, workers };
+    return { ...summary, ready, workers, ...(kubernetes ? { kubernetes } : {}) };
   }
 }

@@ -16,7 +16,7 @@ export default class Configure extends MicroK8sCommand {
   ].join(' ');
   static override examples = [
     '<%= config.bin %> configure datastore --set snapshot-entries=20000 --restart',
-    '<%= config.bin %> configure kubelite --remove some-flag --local',
+    '<%= config.bin %> configure kubelet --remove some-flag --local',
   ];
   static override enableJsonFlag = true;
   static override args = {

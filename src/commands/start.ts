@@ -1,5 +1,5 @@
 import { Flags } from '@oclif/core';
-import { startNode } from '../cluster/kubernetes/lifecycle.js';
+import { startNode, startOptions } from '../cluster/kubernetes/lifecycle.js';
 import { MicroK8sCommand } from '../lib/command.js';
 import { resolvePaths } from '../lib/paths.js';
 
@@ -7,17 +7,43 @@ export default class Start extends MicroK8sCommand {
   static override summary = "Start this node's services (setting a new node up first).";
   static override description =
     "On a node that was never set up, does what the install hook does: certificates, a single-node datastore, the services' args files. Then starts the services under the supervisor and returns once each has started; `microk8s status --wait-ready` waits until Kubernetes serves.";
-  static override examples = ['<%= config.bin %> start', '<%= config.bin %> start --address 10.0.0.5'];
+  static override examples = [
+    '<%= config.bin %> start',
+    '<%= config.bin %> start --address 10.0.0.5',
+    '<%= config.bin %> start --etcd-endpoints https://10.0.0.7:2379 --etcd-cafile ca.crt --etcd-certfile client.crt --etcd-keyfile client.key',
+  ];
   static override enableJsonFlag = true;
   static override flags = {
     address: Flags.string({ description: "a new node's address (default: the first usable address)" }),
+    'etcd-endpoints': Flags.string({
+      description:
+        'kube-apiserver on this external etcd cluster instead of the embedded datastore (comma-separated https URLs)',
+    }),
+    'etcd-cafile': Flags.string({
+      description: "the external etcd's CA certificate",
+      dependsOn: ['etcd-endpoints'],
+    }),
+    'etcd-certfile': Flags.string({
+      description: 'client certificate for the external etcd',
+      dependsOn: ['etcd-endpoints'],
+    }),
+    'etcd-keyfile': Flags.string({
+      description: 'client key for the external etcd',
+      dependsOn: ['etcd-endpoints'],
+    }),
   };
 
   async run() {
     const { flags } = await this.parse(Start);
     const result = await startNode(
       resolvePaths(),
-      flags.address === undefined ? {} : { address: flags.address },
+      startOptions({
+        address: flags.address,
+        etcdEndpoints: flags['etcd-endpoints'],
+        etcdCaFile: flags['etcd-cafile'],
+        etcdCertFile: flags['etcd-certfile'],
+        etcdKeyFile: flags['etcd-keyfile'],
+      }),
     );
     if (result.setup.initialised) this.log(`set up a new single-node cluster on ${result.setup.address}`);
     this.log(

@@ -159,7 +159,7 @@ export const ERROR_TABLE = {
   },
   MK_SERVICE_UNKNOWN: {
     exitCode: ExitCode.invalidInput,
-    hint: 'Name one of the services: datastore, cluster-agent, kubelite, containerd, apiserver-proxy.',
+    hint: 'Name one of the services: datastore, cluster-agent, containerd, kube-apiserver, kube-controller-manager, kube-scheduler, kubelet, kube-proxy, apiserver-proxy.',
   },
   MK_SERVICE_BAD_FLAG: {
     exitCode: ExitCode.invalidInput,
@@ -260,6 +260,10 @@ export const ERROR_TABLE = {
   MK_IMAGE_CTR_FAILED: {
     exitCode: ExitCode.failure,
     hint: "containerd refused the request: read ctr's message above; for an import, check the archive's platform and names.",
+  },
+  MK_NOT_READY: {
+    exitCode: ExitCode.unavailable,
+    hint: 'Kubernetes is starting or a service keeps failing: see `microk8s inspect` and the logs under the node folder.',
   },
   MK_NO_CREDENTIALS: {
     exitCode: ExitCode.unavailable,

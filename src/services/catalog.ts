@@ -1,8 +1,8 @@
 /**
  * The catalog of a node's daemons: their names (what args files, pid files and snap apps are
  * called after) and, for the daemons this project runs itself, the command that starts one.
- * Upstream daemons (kubelite, containerd) come from the snap: outside a snap there is nothing
- * to start, and that is said rather than guessed.
+ * Upstream daemons (containerd, the Kubernetes components) are started by the node's supervisor
+ * outside a snap (services/supervisor, src/cluster/kubernetes) and by snapd inside one.
  */
 import { join } from 'node:path';
 import { MicroK8sError } from '../lib/errors.js';
@@ -11,8 +11,12 @@ import type { Paths } from '../lib/paths.js';
 export const SERVICE_NAMES = [
   'datastore',
   'cluster-agent',
-  'kubelite',
   'containerd',
+  'kube-apiserver',
+  'kube-controller-manager',
+  'kube-scheduler',
+  'kubelet',
+  'kube-proxy',
   'apiserver-proxy',
 ] as const;
 export type ServiceName = (typeof SERVICE_NAMES)[number];
@@ -27,8 +31,12 @@ const SPECS: Record<ServiceName, ServiceSpec> = {
   datastore: { name: 'datastore', run: (f) => ['datastore', 'run', '--args-file', f] },
   // The agent reads its own args file (--bind) from the paths.
   'cluster-agent': { name: 'cluster-agent', run: () => ['agent', 'run'] },
-  kubelite: { name: 'kubelite' },
   containerd: { name: 'containerd' },
+  'kube-apiserver': { name: 'kube-apiserver' },
+  'kube-controller-manager': { name: 'kube-controller-manager' },
+  'kube-scheduler': { name: 'kube-scheduler' },
+  kubelet: { name: 'kubelet' },
+  'kube-proxy': { name: 'kube-proxy' },
   'apiserver-proxy': { name: 'apiserver-proxy', run: (f) => ['apiserver-proxy', 'run', '--args-file', f] },
 };
 

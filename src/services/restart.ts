@@ -17,6 +17,8 @@ import { withFileLock } from '../node/lock.js';
 import { isRecordedProcessAlive } from '../node/process-identity.js';
 import { type ServiceName, serviceArgsFile, servicePidFile, serviceSpec } from './catalog.js';
 import { spawnDaemon } from './spawn.js';
+import { requestControl } from './supervisor/control.js';
+import { runningSupervisor } from './supervisor/state.js';
 
 export const RESTART_LIMITS = {
   /** SIGTERM to exit: a datastore hands its leadership over first. */
@@ -128,9 +130,19 @@ export async function stopService(
     await snapctl('stop', app);
     return { kind: 'stopped-by-snap', app };
   }
+  // The node's supervisor owns every daemon it runs: it stops this one and keeps it down.
+  if (runningSupervisor(paths.run)) {
+    const result = await requestControl(paths.run, name, 'stop');
+    return result.pid === undefined
+      ? { kind: 'not-running', reason: `${name} was not running under the supervisor` }
+      : { kind: 'stopped', pid: result.pid, killed: result.killed ?? false };
+  }
   const spec = serviceSpec(name);
   if (spec.run === undefined) {
-    return { kind: 'not-installed', reason: `${name} comes with the snap; it is not installed here` };
+    return {
+      kind: 'not-running',
+      reason: `${name} is not running here: the node is not started (microk8s start)`,
+    };
   }
   const pidFile = servicePidFile(paths, name);
   const pid = existsSync(pidFile) ? Number.parseInt(readFileSync(pidFile, 'utf8'), 10) : Number.NaN;
@@ -159,8 +171,17 @@ export async function startService(
     await snapctl('start', snapApp(name, env));
     return undefined;
   }
+  if (runningSupervisor(paths.run)) return (await requestControl(paths.run, name, 'start')).pid;
   const run = serviceSpec(name).run;
-  assert(run !== undefined, `${name} has no command to start it`);
+  if (run === undefined) {
+    throw new MicroK8sError(
+      'MK_SERVICE_RESTART',
+      `${name} runs under the node's supervisor: start the node (microk8s start)`,
+      {
+        service: name,
+      },
+    );
+  }
   return spawnDaemon(paths, name, run(serviceArgsFile(paths, name)));
 }
 

@@ -39,7 +39,29 @@ export class NodeNamespace {
     return ['nsenter', `--net=/run/netns/${this.name}`];
   }
 
+  /** Processes still inside (a test that crashed before stopping its node). */
+  pids(): number[] {
+    try {
+      return execFileSync('ip', ['netns', 'pids', this.name], {
+        encoding: 'utf8',
+        timeout: COMMAND_TIMEOUT_MS,
+      })
+        .split('\n')
+        .filter(Boolean)
+        .map(Number);
+    } catch {
+      return [];
+    }
+  }
+
   destroy(): void {
+    for (const pid of this.pids()) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // gone
+      }
+    }
     try {
       ip('netns', 'delete', this.name);
     } catch {
@@ -53,4 +75,32 @@ if (process.argv[1]?.endsWith('node-netns.ts') && process.argv[2]) {
   const ns = new NodeNamespace(process.argv[2]);
   ns.create();
   process.stdout.write(`${ns.name}\n`);
+}
+
+const INSIDE = 'MK8S_TEST_NETNS';
+
+/**
+ * Runs the calling test file again inside a network namespace of its own (created here,
+ * deleted when the inner run ends) and exits with its code. Returns the node's address when
+ * already inside. Everything the test does then (the node, etcd, its HTTP checks) happens in
+ * that namespace, on its address, and nothing reaches the host's network.
+ */
+export async function inOwnNetns(file: string, address: string): Promise<string> {
+  if (process.env[INSIDE]) return process.env[INSIDE];
+  const ns = new NodeNamespace(address);
+  ns.create();
+  const { spawn } = await import('node:child_process');
+  const child = spawn(
+    'nsenter',
+    [`--net=/run/netns/${ns.name}`, process.execPath, ...process.execArgv, file, ...process.argv.slice(2)],
+    { stdio: 'inherit', env: { ...process.env, [INSIDE]: address } },
+  );
+  const stop = () => child.kill('SIGTERM');
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
+  const code = await new Promise<number>((resolveExit) =>
+    child.on('exit', (c, s) => resolveExit(c ?? (s ? 1 : 0))),
+  );
+  ns.destroy();
+  process.exit(code);
 }

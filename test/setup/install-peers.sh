@@ -2,6 +2,7 @@
 # Installs the real peers the tests talk to, from Debian's packages, when they are missing:
 # etcdctl (etcd-client) for the etcd API tests, openssl for the PKI, the etcd server
 # (etcd-server) the conformance tests compare us with, and iproute2 (`ip`) for the network
-# namespaces of the partition tests.
+# namespaces of the partition tests; iptables (kube-proxy) and nsenter (util-linux: a
+# Kubernetes test runs in a network namespace of its own) for the Kubernetes tests.
 set -uo pipefail
-exec bash "$(dirname "$0")/apt-need.sh" etcdctl=etcd-client openssl=openssl etcd=etcd-server ip=iproute2
+exec bash "$(dirname "$0")/apt-need.sh" etcdctl=etcd-client openssl=openssl etcd=etcd-server ip=iproute2 iptables=iptables nsenter=util-linux

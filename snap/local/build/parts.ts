@@ -36,6 +36,7 @@ export const KUBERNETES_VERSION = 'v1.36.3';
 export const CONTAINERD_VERSION = 'v2.2.9';
 export const RUNC_VERSION = '1.4.4';
 export const CNI_PLUGINS_VERSION = 'v1.9.1';
+export const ETCD_VERSION = 'v3.6.16';
 
 const [kubeMajor, kubeMinor] = KUBERNETES_VERSION.slice(1).split('.');
 
@@ -126,5 +127,20 @@ export const PARTS: readonly GoPart[] = [
       { pkg: `${cniPkg}/plugins/meta/portmap`, name: 'portmap' },
     ],
     versionArgs: {},
+  },
+  {
+    // An external etcd for kube-apiserver (a node that outgrew the embedded store), and the
+    // etcd the tests and benchmarks hold ours against.
+    name: 'etcd',
+    moduleDir: 'etcd',
+    version: ETCD_VERSION,
+    cgo: false,
+    tags: [],
+    ldflags: ['-s', '-w'],
+    binaries: [
+      { pkg: 'go.etcd.io/etcd/server/v3', name: 'etcd' },
+      { pkg: 'go.etcd.io/etcd/etcdctl/v3', name: 'etcdctl' },
+    ],
+    versionArgs: { etcd: ['--version'], etcdctl: ['version'] },
   },
 ];

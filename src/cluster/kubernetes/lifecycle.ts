@@ -5,8 +5,8 @@
  * (daemons, containers, shims) and waits for it, bounded.
  */
 import { spawn } from 'node:child_process';
-import { closeSync, mkdirSync, openSync } from 'node:fs';
-import { join } from 'node:path';
+import { closeSync, existsSync, mkdirSync, openSync } from 'node:fs';
+import { isAbsolute, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { MicroK8sError } from '../../lib/errors.js';
 import type { Paths } from '../../lib/paths.js';
@@ -30,6 +30,60 @@ export const LIFECYCLE_LIMITS = {
   pollMs: 250,
 } as const;
 
+export interface StartFlags {
+  readonly address?: string | undefined;
+  readonly etcdEndpoints?: string | undefined;
+  readonly etcdCaFile?: string | undefined;
+  readonly etcdCertFile?: string | undefined;
+  readonly etcdKeyFile?: string | undefined;
+}
+
+/** The setup options from start's flags; an external etcd needs https endpoints and all three files. */
+export function startOptions(flags: StartFlags): SetupOptions {
+  const options: { address?: string; externalEtcd?: SetupOptions['externalEtcd'] } = {};
+  if (flags.address !== undefined) options.address = flags.address;
+  if (flags.etcdEndpoints !== undefined) {
+    const endpoints = flags.etcdEndpoints
+      .split(',')
+      .map((e) => e.trim())
+      .filter(Boolean);
+    for (const endpoint of endpoints) {
+      let url: URL | undefined;
+      try {
+        url = new URL(endpoint);
+      } catch {
+        url = undefined;
+      }
+      if (!url || (url.protocol !== 'https:' && url.protocol !== 'http:') || url.port === '') {
+        throw new MicroK8sError(
+          'MK_INVALID_ARGUMENT',
+          `--etcd-endpoints: '${endpoint}' is not a URL like https://HOST:2379`,
+        );
+      }
+    }
+    const files = { caFile: flags.etcdCaFile, certFile: flags.etcdCertFile, keyFile: flags.etcdKeyFile };
+    for (const [name, file] of Object.entries(files)) {
+      if (file === undefined || !isAbsolute(file) || !existsSync(file)) {
+        throw new MicroK8sError(
+          'MK_INVALID_ARGUMENT',
+          `--etcd-${name.toLowerCase()}: give the absolute path of an existing file`,
+          {
+            flag: name,
+          },
+        );
+      }
+    }
+    options.externalEtcd = {
+      kind: 'external',
+      endpoints,
+      caFile: files.caFile!,
+      certFile: files.certFile!,
+      keyFile: files.keyFile!,
+    };
+  }
+  return options;
+}
+
 export interface StartResult {
   readonly setup: SetupResult;
   readonly alreadyRunning: boolean;
@@ -51,7 +105,20 @@ function spawnSupervisor(paths: Paths): number {
   }
 }
 
+/** The binaries a start needs, checked before anything is set up or spawned. */
+function requireUpstream(): void {
+  const bin = resolveUpstreamPaths().bin;
+  for (const name of ['kube-apiserver', 'kubelet', 'containerd', 'runc']) {
+    if (!existsSync(join(bin, name))) {
+      throw new MicroK8sError('MK_UPSTREAM_MISSING', `${name} is not installed at ${join(bin, name)}`, {
+        binary: name,
+      });
+    }
+  }
+}
+
 export async function startNode(paths: Paths, options: SetupOptions = {}): Promise<StartResult> {
+  requireUpstream();
   const setup = await ensureKubernetesNode(paths, options);
   const running = runningSupervisor(paths.run);
   if (running) return { setup, alreadyRunning: true, supervisorPid: running.pid, report: running };

@@ -10,7 +10,7 @@ import { resolveUpstreamPaths } from '../../lib/upstream-paths.js';
 import { readArgsFile } from '../../node/args-file.js';
 import type { DaemonSpec } from '../../services/supervisor/spec.js';
 import { type ClientTls, nodeDaemonSpecs } from '../../services/upstream/daemons.js';
-import { prepareHost } from '../../services/upstream/host-prep.js';
+import { ensureCgroupRoot, prepareHost } from '../../services/upstream/host-prep.js';
 import { upstreamLayout } from '../../services/upstream/layout.js';
 import { importLocalImages } from '../../services/upstream/local-images.js';
 import { parseKubeconfig } from '../pki/kubeconfig.js';
@@ -39,6 +39,10 @@ export function nodeDaemons(paths: Paths): DaemonSpec[] {
     layout,
     adminTls: adminTls(paths),
     embeddedDatastore: usesEmbeddedDatastore(paths),
-    prepareKubelet: async () => [...prepareHost(), ...(await importLocalImages(upstream, layout))],
+    prepareKubelet: async () => [
+      ...prepareHost(),
+      ...ensureCgroupRoot(layout.cgroupRoot),
+      ...(await importLocalImages(upstream, layout)),
+    ],
   });
 }

@@ -139,6 +139,7 @@ export function kubeletConfig(ctx: RenderContext): string {
     'kind: KubeletConfiguration',
     `containerRuntimeEndpoint: unix://${ctx.layout.containerdSocket}`,
     'cgroupDriver: cgroupfs',
+    `cgroupRoot: /${ctx.layout.cgroupRoot}`,
     'failCgroupV1: false',
     // Swap may be on; the kubelet must still start (MicroK8s does the same).
     'failSwapOn: false',

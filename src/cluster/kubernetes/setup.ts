@@ -7,10 +7,11 @@
 import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { networkInterfaces, hostname as osHostname } from 'node:os';
-import { dirname } from 'node:path';
+import { dirname, join } from 'node:path';
 import { MicroK8sError } from '../../lib/errors.js';
 import type { Paths } from '../../lib/paths.js';
 import { resolveUpstreamPaths } from '../../lib/upstream-paths.js';
+import { editArgsFile } from '../../node/args-file.js';
 import { writeFileAtomic } from '../../node/atomic-write.js';
 import { SANDBOX_IMAGE } from '../../services/images/names.js';
 import { canLowerOomScore } from '../../services/upstream/host-prep.js';
@@ -72,6 +73,20 @@ export async function ensureKubernetesNode(paths: Paths, options: SetupOptions =
     canLowerOomScore: canLowerOomScore(),
   };
   const written: string[] = [];
+  const apiServerArgs = join(paths.args, 'kube-apiserver');
+  if (options.externalEtcd && existsSync(apiServerArgs)) {
+    // A node set up before: its API server moves to the external etcd, other flags stay.
+    const etcd = options.externalEtcd;
+    await editArgsFile(apiServerArgs, {
+      set: {
+        'etcd-servers': etcd.endpoints.join(','),
+        'etcd-cafile': etcd.caFile,
+        'etcd-certfile': etcd.certFile,
+        'etcd-keyfile': etcd.keyFile,
+      },
+    });
+    written.push(apiServerArgs);
+  }
   for (const file of renderUpstreamConfig(render, paths.args)) {
     if (existsSync(file.path)) continue;
     await mkdir(dirname(file.path), { recursive: true });

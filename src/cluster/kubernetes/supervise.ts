@@ -2,9 +2,11 @@
  * `microk8s supervisor run`: the long-lived process that `start` leaves behind. It runs the
  * node's daemons until SIGTERM or SIGINT, then stops them all and cleans up containers.
  */
+import { mkdirSync, rmSync } from 'node:fs';
 import { createLogger } from '../../lib/log.js';
 import type { Paths } from '../../lib/paths.js';
 import { resolveUpstreamPaths } from '../../lib/upstream-paths.js';
+import { controlSocketPath, serveControl } from '../../services/supervisor/control.js';
 import { Supervisor } from '../../services/supervisor/supervisor.js';
 import { cleanupAfterStop } from '../../services/upstream/cleanup.js';
 import { upstreamLayout } from '../../services/upstream/layout.js';
@@ -12,6 +14,7 @@ import { nodeDaemons } from './node-daemons.js';
 
 export async function runSupervisor(paths: Paths): Promise<void> {
   const log = createLogger('supervisor');
+  mkdirSync(paths.run, { recursive: true });
   const supervisor = new Supervisor(nodeDaemons(paths), {
     runDir: paths.run,
     logDir: paths.logs,
@@ -30,6 +33,10 @@ export async function runSupervisor(paths: Paths): Promise<void> {
     process.on('SIGINT', () => onSignal('SIGINT'));
     process.on('SIGHUP', () => log.info('SIGHUP ignored'));
   });
+  // A socket left by a supervisor that died; this one is the node's supervisor now.
+  rmSync(controlSocketPath(paths.run), { force: true });
+  const control = await serveControl(paths.run, supervisor);
   await supervisor.start();
   await stopped;
+  control.close();
 }

@@ -10,10 +10,12 @@ import { closeSync, mkdirSync, openSync, renameSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { assert } from '../../lib/assert.js';
+import { MicroK8sError } from '../../lib/errors.js';
 import type { Logger } from '../../lib/log.js';
 import { isProcessAlive } from '../../lib/process.js';
 import { writeFileAtomicSync } from '../../node/atomic-write.js';
 import { identifyProcess } from '../../node/process-identity.js';
+import type { ControlAction, ControlResult } from './control.js';
 import { probeOnce } from './probes.js';
 import { type DaemonSpec, SUPERVISOR_LIMITS } from './spec.js';
 import {
@@ -36,6 +38,9 @@ interface Runner {
   since: Date;
   warnings: string[];
   exited?: Promise<void>;
+  /** Stopped on request (control socket): not restarted until started again. */
+  held: boolean;
+  restartTimer?: NodeJS.Timeout;
 }
 
 /** Dependencies first; a cycle or an unknown name is a programming error in the catalog. */
@@ -82,6 +87,7 @@ export class Supervisor {
       crashesInARow: 0,
       since: new Date(),
       warnings: [],
+      held: false,
     }));
     mkdirSync(options.runDir, { recursive: true });
     mkdirSync(options.logDir, { recursive: true });
@@ -240,9 +246,11 @@ export class Supervisor {
   }
 
   #onExit(runner: Runner): void {
+    // What the dead daemon started in its process group goes with it, so a restart starts clean.
+    if (runner.pid !== undefined) signalGroup(runner.pid, 'SIGKILL');
     runner.pid = undefined;
     runner.startTicks = undefined;
-    if (this.#stopping) {
+    if (this.#stopping || runner.held) {
       this.#setState(runner, 'stopped');
       return;
     }
@@ -254,10 +262,12 @@ export class Supervisor {
     );
     this.#options.log.warn(`${runner.spec.name} exited (${runner.lastExit}); restarting in ${delay} ms`);
     this.#setState(runner, 'backoff');
-    setTimeout(() => {
-      if (this.#stopping) return;
+    runner.restartTimer = setTimeout(() => {
+      runner.restartTimer = undefined;
+      if (this.#stopping || runner.held) return;
       void this.#spawn(runner);
-    }, delay).unref();
+    }, delay);
+    runner.restartTimer.unref();
   }
 
   /** Every daemon down, dependents first; then the afterStop work. Bounded by the specs' waits. */
@@ -278,11 +288,13 @@ export class Supervisor {
     this.#publish();
   }
 
-  async #stopRunner(runner: Runner): Promise<void> {
+  async #stopRunner(runner: Runner): Promise<boolean> {
     const pid = runner.pid;
+    if (runner.restartTimer) clearTimeout(runner.restartTimer);
+    runner.restartTimer = undefined;
     if (pid === undefined || runner.child === undefined) {
       this.#setState(runner, 'stopped');
-      return;
+      return false;
     }
     this.#setState(runner, 'stopping');
     signalGroup(pid, 'SIGTERM');
@@ -297,6 +309,40 @@ export class Supervisor {
     signalGroup(pid, 'SIGKILL');
     await runner.exited;
     this.#setState(runner, 'stopped');
+    return !exited;
+  }
+
+  /** One service stopped (and held down), started, or restarted, on request. */
+  async control(service: string, action: ControlAction): Promise<ControlResult> {
+    const runner = this.#runners.find((r) => r.spec.name === service);
+    if (!runner) {
+      throw new MicroK8sError('MK_SERVICE_UNKNOWN', `this node's supervisor runs no service '${service}'`, {
+        service,
+      });
+    }
+    if (this.#stopping) throw new MicroK8sError('MK_STOPPED', 'the node is stopping');
+    let stopped: { pid?: number; killed: boolean } = { killed: false };
+    if (action === 'stop' || action === 'restart') {
+      runner.held = true;
+      const pid = runner.pid;
+      const killed = await this.#stopRunner(runner);
+      stopped = pid === undefined ? { killed } : { pid, killed };
+      this.#options.log.info(`${service} stopped on request`);
+      if (action === 'stop') return { service, action, ...stopped };
+    }
+    runner.held = false;
+    if (runner.restartTimer) clearTimeout(runner.restartTimer);
+    runner.restartTimer = undefined;
+    if (runner.child === undefined) {
+      runner.crashesInARow = 0;
+      await this.#spawn(runner);
+    }
+    return {
+      service,
+      action,
+      ...(runner.pid === undefined ? {} : { pid: runner.pid }),
+      killed: stopped.killed,
+    };
   }
 }
 
@@ -305,6 +351,10 @@ function signalGroup(pid: number, signal: NodeJS.Signals): void {
     process.kill(-pid, signal);
   } catch {
     // The group is gone already.
-    if (isProcessAlive(pid)) process.kill(pid, signal);
+    try {
+      if (isProcessAlive(pid)) process.kill(pid, signal);
+    } catch {
+      // and so is the process
+    }
   }
 }

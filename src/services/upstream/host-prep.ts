@@ -5,7 +5,7 @@
  * (a kernel without br_netfilter, a read-only /proc/sys) is returned as a warning with what to
  * do, never skipped silently.
  */
-import { readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 
 export interface HostSetting {
   readonly key: string;
@@ -87,4 +87,51 @@ export function canLowerOomScore(): boolean {
   } catch {
     return true; // no /proc: not Linux, nothing to restrict
   }
+}
+
+const CGROUP_ROOT = '/sys/fs/cgroup';
+
+/**
+ * The kubelet's cgroup root for this node (cgroupRoot in kubelet.yaml): a folder of its own in
+ * every cgroup v1 hierarchy, so that two nodes on one machine (the lab, tests) never manage,
+ * or clean up, each other's pods. The kubelet refuses a root that does not exist; on v1 a new
+ * cpuset group starts with no CPUs and no memory nodes, so the parent's are copied in.
+ */
+export function ensureCgroupRoot(name: string): string[] {
+  const warnings: string[] = [];
+  let hierarchies: string[];
+  try {
+    hierarchies = readFileSync('/proc/self/mounts', 'utf8')
+      .split('\n')
+      .filter((line) => line.split(' ')[2] === 'cgroup')
+      .map((line) => line.split(' ')[1]!)
+      .filter((mount) => mount.startsWith(`${CGROUP_ROOT}/`));
+  } catch (error) {
+    return [`cannot read the cgroup mounts: ${(error as Error).message}`];
+  }
+  if (hierarchies.length === 0) {
+    // cgroup v2 only: the kubelet creates its root below the unified hierarchy itself.
+    try {
+      mkdirSync(`${CGROUP_ROOT}/${name}`, { recursive: true });
+    } catch (error) {
+      warnings.push(`cannot create the cgroup ${name}: ${(error as Error).message}`);
+    }
+    return warnings;
+  }
+  for (const hierarchy of hierarchies) {
+    const dir = `${hierarchy}/${name}`;
+    try {
+      mkdirSync(dir, { recursive: true });
+      if (hierarchy.split('/').pop()!.split(',').includes('cpuset')) {
+        for (const file of ['cpuset.cpus', 'cpuset.mems']) {
+          if (readFileSync(`${dir}/${file}`, 'utf8').trim() === '') {
+            writeFileSync(`${dir}/${file}`, readFileSync(`${hierarchy}/${file}`, 'utf8').trim());
+          }
+        }
+      }
+    } catch (error) {
+      warnings.push(`cannot prepare the cgroup ${dir}: ${(error as Error).message}`);
+    }
+  }
+  return warnings;
 }

@@ -3,6 +3,7 @@
  * the data folder, beside the args files, as MicroK8s has it); state that must survive a
  * refresh (images, pods' volumes) is under the common folder; sockets are in the run folder.
  */
+import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import type { Paths } from '../../lib/paths.js';
 
@@ -17,6 +18,8 @@ export interface UpstreamLayout {
   readonly kubeletRoot: string;
   readonly cniConfDir: string;
   readonly cniDataDir: string;
+  /** The kubelet's cgroup root: one per node folder, so nodes on one machine stay apart. */
+  readonly cgroupRoot: string;
 }
 
 export function upstreamLayout(paths: Paths): UpstreamLayout {
@@ -31,6 +34,7 @@ export function upstreamLayout(paths: Paths): UpstreamLayout {
     kubeletRoot: join(paths.common, 'var', 'lib', 'kubelet'),
     cniConfDir: join(paths.args, 'cni-network'),
     cniDataDir: join(paths.common, 'var', 'lib', 'cni'),
+    cgroupRoot: `microk8s-${createHash('sha256').update(paths.common).digest('hex').slice(0, 12)}`,
   };
 }
 

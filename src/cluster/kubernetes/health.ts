@@ -1,0 +1,83 @@
+/**
+ * Whether Kubernetes serves on this node, asked the way a user would: the API server's /readyz
+ * with the admin identity, then this node's Node object (its Ready condition and the kubelet's
+ * version). `microk8s status` shows it, and --wait-ready waits for both.
+ */
+import { request } from 'node:https';
+import { join } from 'node:path';
+import type { Paths } from '../../lib/paths.js';
+import { readArgsFile } from '../../node/args-file.js';
+import { readSupervisorReport } from '../../services/supervisor/state.js';
+import type { ClientTls } from '../../services/upstream/daemons.js';
+import { NETWORK } from '../../services/upstream/layout.js';
+import { adminTls } from './node-daemons.js';
+
+const REQUEST_TIMEOUT_MS = 3_000;
+
+export interface KubernetesHealth {
+  /** /readyz answered 200. */
+  readonly apiServerReady: boolean;
+  /** This node as the API server sees it; null while it is not registered or not reachable. */
+  readonly node: { readonly name: string; readonly ready: boolean; readonly version: string } | null;
+}
+
+function get(path: string, tls: ClientTls): Promise<{ status: number; body: string } | undefined> {
+  return new Promise((resolveGet) => {
+    const req = request(
+      {
+        host: '127.0.0.1',
+        port: NETWORK.apiServerPort,
+        path,
+        method: 'GET',
+        timeout: REQUEST_TIMEOUT_MS,
+        ...tls,
+      },
+      (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (chunk: string) => {
+          if (body.length < 1_000_000) body += chunk;
+        });
+        res.on('end', () => resolveGet({ status: res.statusCode ?? 0, body }));
+        res.on('error', () => resolveGet(undefined));
+      },
+    );
+    req.once('timeout', () => req.destroy());
+    req.once('error', () => resolveGet(undefined));
+    req.end();
+  });
+}
+
+/** The node name the kubelet registers (its --hostname-override). */
+export function kubeletNodeName(paths: Paths): string | undefined {
+  return readArgsFile(join(paths.args, 'kubelet'), { missingOk: true }).get('hostname-override')?.[0];
+}
+
+/** Whether this node runs Kubernetes at all: its supervisor runs a kube-apiserver. */
+export function runsKubernetes(paths: Paths): boolean {
+  return readSupervisorReport(paths.run)?.services.some((s) => s.name === 'kube-apiserver') ?? false;
+}
+
+interface NodeObject {
+  status?: { conditions?: { type?: string; status?: string }[]; nodeInfo?: { kubeletVersion?: string } };
+}
+
+export async function kubernetesHealth(paths: Paths): Promise<KubernetesHealth> {
+  const tls = adminTls(paths);
+  const readyz = await get('/readyz', tls);
+  const apiServerReady = readyz?.status === 200;
+  const name = kubeletNodeName(paths);
+  if (!apiServerReady || name === undefined) return { apiServerReady, node: null };
+  const answer = await get(`/api/v1/nodes/${encodeURIComponent(name)}`, tls);
+  if (answer?.status !== 200) return { apiServerReady, node: null };
+  const node = JSON.parse(answer.body) as NodeObject;
+  const ready = node.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;
+  return {
+    apiServerReady,
+    node: { name, ready, version: node.status?.nodeInfo?.kubeletVersion ?? 'unknown' },
+  };
+}
+
+export function kubernetesServes(health: KubernetesHealth): boolean {
+  return health.apiServerReady && health.node?.ready === true;
+}
