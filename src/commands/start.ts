@@ -1,5 +1,5 @@
 import { Flags } from '@oclif/core';
-import { startNode, startOptions } from '../cluster/kubernetes/lifecycle.js';
+import { formatStartResult, startNode, startOptions } from '../cluster/kubernetes/lifecycle.js';
 import { MicroK8sCommand } from '../lib/command.js';
 import { resolvePaths } from '../lib/paths.js';
 
@@ -45,12 +45,7 @@ export default class Start extends MicroK8sCommand {
         etcdKeyFile: flags['etcd-keyfile'],
       }),
     );
-    if (result.setup.initialised) this.log(`set up a new single-node cluster on ${result.setup.address}`);
-    this.log(
-      result.alreadyRunning
-        ? `already running (supervisor pid ${result.supervisorPid})`
-        : `started (supervisor pid ${result.supervisorPid}): ${result.report.services.map((s) => s.name).join(', ')}`,
-    );
+    for (const line of formatStartResult(result)) this.log(line);
     return result;
   }
 }

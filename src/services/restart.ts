@@ -85,14 +85,14 @@ function snapApp(name: ServiceName, env: RestartOptions['env']): string {
   return `${env?.SNAP_INSTANCE_NAME || env?.SNAP_NAME || 'microk8s'}.daemon-${name}`;
 }
 
-async function snapctl(action: 'restart' | 'stop' | 'start', app: string): Promise<void> {
+async function snapctl(action: 'restart' | 'stop' | 'start', app: string, ...flags: string[]): Promise<void> {
   const fail = (why: string) =>
     new MicroK8sError('MK_SERVICE_RESTART', `snapctl ${action} ${app} failed: ${why}`, { app });
-  const result = await runFile('snapctl', [action, app], { timeoutMs: RESTART_LIMITS.snapctlMs }).catch(
-    (error: unknown) => {
-      throw fail((error as Error).message);
-    },
-  );
+  const result = await runFile('snapctl', [action, ...flags, app], {
+    timeoutMs: RESTART_LIMITS.snapctlMs,
+  }).catch((error: unknown) => {
+    throw fail((error as Error).message);
+  });
   if (result.exitCode !== 0) {
     throw fail(
       result.timedOut
@@ -100,6 +100,24 @@ async function snapctl(action: 'restart' | 'stop' | 'start', app: string): Promi
         : result.stderr.trim() || `exit ${result.exitCode ?? result.signal}`,
     );
   }
+}
+
+/**
+ * In a snap, the whole node at once (`microk8s start|stop`): snapd's services, started (and
+ * enabled, so they come back after a reboot) or stopped (and disabled), in the given order.
+ */
+export async function snapctlServices(
+  action: 'start' | 'stop',
+  names: readonly ServiceName[],
+  env: RestartOptions['env'] = process.env,
+): Promise<string[]> {
+  const apps: string[] = [];
+  for (const name of names) {
+    const app = snapApp(name, env);
+    await snapctl(action, app, action === 'start' ? '--enable' : '--disable');
+    apps.push(app);
+  }
+  return apps;
 }
 
 export type StopOutcome =

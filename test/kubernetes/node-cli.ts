@@ -28,10 +28,14 @@ export class KubeNode {
     this.home = mkdtempSync(join(tmpdir(), `${name}-`));
   }
 
-  run(args: readonly string[], timeoutMs = COMMAND_TIMEOUT_MS): Promise<Run> {
+  run(
+    args: readonly string[],
+    timeoutMs = COMMAND_TIMEOUT_MS,
+    env: Record<string, string> = {},
+  ): Promise<Run> {
     return new Promise((resolveRun) => {
       const child = spawn(process.execPath, [BIN, ...args], {
-        env: { ...process.env, MICROK8S_HOME: this.home },
+        env: { ...process.env, ...env, MICROK8S_HOME: this.home },
         stdio: ['ignore', 'pipe', 'pipe'],
       });
       let stdout = '';

@@ -12,6 +12,8 @@ import { MicroK8sError } from '../../lib/errors.js';
 import type { Paths } from '../../lib/paths.js';
 import { isProcessAlive, waitProcessExit } from '../../lib/process.js';
 import { resolveUpstreamPaths } from '../../lib/upstream-paths.js';
+import type { ServiceName } from '../../services/catalog.js';
+import { snapctlServices } from '../../services/restart.js';
 import { daemonCommand } from '../../services/spawn.js';
 import {
   readSupervisorReport,
@@ -20,6 +22,7 @@ import {
 } from '../../services/supervisor/state.js';
 import { cleanupAfterStop } from '../../services/upstream/cleanup.js';
 import { upstreamLayout } from '../../services/upstream/layout.js';
+import { usesEmbeddedDatastore } from './node-daemons.js';
 import { ensureKubernetesNode, type SetupOptions, type SetupResult } from './setup.js';
 
 export const LIFECYCLE_LIMITS = {
@@ -85,6 +88,8 @@ export function startOptions(flags: StartFlags): SetupOptions {
 }
 
 export interface StartResult {
+  /** Who runs the services: our supervisor outside a snap, snapd inside one. */
+  readonly managedBy: 'supervisor' | 'snapd';
   readonly setup: SetupResult;
   readonly alreadyRunning: boolean;
   readonly supervisorPid: number;
@@ -117,17 +122,44 @@ function requireUpstream(): void {
   }
 }
 
+/** What snapd runs for a node, in start order (the snap ships every binary). */
+function snapServices(paths: Paths): ServiceName[] {
+  return [
+    ...(usesEmbeddedDatastore(paths) ? (['datastore'] as const) : []),
+    'cluster-agent',
+    'containerd',
+    'kube-apiserver',
+    'kube-controller-manager',
+    'kube-scheduler',
+    'kubelet',
+    'kube-proxy',
+  ];
+}
+
 export async function startNode(paths: Paths, options: SetupOptions = {}): Promise<StartResult> {
+  if (paths.inSnap) {
+    // snapd is the supervisor in a snap: the same setup, then snapctl starts its services.
+    const setup = await ensureKubernetesNode(paths, options);
+    const apps = await snapctlServices('start', snapServices(paths));
+    return { managedBy: 'snapd', setup, alreadyRunning: false, supervisorPid: 0, report: snapReport(apps) };
+  }
   requireUpstream();
   const setup = await ensureKubernetesNode(paths, options);
   const running = runningSupervisor(paths.run);
-  if (running) return { setup, alreadyRunning: true, supervisorPid: running.pid, report: running };
+  if (running)
+    return {
+      managedBy: 'supervisor',
+      setup,
+      alreadyRunning: true,
+      supervisorPid: running.pid,
+      report: running,
+    };
   const pid = spawnSupervisor(paths);
   const deadline = Date.now() + LIFECYCLE_LIMITS.startWaitMs;
   while (Date.now() < deadline) {
     const report = readSupervisorReport(paths.run);
     if (report && report.pid === pid && report.phase === 'running') {
-      return { setup, alreadyRunning: false, supervisorPid: pid, report };
+      return { managedBy: 'supervisor', setup, alreadyRunning: false, supervisorPid: pid, report };
     }
     if (!isProcessAlive(pid)) {
       throw new MicroK8sError(
@@ -143,12 +175,38 @@ export async function startNode(paths: Paths, options: SetupOptions = {}): Promi
   );
 }
 
+/** What `microk8s start` prints. */
+export function formatStartResult(result: StartResult): string[] {
+  const lines = result.setup.initialised
+    ? [`set up a new single-node cluster on ${result.setup.address}`]
+    : [];
+  const names = result.report.services.map((s) => s.name).join(', ');
+  if (result.managedBy === 'snapd') lines.push(`started by snapd: ${names}`);
+  else if (result.alreadyRunning) lines.push(`already running (supervisor pid ${result.supervisorPid})`);
+  else lines.push(`started (supervisor pid ${result.supervisorPid}): ${names}`);
+  return lines;
+}
+
 export interface StopResult {
   readonly wasRunning: boolean;
   readonly forced: boolean;
 }
 
+function snapReport(apps: readonly string[]): SupervisorReport {
+  const now = new Date().toISOString();
+  return {
+    pid: 0,
+    phase: 'running',
+    updated: now,
+    services: apps.map((name) => ({ name, state: 'starting', restarts: 0, since: now, warnings: [] })),
+  };
+}
+
 export async function stopNode(paths: Paths): Promise<StopResult> {
+  if (paths.inSnap) {
+    await snapctlServices('stop', [...snapServices(paths)].reverse());
+    return { wasRunning: true, forced: false };
+  }
   const running = runningSupervisor(paths.run);
   if (!running) {
     // Nothing supervises this node; what a crashed supervisor left behind still goes.
