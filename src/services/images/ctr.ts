@@ -130,7 +130,9 @@ export async function ctrExport(
   names: readonly string[],
   options: { allPlatforms?: boolean } = {},
 ): Promise<void> {
-  const args = ['images', 'export'];
+  // --local: through the transfer API, ctr (v2.2) can exit before the last bytes of the
+  // stream reach the file, leaving a truncated archive; the local export writes it in-process.
+  const args = ['images', 'export', '--local'];
   if (options.allPlatforms) args.push('--all-platforms');
   args.push('--', file, ...names);
   await ctr(target, args, CTR_LIMITS.transferMs);
