@@ -4,10 +4,11 @@
  * a folder, or a tar of one: what `ctr images import` takes. The same inputs always give the same
  * bytes, so the same manifest digest.
  */
-import { mkdir, rename, writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { assert } from '../../lib/assert.js';
+import { writeFileAtomic } from '../../node/atomic-write.js';
 import { localImageName } from './names.js';
 import {
   ANNOTATION,
@@ -157,8 +158,6 @@ export function layoutTar(images: readonly ImageLayout[]): Buffer {
 export async function writeLayoutTar(images: readonly ImageLayout[], file: string): Promise<Buffer> {
   const tar = layoutTar(images);
   await mkdir(dirname(file), { recursive: true });
-  const temp = `${file}.${process.pid}.tmp`;
-  await writeFile(temp, tar, { mode: 0o644 });
-  await rename(temp, file);
+  await writeFileAtomic(file, tar, { mode: 0o644 });
   return tar;
 }
