@@ -1,7 +1,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { type Entry, type Message, MessageType } from '../../src/datastore/raft/types.js';
-import { ByteReader } from '../../src/datastore/transport/bytes.js';
+import { frameReader } from '../../src/datastore/transport/bad-frame.js';
 import {
   decodeBatch,
   decodeMessage,
@@ -300,7 +300,7 @@ test('frame reader: splits, reassembles across chunks, and refuses bad lengths',
     for (let i = 0; i < frames.length; i++) assert.ok(out[i]!.equals(frames[i]!.subarray(4)));
     assert.is(reader.bufferedBytes, 0);
   }
-  const hello = new ByteReader(frames[0]!.subarray(5));
+  const hello = frameReader(frames[0]!.subarray(5));
   assert.equal(decodeHello(hello), { version: 1, clusterId: 'c', nodeId: 3 });
 
   const oversized = new FrameReader(1000);
@@ -329,7 +329,7 @@ test('hello decoding refuses bad cluster ids and node ids', () => {
   ];
   for (const body of cases) {
     assert.throws(
-      () => decodeHello(new ByteReader(body)),
+      () => decodeHello(frameReader(body)),
       (e: unknown) => isMicroK8sError(e, 'MK_BAD_FRAME'),
       body.toString('hex'),
     );
@@ -361,7 +361,7 @@ test('hello: the announced listen address round-trips; a bad one is MK_BAD_FRAME
     nodeId: 3,
     address: { host: '10.1.2.3', port: 2380 },
   });
-  assert.equal(decodeHello(new ByteReader(frame.subarray(5))), {
+  assert.equal(decodeHello(frameReader(frame.subarray(5))), {
     version: 1,
     clusterId: 'c',
     nodeId: 3,
@@ -374,7 +374,7 @@ test('hello: the announced listen address round-trips; a bad one is MK_BAD_FRAME
     address: { host: 'not-an-ip', port: 2380 },
   });
   assert.throws(
-    () => decodeHello(new ByteReader(bad.subarray(5))),
+    () => decodeHello(frameReader(bad.subarray(5))),
     (e: unknown) => isMicroK8sError(e, 'MK_BAD_FRAME'),
   );
   const zeroPort = encodeHelloFrame({
@@ -384,7 +384,7 @@ test('hello: the announced listen address round-trips; a bad one is MK_BAD_FRAME
     address: { host: '::1', port: 0 },
   });
   assert.throws(
-    () => decodeHello(new ByteReader(zeroPort.subarray(5))),
+    () => decodeHello(frameReader(zeroPort.subarray(5))),
     (e: unknown) => isMicroK8sError(e, 'MK_BAD_FRAME'),
   );
 });

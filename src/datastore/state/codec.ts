@@ -1,7 +1,7 @@
 /**
  * The binary encoding of a Command, the payload of a Raft entry. Hand-written because it sits on
  * the hot path of every write on every replica and keys and values are raw bytes (JSON would
- * need base64 and a parse). Layout, all integers LEB128 varints:
+ * need base64 and a parse). Layout, all integers canonical LEB128 varints (src/lib/bytes.ts):
  *
  *   command  := version(=1) tag body   (lease commands: id [ttl]; compact: revision)
  *   put      := flags key value [lease]             flags: prevKv ignoreValue ignoreLease hasLease
@@ -19,6 +19,7 @@
  * canonical form with those fields absent. Any malformed input, including trailing bytes, is
  * MK_INVALID_ARGUMENT; the decoder never returns a partial command.
  */
+import { ByteReader, ByteWriter, type ReadFailure } from '../../lib/bytes.js';
 import { MicroK8sError } from '../../lib/errors.js';
 import { ENCODE_INITIAL_BYTES, MAX_SIGNED_FIELD, MAX_TXN_DEPTH } from './limits.js';
 import {
@@ -88,9 +89,6 @@ const SORT_TARGETS: readonly SortTarget[] = ['key', 'version', 'create', 'mod', 
 const COMPARE_TARGETS: readonly CompareTarget[] = ['version', 'create', 'mod', 'value', 'lease'];
 const COMPARE_RESULTS: readonly CompareResult[] = ['equal', 'greater', 'less', 'not_equal'];
 
-/** A varint has at most 8 bytes: 8 * 7 = 56 bits covers 2^53 - 1. */
-const MAX_VARINT_BYTES = 8;
-
 function invalid(message: string): MicroK8sError {
   return new MicroK8sError('MK_INVALID_ARGUMENT', message);
 }
@@ -98,55 +96,26 @@ function invalid(message: string): MicroK8sError {
 // ---------------------------------------------------------------------------------------------
 // Encoding
 
-class Writer {
-  private buf = new Uint8Array(ENCODE_INITIAL_BYTES);
-  private pos = 0;
-
-  private ensure(extra: number): void {
-    if (this.pos + extra <= this.buf.length) return;
-    let size = this.buf.length * 2;
-    while (size < this.pos + extra) size *= 2;
-    const next = new Uint8Array(size);
-    next.set(this.buf.subarray(0, this.pos));
-    this.buf = next;
+/** An unsigned field: a varint of a safe non-negative integer; anything else is the caller's bad value. */
+function uint(w: ByteWriter, value: number, field: string): void {
+  if (!Number.isSafeInteger(value) || value < 0) {
+    throw invalid(`${field} must be a non-negative integer up to 2^53 - 1, got ${value}`);
   }
+  w.varint(value);
+}
 
-  byte(value: number): void {
-    this.ensure(1);
-    this.buf[this.pos++] = value;
+/** A signed field: zigzag, so that small negatives stay short. */
+function int(w: ByteWriter, value: number, field: string): void {
+  if (!Number.isSafeInteger(value) || Math.abs(value) > MAX_SIGNED_FIELD) {
+    throw invalid(`${field} must be an integer of magnitude up to ${MAX_SIGNED_FIELD}, got ${value}`);
   }
+  w.varint(value >= 0 ? value * 2 : -value * 2 - 1);
+}
 
-  uint(value: number, field: string): void {
-    if (!Number.isSafeInteger(value) || value < 0) {
-      throw invalid(`${field} must be a non-negative integer up to 2^53 - 1, got ${value}`);
-    }
-    this.ensure(MAX_VARINT_BYTES);
-    // Division instead of bit operations: JS bit operations truncate to 32 bits.
-    while (value >= 0x80) {
-      this.buf[this.pos++] = (value % 0x80) | 0x80;
-      value = Math.floor(value / 0x80);
-    }
-    this.buf[this.pos++] = value;
-  }
-
-  int(value: number, field: string): void {
-    if (!Number.isSafeInteger(value) || Math.abs(value) > MAX_SIGNED_FIELD) {
-      throw invalid(`${field} must be an integer of magnitude up to ${MAX_SIGNED_FIELD}, got ${value}`);
-    }
-    this.uint(value >= 0 ? value * 2 : -value * 2 - 1, field);
-  }
-
-  bytes(value: Uint8Array, field: string): void {
-    if (!(value instanceof Uint8Array)) throw invalid(`${field} must be bytes`);
-    this.uint(value.byteLength, field);
-    this.ensure(value.byteLength);
-    this.buf.set(value, this.pos);
-    this.pos += value.byteLength;
-  }
-
-  finish(): Uint8Array {
-    return this.buf.slice(0, this.pos);
-  }
+/** A bytes field: length, then the raw bytes. */
+function blob(w: ByteWriter, value: Uint8Array, field: string): void {
+  if (!(value instanceof Uint8Array)) throw invalid(`${field} must be bytes`);
+  w.lengthPrefixed(value);
 }
 
 function present(value: number | undefined): value is number {
@@ -163,28 +132,28 @@ function indexOf<T>(items: readonly T[], value: T | undefined, fallback: T, fiel
   return index;
 }
 
-function writePut(w: Writer, r: PutRequest): void {
+function writePut(w: ByteWriter, r: PutRequest): void {
   let flags = 0;
   if (r.prevKv) flags |= PUT_PREV_KV;
   if (r.ignoreValue) flags |= PUT_IGNORE_VALUE;
   if (r.ignoreLease) flags |= PUT_IGNORE_LEASE;
   if (present(r.lease)) flags |= PUT_HAS_LEASE;
-  w.byte(flags);
-  w.bytes(r.key, 'put.key');
-  w.bytes(r.value, 'put.value');
-  if (present(r.lease)) w.uint(r.lease, 'put.lease');
+  w.u8(flags);
+  blob(w, r.key, 'put.key');
+  blob(w, r.value, 'put.value');
+  if (present(r.lease)) uint(w, r.lease, 'put.lease');
 }
 
-function writeDeleteRange(w: Writer, r: DeleteRangeRequest): void {
+function writeDeleteRange(w: ByteWriter, r: DeleteRangeRequest): void {
   let flags = 0;
   if (r.prevKv) flags |= DEL_PREV_KV;
   if (hasBytes(r.rangeEnd)) flags |= DEL_HAS_RANGE_END;
-  w.byte(flags);
-  w.bytes(r.key, 'deleteRange.key');
-  if (hasBytes(r.rangeEnd)) w.bytes(r.rangeEnd, 'deleteRange.rangeEnd');
+  w.u8(flags);
+  blob(w, r.key, 'deleteRange.key');
+  if (hasBytes(r.rangeEnd)) blob(w, r.rangeEnd, 'deleteRange.rangeEnd');
 }
 
-function writeRange(w: Writer, r: RangeRequest): void {
+function writeRange(w: ByteWriter, r: RangeRequest): void {
   let flags = 0;
   if (hasBytes(r.rangeEnd)) flags |= RANGE_HAS_RANGE_END;
   if (present(r.limit)) flags |= RANGE_HAS_LIMIT;
@@ -197,46 +166,46 @@ function writeRange(w: Writer, r: RangeRequest): void {
   if (present(r.maxCreateRevision)) flags |= RANGE_HAS_MAX_CREATE;
   flags |= indexOf(SORT_ORDERS, r.sortOrder, 'none', 'range.sortOrder') << RANGE_SORT_ORDER_SHIFT;
   flags |= indexOf(SORT_TARGETS, r.sortTarget, 'key', 'range.sortTarget') << RANGE_SORT_TARGET_SHIFT;
-  w.uint(flags, 'range.flags');
-  w.bytes(r.key, 'range.key');
-  if (hasBytes(r.rangeEnd)) w.bytes(r.rangeEnd, 'range.rangeEnd');
-  if (present(r.limit)) w.int(r.limit, 'range.limit');
-  if (present(r.revision)) w.int(r.revision, 'range.revision');
-  if (present(r.minModRevision)) w.int(r.minModRevision, 'range.minModRevision');
-  if (present(r.maxModRevision)) w.int(r.maxModRevision, 'range.maxModRevision');
-  if (present(r.minCreateRevision)) w.int(r.minCreateRevision, 'range.minCreateRevision');
-  if (present(r.maxCreateRevision)) w.int(r.maxCreateRevision, 'range.maxCreateRevision');
+  uint(w, flags, 'range.flags');
+  blob(w, r.key, 'range.key');
+  if (hasBytes(r.rangeEnd)) blob(w, r.rangeEnd, 'range.rangeEnd');
+  if (present(r.limit)) int(w, r.limit, 'range.limit');
+  if (present(r.revision)) int(w, r.revision, 'range.revision');
+  if (present(r.minModRevision)) int(w, r.minModRevision, 'range.minModRevision');
+  if (present(r.maxModRevision)) int(w, r.maxModRevision, 'range.maxModRevision');
+  if (present(r.minCreateRevision)) int(w, r.minCreateRevision, 'range.minCreateRevision');
+  if (present(r.maxCreateRevision)) int(w, r.maxCreateRevision, 'range.maxCreateRevision');
 }
 
-function writeCompare(w: Writer, c: Compare): void {
+function writeCompare(w: ByteWriter, c: Compare): void {
   const target = indexOf(COMPARE_TARGETS, c.target, c.target, 'compare.target');
   const result = indexOf(COMPARE_RESULTS, c.result, c.result, 'compare.result');
-  w.byte(target | (result << 3) | (hasBytes(c.rangeEnd) ? CMP_HAS_RANGE_END : 0));
-  w.bytes(c.key, 'compare.key');
-  if (hasBytes(c.rangeEnd)) w.bytes(c.rangeEnd, 'compare.rangeEnd');
+  w.u8(target | (result << 3) | (hasBytes(c.rangeEnd) ? CMP_HAS_RANGE_END : 0));
+  blob(w, c.key, 'compare.key');
+  if (hasBytes(c.rangeEnd)) blob(w, c.rangeEnd, 'compare.rangeEnd');
   if (c.target === 'value') {
     if (!(c.operand instanceof Uint8Array)) throw invalid('a value compare needs a bytes operand');
-    w.bytes(c.operand, 'compare.operand');
+    blob(w, c.operand, 'compare.operand');
   } else {
     if (typeof c.operand !== 'number') throw invalid(`a ${c.target} compare needs a number operand`);
-    w.int(c.operand, 'compare.operand');
+    int(w, c.operand, 'compare.operand');
   }
 }
 
-function writeOps(w: Writer, ops: readonly RequestOp[], depth: number): void {
-  w.uint(ops.length, 'txn ops');
+function writeOps(w: ByteWriter, ops: readonly RequestOp[], depth: number): void {
+  uint(w, ops.length, 'txn ops');
   for (const op of ops) {
     if ('range' in op) {
-      w.byte(OP_RANGE);
+      w.u8(OP_RANGE);
       writeRange(w, op.range);
     } else if ('put' in op) {
-      w.byte(OP_PUT);
+      w.u8(OP_PUT);
       writePut(w, op.put);
     } else if ('deleteRange' in op) {
-      w.byte(OP_DELETE_RANGE);
+      w.u8(OP_DELETE_RANGE);
       writeDeleteRange(w, op.deleteRange);
     } else if ('txn' in op) {
-      w.byte(OP_TXN);
+      w.u8(OP_TXN);
       writeTxn(w, op.txn, depth + 1);
     } else {
       throw invalid('a txn op must be one of range, put, deleteRange, txn');
@@ -244,9 +213,9 @@ function writeOps(w: Writer, ops: readonly RequestOp[], depth: number): void {
   }
 }
 
-function writeTxn(w: Writer, t: TxnRequest, depth: number): void {
+function writeTxn(w: ByteWriter, t: TxnRequest, depth: number): void {
   if (depth > MAX_TXN_DEPTH) throw invalid(`txn nesting deeper than ${MAX_TXN_DEPTH}`);
-  w.uint(t.compare.length, 'txn compares');
+  uint(w, t.compare.length, 'txn compares');
   for (const c of t.compare) writeCompare(w, c);
   writeOps(w, t.success, depth);
   writeOps(w, t.failure, depth);
@@ -254,56 +223,56 @@ function writeTxn(w: Writer, t: TxnRequest, depth: number): void {
 
 /** Encode a command for the Raft log. Throws MK_INVALID_ARGUMENT for a value it cannot represent. */
 export function encodeCommand(cmd: Command): Uint8Array {
-  const w = new Writer();
-  w.byte(COMMAND_FORMAT_VERSION);
+  const w = new ByteWriter(ENCODE_INITIAL_BYTES);
+  w.u8(COMMAND_FORMAT_VERSION);
   switch (cmd.type) {
     case 'put':
-      w.byte(CMD_PUT);
+      w.u8(CMD_PUT);
       writePut(w, cmd.request);
       break;
     case 'deleteRange':
-      w.byte(CMD_DELETE_RANGE);
+      w.u8(CMD_DELETE_RANGE);
       writeDeleteRange(w, cmd.request);
       break;
     case 'txn':
-      w.byte(CMD_TXN);
+      w.u8(CMD_TXN);
       writeTxn(w, cmd.request, 1);
       break;
     case 'compact':
-      w.byte(CMD_COMPACT);
-      w.uint(cmd.revision, 'compact.revision');
+      w.u8(CMD_COMPACT);
+      uint(w, cmd.revision, 'compact.revision');
       break;
     case 'leaseGrant':
-      w.byte(CMD_LEASE_GRANT);
-      w.uint(cmd.id, 'leaseGrant.id');
-      w.uint(cmd.ttl, 'leaseGrant.ttl');
+      w.u8(CMD_LEASE_GRANT);
+      uint(w, cmd.id, 'leaseGrant.id');
+      uint(w, cmd.ttl, 'leaseGrant.ttl');
       break;
     case 'leaseRevoke':
-      w.byte(CMD_LEASE_REVOKE);
-      w.uint(cmd.id, 'leaseRevoke.id');
+      w.u8(CMD_LEASE_REVOKE);
+      uint(w, cmd.id, 'leaseRevoke.id');
       break;
     case 'leaseExpire':
-      w.byte(CMD_LEASE_EXPIRE);
-      w.uint(cmd.id, 'leaseExpire.id');
+      w.u8(CMD_LEASE_EXPIRE);
+      uint(w, cmd.id, 'leaseExpire.id');
       break;
     case 'leaseKeepAlive':
-      w.byte(CMD_LEASE_KEEP_ALIVE);
-      w.uint(cmd.id, 'leaseKeepAlive.id');
+      w.u8(CMD_LEASE_KEEP_ALIVE);
+      uint(w, cmd.id, 'leaseKeepAlive.id');
       break;
     case 'memberSet':
     case 'memberAdd':
-      w.byte(cmd.type === 'memberSet' ? CMD_MEMBER_SET : CMD_MEMBER_ADD);
-      w.uint(cmd.id, 'memberSet.id');
-      w.bytes(utf8.encode(cmd.failureDomain), 'memberSet.failureDomain');
-      w.uint(cmd.weight, 'memberSet.weight');
-      w.uint(cmd.draining ? 1 : 0, 'memberSet.draining');
-      w.bytes(utf8.encode(cmd.peerAddress), 'memberSet.peerAddress');
-      w.bytes(utf8.encode(cmd.clientUrl), 'memberSet.clientUrl');
-      w.uint(MEMBER_REMOVALS.indexOf(cmd.removal), 'memberSet.removal');
+      w.u8(cmd.type === 'memberSet' ? CMD_MEMBER_SET : CMD_MEMBER_ADD);
+      uint(w, cmd.id, 'memberSet.id');
+      blob(w, utf8.encode(cmd.failureDomain), 'memberSet.failureDomain');
+      uint(w, cmd.weight, 'memberSet.weight');
+      uint(w, cmd.draining ? 1 : 0, 'memberSet.draining');
+      blob(w, utf8.encode(cmd.peerAddress), 'memberSet.peerAddress');
+      blob(w, utf8.encode(cmd.clientUrl), 'memberSet.clientUrl');
+      uint(w, MEMBER_REMOVALS.indexOf(cmd.removal), 'memberSet.removal');
       break;
     case 'memberRemove':
-      w.byte(CMD_MEMBER_REMOVE);
-      w.uint(cmd.id, 'memberRemove.id');
+      w.u8(CMD_MEMBER_REMOVE);
+      uint(w, cmd.id, 'memberRemove.id');
       break;
     default:
       throw invalid(`unknown command type ${String((cmd as { type?: unknown }).type)}`);
@@ -314,8 +283,8 @@ export function encodeCommand(cmd: Command): Uint8Array {
 // ---------------------------------------------------------------------------------------------
 // Decoding
 
-function text(r: Reader, what: string): string {
-  const raw = r.bytes();
+function text(r: ByteReader, what: string): string {
+  const raw = r.lengthPrefixed('bytes');
   try {
     return strictUtf8.decode(raw);
   } catch {
@@ -323,75 +292,25 @@ function text(r: Reader, what: string): string {
   }
 }
 
-class Reader {
-  private pos = 0;
-  constructor(private readonly data: Uint8Array) {}
+const commandFailure: ReadFailure = (message, offset) =>
+  invalid(`malformed command: ${message} at byte ${offset}`);
 
-  fail(what: string): never {
-    throw invalid(`malformed command: ${what} at byte ${this.pos}`);
-  }
-
-  remaining(): number {
-    return this.data.byteLength - this.pos;
-  }
-
-  byte(): number {
-    if (this.pos >= this.data.byteLength) this.fail('truncated');
-    return this.data[this.pos++]!;
-  }
-
-  uint(): number {
-    let value = 0;
-    let scale = 1;
-    for (let i = 0; i < MAX_VARINT_BYTES; i++) {
-      const b = this.byte();
-      value += (b & 0x7f) * scale;
-      // Partial sums only grow, so a value past 2^53 - 1 is caught even if rounded.
-      if (value > Number.MAX_SAFE_INTEGER) this.fail('integer too large');
-      if ((b & 0x80) === 0) return value;
-      scale *= 0x80;
-    }
-    return this.fail('varint too long');
-  }
-
-  int(): number {
-    const z = this.uint();
-    const value = z % 2 === 0 ? z / 2 : -(z + 1) / 2;
-    if (Math.abs(value) > MAX_SIGNED_FIELD) this.fail('signed integer too large');
-    return value;
-  }
-
-  /** A copy, so the command owns its bytes whatever the caller later does with the entry buffer. */
-  bytes(): Uint8Array {
-    const length = this.uint();
-    if (length > this.remaining()) this.fail('truncated bytes');
-    // Not data.slice: on a Buffer that is a view, and the result must be a plain Uint8Array.
-    const out = new Uint8Array(length);
-    out.set(this.data.subarray(this.pos, this.pos + length));
-    this.pos += length;
-    return out;
-  }
-
-  /** An element count: each element takes at least one byte, which bounds allocation by the input. */
-  count(): number {
-    const n = this.uint();
-    if (n > this.remaining()) this.fail('count larger than the input');
-    return n;
-  }
-
-  end(): void {
-    if (this.pos !== this.data.byteLength) this.fail('trailing bytes');
-  }
+/** A signed field (zigzag), bounded as the encoder bounds it. */
+function readInt(r: ByteReader): number {
+  const z = r.varint('integer');
+  const value = z % 2 === 0 ? z / 2 : -(z + 1) / 2;
+  if (Math.abs(value) > MAX_SIGNED_FIELD) r.fail('signed integer too large');
+  return value;
 }
 
-function readPut(r: Reader): PutRequest {
-  const flags = r.byte();
+function readPut(r: ByteReader): PutRequest {
+  const flags = r.u8('byte');
   if ((flags & ~PUT_FLAGS) !== 0) r.fail('unknown put flags');
-  const key = r.bytes();
-  const value = r.bytes();
+  const key = r.lengthPrefixed('bytes');
+  const value = r.lengthPrefixed('bytes');
   const out: { -readonly [K in keyof PutRequest]: PutRequest[K] } = { key, value };
   if (flags & PUT_HAS_LEASE) {
-    out.lease = r.uint();
+    out.lease = r.varint('integer');
     if (out.lease === 0) r.fail('lease flag with lease 0');
   }
   if (flags & PUT_PREV_KV) out.prevKv = true;
@@ -400,39 +319,41 @@ function readPut(r: Reader): PutRequest {
   return out;
 }
 
-function readDeleteRange(r: Reader): DeleteRangeRequest {
-  const flags = r.byte();
+function readDeleteRange(r: ByteReader): DeleteRangeRequest {
+  const flags = r.u8('byte');
   if ((flags & ~DEL_FLAGS) !== 0) r.fail('unknown deleteRange flags');
-  const out: { -readonly [K in keyof DeleteRangeRequest]: DeleteRangeRequest[K] } = { key: r.bytes() };
-  if (flags & DEL_HAS_RANGE_END) out.rangeEnd = nonEmpty(r, r.bytes());
+  const out: { -readonly [K in keyof DeleteRangeRequest]: DeleteRangeRequest[K] } = {
+    key: r.lengthPrefixed('bytes'),
+  };
+  if (flags & DEL_HAS_RANGE_END) out.rangeEnd = nonEmpty(r, r.lengthPrefixed('bytes'));
   if (flags & DEL_PREV_KV) out.prevKv = true;
   return out;
 }
 
-function nonEmpty(r: Reader, bytes: Uint8Array): Uint8Array {
+function nonEmpty(r: ByteReader, bytes: Uint8Array): Uint8Array {
   if (bytes.byteLength === 0) r.fail('empty rangeEnd with its flag set');
   return bytes;
 }
 
-function nonZero(r: Reader, value: number): number {
+function nonZero(r: ByteReader, value: number): number {
   if (value === 0) r.fail('zero field with its flag set');
   return value;
 }
 
-function readRange(r: Reader): RangeRequest {
-  const flags = r.uint();
+function readRange(r: ByteReader): RangeRequest {
+  const flags = r.varint('integer');
   if (flags >= RANGE_FLAGS_LIMIT) r.fail('unknown range flags');
   const sortOrder = SORT_ORDERS[(flags >> RANGE_SORT_ORDER_SHIFT) & 3];
   const sortTarget = SORT_TARGETS[(flags >> RANGE_SORT_TARGET_SHIFT) & 7];
   if (sortOrder === undefined || sortTarget === undefined) r.fail('unknown sort');
-  const out: { -readonly [K in keyof RangeRequest]: RangeRequest[K] } = { key: r.bytes() };
-  if (flags & RANGE_HAS_RANGE_END) out.rangeEnd = nonEmpty(r, r.bytes());
-  if (flags & RANGE_HAS_LIMIT) out.limit = nonZero(r, r.int());
-  if (flags & RANGE_HAS_REVISION) out.revision = nonZero(r, r.int());
-  if (flags & RANGE_HAS_MIN_MOD) out.minModRevision = nonZero(r, r.int());
-  if (flags & RANGE_HAS_MAX_MOD) out.maxModRevision = nonZero(r, r.int());
-  if (flags & RANGE_HAS_MIN_CREATE) out.minCreateRevision = nonZero(r, r.int());
-  if (flags & RANGE_HAS_MAX_CREATE) out.maxCreateRevision = nonZero(r, r.int());
+  const out: { -readonly [K in keyof RangeRequest]: RangeRequest[K] } = { key: r.lengthPrefixed('bytes') };
+  if (flags & RANGE_HAS_RANGE_END) out.rangeEnd = nonEmpty(r, r.lengthPrefixed('bytes'));
+  if (flags & RANGE_HAS_LIMIT) out.limit = nonZero(r, readInt(r));
+  if (flags & RANGE_HAS_REVISION) out.revision = nonZero(r, readInt(r));
+  if (flags & RANGE_HAS_MIN_MOD) out.minModRevision = nonZero(r, readInt(r));
+  if (flags & RANGE_HAS_MAX_MOD) out.maxModRevision = nonZero(r, readInt(r));
+  if (flags & RANGE_HAS_MIN_CREATE) out.minCreateRevision = nonZero(r, readInt(r));
+  if (flags & RANGE_HAS_MAX_CREATE) out.maxCreateRevision = nonZero(r, readInt(r));
   if (flags & RANGE_KEYS_ONLY) out.keysOnly = true;
   if (flags & RANGE_COUNT_ONLY) out.countOnly = true;
   if (sortOrder !== 'none') out.sortOrder = sortOrder;
@@ -440,25 +361,25 @@ function readRange(r: Reader): RangeRequest {
   return out;
 }
 
-function readCompare(r: Reader): Compare {
-  const head = r.byte();
+function readCompare(r: ByteReader): Compare {
+  const head = r.u8('byte');
   if (head >= CMP_HAS_RANGE_END << 1) r.fail('unknown compare flags');
   const target = COMPARE_TARGETS[head & 7];
   const result = COMPARE_RESULTS[(head >> 3) & 3];
   if (target === undefined || result === undefined) r.fail('unknown compare target or result');
-  const key = r.bytes();
-  const rangeEnd = head & CMP_HAS_RANGE_END ? nonEmpty(r, r.bytes()) : undefined;
-  const operand = target === 'value' ? r.bytes() : r.int();
+  const key = r.lengthPrefixed('bytes');
+  const rangeEnd = head & CMP_HAS_RANGE_END ? nonEmpty(r, r.lengthPrefixed('bytes')) : undefined;
+  const operand = target === 'value' ? r.lengthPrefixed('bytes') : readInt(r);
   return rangeEnd === undefined
     ? { key, target, result, operand }
     : { key, rangeEnd, target, result, operand };
 }
 
-function readOps(r: Reader, depth: number): RequestOp[] {
-  const n = r.count();
+function readOps(r: ByteReader, depth: number): RequestOp[] {
+  const n = r.count('count');
   const ops: RequestOp[] = [];
   for (let i = 0; i < n; i++) {
-    const tag = r.byte();
+    const tag = r.u8('byte');
     switch (tag) {
       case OP_RANGE:
         ops.push({ range: readRange(r) });
@@ -479,9 +400,9 @@ function readOps(r: Reader, depth: number): RequestOp[] {
   return ops;
 }
 
-function readTxn(r: Reader, depth: number): TxnRequest {
+function readTxn(r: ByteReader, depth: number): TxnRequest {
   if (depth > MAX_TXN_DEPTH) r.fail(`txn nesting deeper than ${MAX_TXN_DEPTH}`);
-  const n = r.count();
+  const n = r.count('count');
   const compare: Compare[] = [];
   for (let i = 0; i < n; i++) compare.push(readCompare(r));
   const success = readOps(r, depth);
@@ -492,14 +413,14 @@ function readTxn(r: Reader, depth: number): TxnRequest {
 /** Decode a Raft entry payload. Throws MK_INVALID_ARGUMENT for anything malformed. */
 export function decodeCommand(data: Uint8Array): Command {
   if (!(data instanceof Uint8Array)) throw invalid('a command must be bytes');
-  const r = new Reader(data);
-  const version = r.byte();
+  const r = new ByteReader(data, commandFailure);
+  const version = r.u8('byte');
   if (version !== COMMAND_FORMAT_VERSION) {
     throw invalid(
       `unsupported command encoding version ${version} (this node reads ${COMMAND_FORMAT_VERSION})`,
     );
   }
-  const tag = r.byte();
+  const tag = r.u8('byte');
   let cmd: Command;
   switch (tag) {
     case CMD_PUT:
@@ -512,32 +433,32 @@ export function decodeCommand(data: Uint8Array): Command {
       cmd = { type: 'txn', request: readTxn(r, 1) };
       break;
     case CMD_COMPACT:
-      cmd = { type: 'compact', revision: r.uint() };
+      cmd = { type: 'compact', revision: r.varint('integer') };
       break;
     case CMD_LEASE_GRANT: {
-      const id = r.uint();
-      cmd = { type: 'leaseGrant', id, ttl: r.uint() };
+      const id = r.varint('integer');
+      cmd = { type: 'leaseGrant', id, ttl: r.varint('integer') };
       break;
     }
     case CMD_LEASE_REVOKE:
-      cmd = { type: 'leaseRevoke', id: r.uint() };
+      cmd = { type: 'leaseRevoke', id: r.varint('integer') };
       break;
     case CMD_LEASE_EXPIRE:
-      cmd = { type: 'leaseExpire', id: r.uint() };
+      cmd = { type: 'leaseExpire', id: r.varint('integer') };
       break;
     case CMD_LEASE_KEEP_ALIVE:
-      cmd = { type: 'leaseKeepAlive', id: r.uint() };
+      cmd = { type: 'leaseKeepAlive', id: r.varint('integer') };
       break;
     case CMD_MEMBER_SET:
     case CMD_MEMBER_ADD: {
-      const id = r.uint();
+      const id = r.varint('integer');
       const failureDomain = text(r, 'failure domain');
-      const weight = r.uint();
-      const draining = r.uint();
+      const weight = r.varint('integer');
+      const draining = r.varint('integer');
       if (draining > 1) return r.fail('draining flag');
       const peerAddress = text(r, 'peer address');
       const clientUrl = text(r, 'client URL');
-      const removal = MEMBER_REMOVALS[r.uint()];
+      const removal = MEMBER_REMOVALS[r.varint('integer')];
       if (removal === undefined) return r.fail('member removal');
       cmd = {
         type: tag === CMD_MEMBER_SET ? 'memberSet' : 'memberAdd',
@@ -552,11 +473,11 @@ export function decodeCommand(data: Uint8Array): Command {
       break;
     }
     case CMD_MEMBER_REMOVE:
-      cmd = { type: 'memberRemove', id: r.uint() };
+      cmd = { type: 'memberRemove', id: r.varint('integer') };
       break;
     default:
       return r.fail(`unknown command tag ${tag}`);
   }
-  r.end();
+  r.expectEnd('the command');
   return cmd;
 }

@@ -21,9 +21,10 @@
  * remain before anything is allocated, enums are checked, trailing bytes are an error.
  */
 import { assert } from '../../lib/assert.js';
+import { type ByteReader, ByteWriter } from '../../lib/bytes.js';
 import type { Entry, Member, Message, MessageType, Role, SnapshotMeta } from '../raft/types.js';
 import { EntryType } from '../raft/types.js';
-import { ByteReader, ByteWriter, badFrame } from './bytes.js';
+import { badFrame, frameReader } from './bad-frame.js';
 
 const FIELD = {
   logTerm: 1 << 0,
@@ -214,7 +215,7 @@ export function encodeMessage(m: Message): Uint8Array {
 }
 
 export function decodeMessage(buf: Uint8Array): Message {
-  const r = new ByteReader(buf);
+  const r = frameReader(buf);
   const m = readMessage(r);
   r.expectEnd('message');
   return m;
@@ -229,7 +230,7 @@ export function encodeBatch(messages: readonly Message[]): Uint8Array {
 
 /** All messages of a batch, or MK_BAD_FRAME: a batch is never delivered in part. */
 export function decodeBatch(buf: Uint8Array): Message[] {
-  return readBatch(new ByteReader(buf));
+  return readBatch(frameReader(buf));
 }
 
 export function readBatch(r: ByteReader): Message[] {

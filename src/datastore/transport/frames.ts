@@ -11,8 +11,9 @@
  */
 import { isIP } from 'node:net';
 import { assert } from '../../lib/assert.js';
+import { type ByteReader, ByteWriter, varintSize } from '../../lib/bytes.js';
 import type { NodeId } from '../raft/types.js';
-import { type ByteReader, ByteWriter, badFrame, varintSize } from './bytes.js';
+import { badFrame } from './bad-frame.js';
 
 export const FRAME_HEADER_BYTES = 4;
 /**

@@ -5,10 +5,11 @@
  * transport and its other connections carry on.
  */
 import type { TLSSocket } from 'node:tls';
+import type { ByteReader } from '../../lib/bytes.js';
 import { isMicroK8sError, MicroK8sError } from '../../lib/errors.js';
 import type { Logger } from '../../lib/log.js';
 import type { Message, NodeId } from '../raft/types.js';
-import { ByteReader, badFrame } from './bytes.js';
+import { badFrame, frameReader } from './bad-frame.js';
 import { readBatch } from './codec.js';
 import type { TransportCounters } from './counters.js';
 import {
@@ -137,7 +138,7 @@ export class InboundConnection {
   }
 
   private handleFrame(payload: Buffer): Message[] | undefined {
-    const r = new ByteReader(payload);
+    const r = frameReader(payload);
     const kind = r.u8('frame kind');
     if (this.peer === undefined) {
       if (kind !== FrameKind.Hello) throw badFrame(`expected a hello frame, got kind ${kind}`);

@@ -26,6 +26,9 @@ const MAX_KEPT_SCRATCH_BYTES = 1024 * 1024;
 /** Strings this short take at most 127 UTF-8 bytes: their length fits in one byte. */
 const SHORT_STRING_CHARS = 42;
 
+// Not src/lib/bytes.ts's ByteWriter, on purpose: protobuf's varints are 64-bit (written from two
+// 32-bit halves here), and a module-level scratch buffer with lengths patched in place is what
+// keeps this faster than protobufjs on every response (`npm run bench -- codecs`).
 let scratch = Buffer.allocUnsafe(SCRATCH_BYTES);
 let pos = 0;
 

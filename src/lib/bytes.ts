@@ -1,22 +1,24 @@
 /**
- * Byte-level writer and reader for the wire formats of the transport. Integers are unsigned
- * LEB128 varints: Raft numbers (terms, indexes, ids) are small most of the time and may reach
- * 2^53 - 1 (a `context` read id), which a varint covers in at most 8 bytes without the
- * precision traps of 64-bit integers in JavaScript.
+ * The byte writer and reader of our own binary formats (the transport's frames and messages, the
+ * Raft log's commands): bytes, big-endian u16, and unsigned LEB128 varints of safe integers.
+ * Terms, indexes, ids and lengths are small most of the time and may reach 2^53 - 1, which a
+ * varint covers in at most 8 bytes without the precision traps of 64-bit integers in JavaScript.
  *
- * The reader is the trust boundary: every read is checked against the bytes that remain and
- * fails with MK_BAD_FRAME, so a decoder built on it never reads past its input.
+ * The reader is a trust boundary: every read is checked against the bytes that remain, varints
+ * must be canonical (shortest form), and a failure is the error of the format being read (its
+ * `fail`), so a decoder built on it never reads past its input.
+ *
+ * Not for protobuf: its varints are 64-bit (10 bytes, negatives in two's complement), and the
+ * encoders in src/datastore/etcd (protobuf/encode.ts, wire.ts) are tuned for the API's hot paths.
  */
-import { assert } from '../../lib/assert.js';
-import { MicroK8sError } from '../../lib/errors.js';
+import { assert } from './assert.js';
 
 /** 2^53 - 1 needs 53 bits = 8 groups of 7. */
 const MAX_VARINT_BYTES = 8;
 const INITIAL_WRITER_BYTES = 256;
 
-export function badFrame(message: string, info: Record<string, unknown> = {}): MicroK8sError {
-  return new MicroK8sError('MK_BAD_FRAME', message, info);
-}
+/** The error a format's reader throws for malformed input, `offset` bytes in. */
+export type ReadFailure = (message: string, offset: number) => Error;
 
 /** Bytes a varint of `value` takes. */
 export function varintSize(value: number): number {
@@ -83,6 +85,12 @@ export class ByteWriter {
     this.length += data.length;
   }
 
+  /** A varint length, then the bytes (what the reader's lengthPrefixed reads). */
+  lengthPrefixed(data: Uint8Array): void {
+    this.varint(data.length);
+    this.bytes(data);
+  }
+
   /** A copy of what was written, exactly sized (the writer may be reused or dropped). */
   finish(): Uint8Array {
     return this.buffer.slice(0, this.length);
@@ -95,6 +103,7 @@ export class ByteReader {
 
   constructor(
     private readonly buffer: Uint8Array,
+    private readonly failure: ReadFailure,
     start = 0,
     end = buffer.length,
   ) {
@@ -111,12 +120,13 @@ export class ByteReader {
     return this.end - this.position;
   }
 
+  /** Throw the format's error for malformed input at the current offset. */
+  fail(message: string): never {
+    throw this.failure(message, this.position);
+  }
+
   private need(bytes: number, what: string): void {
-    if (bytes > this.remaining) {
-      throw badFrame(`truncated ${what}: needs ${bytes} bytes, ${this.remaining} left`, {
-        offset: this.position,
-      });
-    }
+    if (bytes > this.remaining) this.fail(`truncated ${what}: needs ${bytes} bytes, ${this.remaining} left`);
   }
 
   u8(what: string): number {
@@ -139,15 +149,20 @@ export class ByteReader {
       const byte = this.u8(what);
       value += (byte & 0x7f) * scale;
       if ((byte & 0x80) === 0) {
-        if (byte === 0 && i > 0)
-          throw badFrame(`non-canonical varint for ${what}`, { offset: this.position });
-        if (value > Number.MAX_SAFE_INTEGER)
-          throw badFrame(`${what} exceeds 2^53 - 1`, { offset: this.position });
+        if (byte === 0 && i > 0) this.fail(`non-canonical varint for ${what}`);
+        if (value > Number.MAX_SAFE_INTEGER) this.fail(`${what} exceeds 2^53 - 1`);
         return value;
       }
       scale *= 128;
     }
-    throw badFrame(`varint for ${what} is longer than ${MAX_VARINT_BYTES} bytes`, { offset: this.position });
+    return this.fail(`varint for ${what} is longer than ${MAX_VARINT_BYTES} bytes`);
+  }
+
+  /** A count of elements that take at least `minBytes` each: bounded by the input before anything is allocated. */
+  count(what: string, minBytes = 1): number {
+    const n = this.varint(what);
+    if (n > this.remaining / minBytes) this.fail(`${what} ${n} exceeds the input`);
+    return n;
   }
 
   /**
@@ -170,6 +185,6 @@ export class ByteReader {
 
   /** Check that the input was consumed exactly: trailing bytes mean a malformed frame. */
   expectEnd(what: string): void {
-    if (this.remaining !== 0) throw badFrame(`${this.remaining} trailing bytes after ${what}`);
+    if (this.remaining !== 0) this.fail(`${this.remaining} trailing bytes after ${what}`);
   }
 }
