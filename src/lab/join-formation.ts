@@ -13,6 +13,7 @@ import { spawn } from 'node:child_process';
 import { closeSync, mkdirSync, openSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { addNode } from '../cluster/agent/add-node.js';
 import { type AgentContext, agentContext } from '../cluster/agent/context.js';
 import { runJoin } from '../cluster/agent/join.js';
@@ -140,7 +141,7 @@ export async function waitAgentListening(
     if (await accepts(host, port)) return;
     if (!alive())
       throw new MicroK8sError('MK_NOT_RUNNING', `the cluster agent on ${host} exited; see ${logFile}`);
-    await new Promise((r) => setTimeout(r, JOIN_FORMATION_LIMITS.agentPollMs));
+    await sleep(JOIN_FORMATION_LIMITS.agentPollMs);
   }
   throw new MicroK8sError('MK_TIMEOUT', `the cluster agent on ${host}:${port} did not start listening`);
 }

@@ -1,4 +1,5 @@
 /** Processes this code starts and stops by pid (never by name). */
+import { setTimeout as sleep } from 'node:timers/promises';
 
 /** Whether `pid` names a live process (EPERM: it exists but belongs to someone else). */
 export function isProcessAlive(pid: number): boolean {
@@ -16,7 +17,7 @@ export async function waitProcessExit(pid: number, timeoutMs: number, pollMs = 5
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     if (!isProcessAlive(pid)) return true;
-    await new Promise((r) => setTimeout(r, pollMs));
+    await sleep(pollMs);
   }
   return !isProcessAlive(pid);
 }

@@ -5,6 +5,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { buildLocalImages } from '../../snap/local/images/build-images.js';
@@ -114,7 +115,7 @@ test('umoci unpacks pause; the program ends cleanly on SIGTERM and SIGINT', asyn
   assert.match(execFileSync(binary, ['-v'], { encoding: 'utf8' }), /pause \(microk8s\) 3\.10-mk1/);
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     const child = spawn(binary, [], { stdio: 'ignore' });
-    await new Promise((r) => setTimeout(r, 200));
+    await sleep(200);
     assert.is(child.exitCode, null, 'pause blocks');
     child.kill(signal);
     const code = await new Promise<number | null>((r) => child.once('exit', (c) => r(c)));

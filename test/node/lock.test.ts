@@ -4,6 +4,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { isMicroK8sError } from '../../src/lib/errors.js';
@@ -29,7 +30,7 @@ test('in one process: a second taker waits, and gets it once the first lets go',
   const order: string[] = [];
   const first = await acquireFileLock(path);
   const second = withFileLock(path, () => order.push('second'));
-  await new Promise((r) => setTimeout(r, 50));
+  await sleep(50);
   order.push('first releases');
   first.release();
   await second;
