@@ -85,19 +85,3 @@ export function resolvePaths(env: Environment = process.env, home: string = home
     common: join(root, 'common'),
   });
 }
-
-/**
- * The upstream binaries (containerd, ctr, runc, the Kubernetes multi-call binary): the snap's
- * bin folder, or outside a snap the cache `npm run build:upstream` builds into
- * ($XDG_CACHE_HOME or ~/.cache, then microk8s-upstream/bin), shared by every node of the user.
- */
-export function upstreamBinDir(env: Environment = process.env, home: string = homedir()): string {
-  if (env.SNAP) return join(absolute('SNAP', env.SNAP), 'bin');
-  const cache = env.XDG_CACHE_HOME ? absolute('XDG_CACHE_HOME', env.XDG_CACHE_HOME) : join(home, '.cache');
-  return join(cache, 'microk8s-upstream', 'bin');
-}
-
-/** containerd's socket, in the node's run folder so nodes on one machine never share one. */
-export function containerdSocket(paths: Paths): string {
-  return join(paths.run, 'containerd', 'containerd.sock');
-}

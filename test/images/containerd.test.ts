@@ -7,19 +7,22 @@ import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { buildLocalImages } from '../../snap/local/images/build-images.js';
 import type { BuiltImage } from '../../snap/local/images/recipe-cache.js';
-import { containerdSocket, resolvePaths, upstreamBinDir } from '../../src/lib/paths.js';
+import { resolvePaths } from '../../src/lib/paths.js';
 import { waitProcessExit } from '../../src/lib/process.js';
+import { resolveUpstreamPaths } from '../../src/lib/upstream-paths.js';
+import { upstreamLayout } from '../../src/services/upstream/layout.js';
 
 const ROOT = new URL('../..', import.meta.url).pathname;
 const BIN = join(ROOT, 'bin', 'run.js');
-const UPSTREAM = upstreamBinDir({ ...process.env, SNAP: '' });
+const UPSTREAM = resolveUpstreamPaths({ ...process.env, SNAP: '' }).bin;
 const dir = mkdtempSync(join(tmpdir(), 'mk8s-containerd-'));
 const home = join(dir, 'home');
-const socket = containerdSocket(resolvePaths({ MICROK8S_HOME: home }));
+const socket = upstreamLayout(resolvePaths({ MICROK8S_HOME: home })).containerdSocket;
 const START_TIMEOUT_MS = 30_000;
 const STOP_TIMEOUT_MS = 15_000;
 let containerd: ChildProcess | undefined;
@@ -81,7 +84,7 @@ test.before(async () => {
       Date.now() < deadline && containerd.exitCode === null,
       `containerd did not start:\n${log.slice(-2000)}`,
     );
-    await new Promise((r) => setTimeout(r, 100));
+    await sleep(100);
   }
 });
 

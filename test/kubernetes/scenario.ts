@@ -142,6 +142,18 @@ export async function checkWeb(node: KubeNode): Promise<void> {
   assert.match(logs, `serving ${a!.metadata.name}`);
   const page = await node.kubectl('exec', a!.metadata.name, '--', 'cat', '/tmp/index.html');
   assert.is(page.trim(), `hello from ${a!.metadata.name}`);
+  // The Service's endpoints follow the pods (after a restart they have new IPs).
+  const podIps = pods.map((p) => p.status.podIP).sort();
+  await until('the Service endpoints are the pods', WAITS.rolloutMs, async () => {
+    const slices = await node.kubectlJson<{ items: { endpoints?: { addresses: string[] }[] }[] }>(
+      'get',
+      'endpointslices',
+      '-l',
+      'kubernetes.io/service-name=web',
+    );
+    const ips = slices.items.flatMap((s) => (s.endpoints ?? []).flatMap((e) => e.addresses)).sort();
+    return JSON.stringify(ips) === JSON.stringify(podIps) ? true : undefined;
+  });
   const clusterIp = (await node.kubectl('get', 'service', 'web', '-o', 'jsonpath={.spec.clusterIP}')).trim();
   assert.match(clusterIp, /^10\.152\.183\./);
   const seen = new Set<string>();

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import type { Paths } from '../../lib/paths.js';
 import { resolveUpstreamPaths } from '../../lib/upstream-paths.js';
 import { readArgsFile } from '../../node/args-file.js';
+import { nodeCtrTarget } from '../../services/images/ctr.js';
 import type { DaemonSpec } from '../../services/supervisor/spec.js';
 import { type ClientTls, nodeDaemonSpecs } from '../../services/upstream/daemons.js';
 import { ensureCgroupRoot, prepareHost } from '../../services/upstream/host-prep.js';
@@ -42,7 +43,7 @@ export function nodeDaemons(paths: Paths): DaemonSpec[] {
     prepareKubelet: async () => [
       ...prepareHost(),
       ...ensureCgroupRoot(layout.cgroupRoot),
-      ...(await importLocalImages(upstream, layout)),
+      ...(await importLocalImages(upstream, nodeCtrTarget(paths))),
     ],
   });
 }

@@ -100,9 +100,6 @@ export function controllerManagerArgs(ctx: RenderContext): string {
     '--use-service-account-credentials=true',
     `--cluster-cidr=${NETWORK.podCidr}`,
     `--service-cluster-ip-range=${NETWORK.serviceCidr}`,
-    // MicroK8s's lease: a busy small node must not lose leadership over a slow renewal.
-    '--leader-elect-lease-duration=60s',
-    '--leader-elect-renew-deadline=30s',
     '--profiling=false',
   ]);
 }
@@ -115,8 +112,6 @@ export function schedulerArgs(ctx: RenderContext): string {
     `--authorization-kubeconfig=${kubeconfig}`,
     '--bind-address=127.0.0.1',
     '--secure-port=10259',
-    '--leader-elect-lease-duration=60s',
-    '--leader-elect-renew-deadline=30s',
     '--profiling=false',
   ]);
 }

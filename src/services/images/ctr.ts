@@ -9,14 +9,10 @@ import { access } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { MicroK8sError } from '../../lib/errors.js';
-import {
-  containerdSocket,
-  type Environment,
-  type Paths,
-  resolvePaths,
-  upstreamBinDir,
-} from '../../lib/paths.js';
+import { type Environment, type Paths, resolvePaths } from '../../lib/paths.js';
 import { runFile } from '../../lib/run-file.js';
+import { resolveUpstreamPaths } from '../../lib/upstream-paths.js';
+import { upstreamLayout } from '../upstream/layout.js';
 
 export interface CtrTarget {
   /** The ctr binary. */
@@ -147,7 +143,10 @@ export async function ctrImageNames(target: CtrTarget): Promise<string[]> {
     .filter((line) => line !== '');
 }
 
-/** This node's ctr and containerd socket (src/lib/paths.ts). */
+/** This node's ctr (lib/upstream-paths.ts) and containerd socket (services/upstream/layout.ts). */
 export function nodeCtrTarget(paths: Paths = resolvePaths(), env: Environment = process.env): CtrTarget {
-  return { ctrPath: join(upstreamBinDir(env), 'ctr'), address: containerdSocket(paths) };
+  return {
+    ctrPath: join(resolveUpstreamPaths(env).bin, 'ctr'),
+    address: upstreamLayout(paths).containerdSocket,
+  };
 }

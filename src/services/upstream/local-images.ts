@@ -11,14 +11,9 @@ import { type CtrTarget, ctrImageNames } from '../images/ctr.js';
 import { inspectImageFile } from '../images/image-archive.js';
 import { SANDBOX_IMAGE } from '../images/names.js';
 import { importImageArchive } from '../images/transfer.js';
-import type { UpstreamLayout } from './layout.js';
-
-export function nodeCtr(upstream: UpstreamPaths, layout: UpstreamLayout): CtrTarget {
-  return { ctrPath: join(upstream.bin, 'ctr'), address: layout.containerdSocket };
-}
 
 /** Imports each local image tar whose images containerd lacks; returns what failed. */
-export async function importLocalImages(upstream: UpstreamPaths, layout: UpstreamLayout): Promise<string[]> {
+export async function importLocalImages(upstream: UpstreamPaths, target: CtrTarget): Promise<string[]> {
   const problems: string[] = [];
   let tars: string[];
   try {
@@ -28,7 +23,6 @@ export async function importLocalImages(upstream: UpstreamPaths, layout: Upstrea
       `no local images at ${upstream.images}: run npm run build:upstream (pods cannot start without ${SANDBOX_IMAGE})`,
     ];
   }
-  const target = nodeCtr(upstream, layout);
   const present = new Set(await ctrImageNames(target));
   for (const tar of tars.sort()) {
     const file = join(upstream.images, tar);
