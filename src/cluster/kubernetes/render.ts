@@ -202,6 +202,9 @@ export function containerdConfig(ctx: RenderContext): string {
     '  enable_selinux = false',
     // Without CAP_SYS_RESOURCE no pod could start with the kubelet's low scores.
     `  restrict_oom_score_adj = ${!ctx.canLowerOomScore}`,
+    // Pods' network namespaces under the node's state folder (not /run/netns), so that a stop
+    // unmounts exactly this node's and nodes on one machine never see each other's.
+    '  netns_mounts_under_state_dir = true',
     '[plugins."io.containerd.cri.v1.runtime".containerd]',
     '  default_runtime_name = "runc"',
     '[plugins."io.containerd.cri.v1.runtime".containerd.runtimes.runc]',
