@@ -68,13 +68,14 @@ export async function removeNode(options: RemoveOptions): Promise<RemoveResult> 
   if (!options.force && report.state === 'leader' && known?.online) throw alive();
   await requestRemoval(dir, target.id, options.force);
   const deadline = Date.now() + (options.timeoutS ?? REMOVE_LIMITS.defaultTimeoutS) * 1000;
-  let seen = false;
+  // The request resolved once this node applied it (a proposal resolves at its local apply), so
+  // from here a member whose removal reads 'no' again is one the leader withdrew: alive. (Waiting
+  // to see 'if-offline' first missed a withdrawal that landed between two polls.)
   while (Date.now() < deadline) {
     const now = await localStatus(dir);
     const member = now.members.find((m) => m.id === target.id);
     if (!member) return { kind: 'member', id: target.id, removed: true };
-    if (member.removal !== 'no') seen = true;
-    else if (seen) throw alive();
+    if (member.removal === 'no') throw alive();
     await sleep(REMOVE_LIMITS.pollMs);
   }
   throw new MicroK8sError(

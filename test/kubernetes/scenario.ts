@@ -7,6 +7,7 @@
 import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import * as assert from 'uvu/assert';
 import { KUBERNETES_VERSION } from '../../snap/local/build/parts.js';
 import { resolveUpstreamPaths } from '../../src/lib/upstream-paths.js';
@@ -157,11 +158,13 @@ export async function checkWeb(node: KubeNode): Promise<void> {
   const clusterIp = (await node.kubectl('get', 'service', 'web', '-o', 'jsonpath={.spec.clusterIP}')).trim();
   assert.match(clusterIp, /^10\.152\.183\./);
   const seen = new Set<string>();
-  for (let i = 0; i < 30 && seen.size < 2; i++) {
+  // kube-proxy programs the endpoints a moment after the EndpointSlice lists them: bounded tries.
+  for (let i = 0; i < 200 && seen.size < 2; i++) {
     const body = await until('the ClusterIP answers', 60_000, () =>
       httpGet(`http://${clusterIp}/index.html`),
     );
     seen.add(body.trim());
+    await sleep(100);
   }
   assert.ok(seen.size >= 2, `the Service should spread over the pods, saw ${[...seen].join(', ')}`);
   // busybox's static wget cannot resolve; nc speaks HTTP/1.0 to the other pod's IP directly.
