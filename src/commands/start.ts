@@ -15,6 +15,7 @@ export default class Start extends MicroK8sCommand {
   static override enableJsonFlag = true;
   static override flags = {
     address: Flags.string({ description: "a new node's address (default: the first usable address)" }),
+    hostname: Flags.string({ description: "a new node's name (default: this machine's hostname)" }),
     'etcd-endpoints': Flags.string({
       description:
         'kube-apiserver on this external etcd cluster instead of the embedded datastore (comma-separated https URLs)',
@@ -39,6 +40,7 @@ export default class Start extends MicroK8sCommand {
       resolvePaths(),
       startOptions({
         address: flags.address,
+        hostname: flags.hostname,
         etcdEndpoints: flags['etcd-endpoints'],
         etcdCaFile: flags['etcd-cafile'],
         etcdCertFile: flags['etcd-certfile'],

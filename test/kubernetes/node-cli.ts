@@ -24,7 +24,11 @@ export interface Run {
 export class KubeNode {
   readonly home: string;
 
-  constructor(name: string) {
+  /** `launcher` runs the node's commands elsewhere, e.g. `nsenter --net=...` into its namespace. */
+  constructor(
+    name: string,
+    readonly launcher: readonly string[] = [],
+  ) {
     this.home = mkdtempSync(join(tmpdir(), `${name}-`));
   }
 
@@ -34,7 +38,8 @@ export class KubeNode {
     env: Record<string, string> = {},
   ): Promise<Run> {
     return new Promise((resolveRun) => {
-      const child = spawn(process.execPath, [BIN, ...args], {
+      const [command, ...prefix] = [...this.launcher, process.execPath];
+      const child = spawn(command!, [...prefix, BIN, ...args], {
         env: { ...process.env, ...env, MICROK8S_HOME: this.home },
         stdio: ['ignore', 'pipe', 'pipe'],
       });

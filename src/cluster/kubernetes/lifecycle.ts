@@ -35,6 +35,7 @@ export const LIFECYCLE_LIMITS = {
 
 export interface StartFlags {
   readonly address?: string | undefined;
+  readonly hostname?: string | undefined;
   readonly etcdEndpoints?: string | undefined;
   readonly etcdCaFile?: string | undefined;
   readonly etcdCertFile?: string | undefined;
@@ -43,8 +44,9 @@ export interface StartFlags {
 
 /** The setup options from start's flags; an external etcd needs https endpoints and all three files. */
 export function startOptions(flags: StartFlags): SetupOptions {
-  const options: { address?: string; externalEtcd?: SetupOptions['externalEtcd'] } = {};
+  const options: { address?: string; hostname?: string; externalEtcd?: SetupOptions['externalEtcd'] } = {};
   if (flags.address !== undefined) options.address = flags.address;
+  if (flags.hostname !== undefined) options.hostname = flags.hostname;
   if (flags.etcdEndpoints !== undefined) {
     const endpoints = flags.etcdEndpoints
       .split(',')

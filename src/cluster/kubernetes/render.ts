@@ -20,6 +20,8 @@ export interface RenderContext {
   readonly etcd: EtcdTarget;
   /** The sandbox image, by its full local name. */
   readonly sandboxImage: string;
+  /** The datastore member id: this node's pod subnet is 10.1.<id>.0/24 of the pod CIDR. */
+  readonly memberId: number;
   /** False where the host withholds CAP_SYS_RESOURCE (see canLowerOomScore). */
   readonly canLowerOomScore: boolean;
 }
@@ -226,7 +228,16 @@ export function containerdConfig(ctx: RenderContext): string {
   ].join('\n');
 }
 
-/** A single node's pod network: a bridge with host-local addresses, port mappings. */
+/**
+ * This node's share of the pod CIDR: 10.1.<member id>.0/24, so the nodes of a cluster never hand
+ * out the same pod address (routes between the nodes' subnets come with the cluster network).
+ */
+export function nodePodSubnet(memberId: number): string {
+  const [a, b] = NETWORK.podCidr.split('.');
+  return `${a}.${b}.${memberId % 256}.0/24`;
+}
+
+/** A node's pod network: a bridge with host-local addresses from its subnet, port mappings. */
 export function cniNetwork(ctx: RenderContext): string {
   const conf = {
     cniVersion: '1.0.0',
@@ -240,7 +251,7 @@ export function cniNetwork(ctx: RenderContext): string {
         hairpinMode: true,
         ipam: {
           type: 'host-local',
-          ranges: [[{ subnet: NETWORK.podCidr }]],
+          ranges: [[{ subnet: nodePodSubnet(ctx.memberId) }]],
           routes: [{ dst: '0.0.0.0/0' }],
           dataDir: join(ctx.layout.cniDataDir, 'networks'),
         },

@@ -4,14 +4,15 @@
  * the address of the default route; then every upstream daemon's configuration that is still
  * missing. Files that exist are kept as they are: they may hold an operator's edits.
  */
-import { existsSync } from 'node:fs';
+import { X509Certificate } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { networkInterfaces, hostname as osHostname } from 'node:os';
 import { dirname, join } from 'node:path';
 import { MicroK8sError } from '../../lib/errors.js';
 import type { Paths } from '../../lib/paths.js';
 import { resolveUpstreamPaths } from '../../lib/upstream-paths.js';
-import { editArgsFile } from '../../node/args-file.js';
+import { editArgsFile, readArgsFile } from '../../node/args-file.js';
 import { writeFileAtomic } from '../../node/atomic-write.js';
 import { SANDBOX_IMAGE } from '../../services/images/names.js';
 import { canLowerOomScore } from '../../services/upstream/host-prep.js';
@@ -19,8 +20,10 @@ import { upstreamLayout } from '../../services/upstream/layout.js';
 import { configuredAddress } from '../address-change/configured.js';
 import { agentContext } from '../agent/context.js';
 import { etcdSocketPath } from '../agent/datastore-args.js';
+import { AGENT_LIMITS } from '../agent/limits.js';
 import { initSingleNode } from '../agent/node-init.js';
 import { usableAddresses } from '../join/addresses.js';
+import { parseKubeconfig } from '../pki/kubeconfig.js';
 import { nodeHostname } from '../pki/names.js';
 import { type EtcdTarget, type RenderContext, renderUpstreamConfig } from './render.js';
 
@@ -51,6 +54,20 @@ function defaultAddress(): string {
   return first.address;
 }
 
+/**
+ * The node name the kubelet's certificate was issued for (CN system:node:NAME): what `agent
+ * init` or `join --hostname` chose, so the kubelet registers under the name it may use.
+ */
+function kubeletNodeNameFromCertificate(kubeconfig: string): string | undefined {
+  try {
+    const content = parseKubeconfig(readFileSync(kubeconfig, 'utf8'), kubeconfig);
+    const cn = /(?:^|\n)CN=([^\n]+)/.exec(new X509Certificate(content.certPem).subject)?.[1];
+    return cn?.startsWith('system:node:') ? cn.slice('system:node:'.length) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 export async function ensureKubernetesNode(paths: Paths, options: SetupOptions = {}): Promise<SetupResult> {
   const ctx = agentContext(paths);
   let initialised = false;
@@ -66,13 +83,25 @@ export async function ensureKubernetesNode(paths: Paths, options: SetupOptions =
     certs: ctx.certs,
     layout: upstreamLayout(paths),
     upstream: resolveUpstreamPaths(),
-    hostname: nodeHostname(options.hostname ?? osHostname()),
+    hostname:
+      kubeletNodeNameFromCertificate(ctx.certs.kubeconfigs.kubelet) ??
+      nodeHostname(options.hostname ?? osHostname()),
     address,
     etcd: options.externalEtcd ?? { kind: 'embedded', socket: etcdSocketPath(ctx.datastoreDir) },
+    memberId: Number(readArgsFile(ctx.datastoreArgs, { missingOk: true }).get('id')?.[0] ?? 1),
     sandboxImage: SANDBOX_IMAGE,
     canLowerOomScore: canLowerOomScore(),
   };
   const written: string[] = [];
+  if (!existsSync(ctx.agentArgs)) {
+    // A node that joined has no agent args yet; every control-plane node runs its agent.
+    const host = address.includes(':') ? `[${address}]` : address;
+    await writeFileAtomic(
+      ctx.agentArgs,
+      `# cluster agent args (one flag per line)\n--bind=${host}:${AGENT_LIMITS.defaultPort}\n`,
+    );
+    written.push(ctx.agentArgs);
+  }
   const apiServerArgs = join(paths.args, 'kube-apiserver');
   if (options.externalEtcd && existsSync(apiServerArgs)) {
     // A node set up before: its API server moves to the external etcd, other flags stay.

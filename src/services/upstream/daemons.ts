@@ -70,7 +70,7 @@ export function nodeDaemonSpecs(ctx: NodeDaemonContext): DaemonSpec[] {
       stopTimeoutMs: 30 * SECOND,
     });
   }
-  const agentBind = readArgsFile(argsFile(paths, 'cluster-agent')).get('bind')?.[0];
+  const agentBind = readArgsFile(argsFile(paths, 'cluster-agent'), { missingOk: true }).get('bind')?.[0];
   if (agentBind !== undefined) {
     const { host, port } = parseHostPort('bind', agentBind);
     specs.push({

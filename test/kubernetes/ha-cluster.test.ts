@@ -1,0 +1,139 @@
+/**
+ * Three control-plane nodes formed as users form them (issue 16's first scenario, at the product
+ * level): node 1 started alone, then `add-node` on it and `join` + `start` on each other node.
+ * Each node is a network namespace of its own with a veth into a bridge this file creates
+ * (10.201.7.0/24); pods of node N get 10.1.N.0/24 and this file routes those subnets between
+ * the namespaces, as a host-gw network would. All nodes Ready, high availability, and a
+ * Deployment spread over the three nodes with its Service answering from every node.
+ */
+import { execFileSync } from 'node:child_process';
+import { rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { NetnsNetwork } from '../lab/netns.js';
+import { KubeNode, until } from './node-cli.js';
+import { busyboxImage, processesOf, WAITS, waitReady, webManifest } from './scenario.js';
+
+const SIZE = 3;
+const net = new NetnsNetwork('10.201.7', SIZE, 'mk8h');
+const nodes: KubeNode[] = [];
+
+function ipIn(ns: string, ...args: string[]): void {
+  execFileSync('ip', ['-n', ns, ...args], { stdio: ['ignore', 'ignore', 'pipe'], timeout: 10_000 });
+}
+
+test.before(() => {
+  net.create();
+  for (let i = 0; i < SIZE; i++) {
+    const ns = net.namespace(i);
+    ipIn(ns, 'route', 'add', 'default', 'via', '10.201.7.254');
+    for (let j = 0; j < SIZE; j++) {
+      if (j !== i) ipIn(ns, 'route', 'add', `10.1.${j + 1}.0/24`, 'via', net.address(j));
+    }
+    nodes.push(new KubeNode(`mk8s-ha-node${i + 1}`, ['nsenter', `--net=/run/netns/${ns}`]));
+  }
+});
+
+test.after(async () => {
+  for (const node of [...nodes].reverse()) if (node.started) await node.run(['stop']);
+  net.destroy();
+  for (const node of nodes) rmSync(node.home, { recursive: true, force: true });
+});
+
+test('node 1 starts alone; nodes 2 and 3 join it through add-node and join, then start', async () => {
+  const [first] = nodes;
+  await first!.ok(['start', '--address', net.address(0), '--hostname', 'node1']);
+  await waitReady(first!);
+  for (let i = 1; i < SIZE; i++) {
+    const token = JSON.parse(await first!.ok(['add-node', '--format', 'json'])) as { joinStrings: string[] };
+    const joinString = token.joinStrings.find((s) => s.startsWith(`${net.address(0)}:`));
+    assert.ok(joinString, token.joinStrings.join(', '));
+    await nodes[i]!.ok(['join', joinString!, '--address', net.address(i), '--hostname', `node${i + 1}`]);
+    await nodes[i]!.ok(['start']);
+  }
+  for (const node of nodes) await waitReady(node);
+});
+
+test('every node is Ready with the real version, and the datastore is highly available', async () => {
+  const names = await until('3 nodes Ready', WAITS.readyMs, async () => {
+    const list = await nodes[0]!.kubectlJson<{
+      items: { metadata: { name: string }; status: { conditions: { type: string; status: string }[] } }[];
+    }>('get', 'nodes');
+    const ready = list.items.filter((n) =>
+      n.status.conditions.some((c) => c.type === 'Ready' && c.status === 'True'),
+    );
+    return ready.length === SIZE ? ready.map((n) => n.metadata.name).sort() : undefined;
+  });
+  assert.equal(names, ['node1', 'node2', 'node3']);
+  const status = await nodes[2]!.ok(['status']);
+  assert.match(status, 'high-availability: yes');
+});
+
+test('a Deployment spreads over the three nodes; its Service answers from every node', async () => {
+  const manifest = join(nodes[0]!.home, 'web.json');
+  const web = JSON.parse(webManifest(await busyboxImage(nodes[0]!)));
+  web.items[0].spec.replicas = 6;
+  web.items[0].spec.template.spec.topologySpreadConstraints = [
+    {
+      maxSkew: 1,
+      topologyKey: 'kubernetes.io/hostname',
+      whenUnsatisfiable: 'DoNotSchedule',
+      labelSelector: { matchLabels: { app: 'web' } },
+    },
+  ];
+  writeFileSync(manifest, JSON.stringify(web));
+  await nodes[0]!.kubectl('apply', '-f', manifest);
+  await nodes[0]!.ok(
+    [
+      'kubectl',
+      'wait',
+      '--for=condition=Available',
+      'deployment/web',
+      `--timeout=${WAITS.rolloutMs / 1000}s`,
+    ],
+    WAITS.rolloutMs + 30_000,
+  );
+  const pods = await nodes[1]!.kubectlJson<{ items: { spec: { nodeName: string } }[] }>(
+    'get',
+    'pods',
+    '-l',
+    'app=web',
+  );
+  assert.equal([...new Set(pods.items.map((p) => p.spec.nodeName))].sort(), ['node1', 'node2', 'node3']);
+  const clusterIp = (
+    await nodes[0]!.kubectl('get', 'service', 'web', '-o', 'jsonpath={.spec.clusterIP}')
+  ).trim();
+  // From inside each node's namespace: kube-proxy there sends to pods on all three nodes.
+  for (const [i, node] of nodes.entries()) {
+    const seen = new Set<string>();
+    for (let n = 0; n < 100 && seen.size < 3; n++) {
+      const body = await until(`the Service answers inside node${i + 1}`, WAITS.recoverMs, () =>
+        httpGetIn(node, clusterIp),
+      );
+      seen.add(body.trim());
+    }
+    // Pods on other nodes answer too: the pod subnets are routed between the namespaces.
+    assert.ok(seen.size >= 2, `inside node${i + 1}: ${[...seen].join(', ')}`);
+  }
+});
+
+test('stop on every node leaves none of its processes', async () => {
+  for (const node of [...nodes].reverse()) await node.ok(['stop']);
+  for (const node of nodes) assert.equal(processesOf(node.home), []);
+});
+
+/** An HTTP GET from inside a node's namespace (a one-line Node client, new connection each time). */
+async function httpGetIn(node: KubeNode, ip: string): Promise<string | undefined> {
+  const script = `fetch('http://${ip}/index.html',{signal:AbortSignal.timeout(5000)}).then(r=>r.text()).then(t=>process.stdout.write(t),()=>process.exit(1))`;
+  try {
+    return execFileSync(node.launcher[0]!, [...node.launcher.slice(1), process.execPath, '-e', script], {
+      encoding: 'utf8',
+      timeout: 15_000,
+    });
+  } catch {
+    return undefined;
+  }
+}
+
+test.run();
