@@ -12,6 +12,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import { ensureClusterCa, issueCertificate } from '../src/cluster/pki.js';
 import { resolveUpstreamPaths } from '../src/lib/upstream-paths.js';
+import { shimsOf } from '../src/services/upstream/cleanup.js';
 import { KubeNode, until } from '../test/kubernetes/node-cli.js';
 import { inOwnNetns } from '../test/kubernetes/node-netns.js';
 import { busyboxImage, deployWeb, waitReady, webManifest } from '../test/kubernetes/scenario.js';
@@ -36,6 +37,14 @@ function sample(pid: number): Sample {
   return { rssMiB: kb('Rss') / 1024, pssMiB: kb('Pss') / 1024, cpuSeconds: ticks / TICKS_PER_SECOND };
 }
 
+function childrenOf(pid: number): number[] {
+  try {
+    return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').split(' ').filter(Boolean).map(Number);
+  } catch {
+    return [];
+  }
+}
+
 async function measure(node: KubeNode, extra: Record<string, number>): Promise<Map<string, Sample>> {
   const pids = new Map<string, number>(
     node
@@ -44,6 +53,12 @@ async function measure(node: KubeNode, extra: Record<string, number>): Promise<M
       .map((s) => [s.name, s.pid!]),
   );
   for (const [name, pid] of Object.entries(extra)) pids.set(name, pid);
+  // The pods' side: each containerd shim and the processes of its containers (its children).
+  const socket = join(node.home, 'common', 'run', 'containerd', 'containerd.sock');
+  for (const [i, shim] of shimsOf(socket).entries()) {
+    pids.set(`shim ${i + 1}`, shim);
+    for (const [j, child] of childrenOf(shim).entries()) pids.set(`  container ${i + 1}.${j + 1}`, child);
+  }
   const before = new Map([...pids].map(([name, pid]) => [name, sample(pid)]));
   await sleep(idleSeconds * 1000);
   const out = new Map<string, Sample>();

@@ -11,11 +11,14 @@ import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { resolveUpstreamPaths } from '../../src/lib/upstream-paths.js';
 import { NetnsNetwork } from '../lab/netns.js';
 import { KubeNode, until } from './node-cli.js';
 import { busyboxImage, processesOf, WAITS, waitReady, webManifest } from './scenario.js';
 
 const SIZE = 3;
+/** How long the web pods tolerate a NotReady or unreachable node (stated, shortened). */
+const TOLERATION_SECONDS = 20;
 const net = new NetnsNetwork('10.201.7', SIZE, 'mk8h');
 const nodes: KubeNode[] = [];
 
@@ -79,9 +82,18 @@ test('a Deployment spreads over the three nodes; its Service answers from every 
       maxSkew: 1,
       topologyKey: 'kubernetes.io/hostname',
       whenUnsatisfiable: 'DoNotSchedule',
+      // A dead (tainted) node is no domain to spread over: its pods move to the others.
+      nodeTaintsPolicy: 'Honor',
       labelSelector: { matchLabels: { app: 'web' } },
     },
   ];
+  // Shortened from the default 300 s, so that a dead node's pods are rescheduled within the test.
+  web.items[0].spec.template.spec.tolerations = ['not-ready', 'unreachable'].map((taint) => ({
+    key: `node.kubernetes.io/${taint}`,
+    operator: 'Exists',
+    effect: 'NoExecute',
+    tolerationSeconds: TOLERATION_SECONDS,
+  }));
   writeFileSync(manifest, JSON.stringify(web));
   await nodes[0]!.kubectl('apply', '-f', manifest);
   await nodes[0]!.ok(
@@ -118,8 +130,94 @@ test('a Deployment spreads over the three nodes; its Service answers from every 
   }
 });
 
+interface PodItem {
+  metadata: { name: string };
+  spec: { nodeName?: string };
+  status: {
+    phase: string;
+    containerStatuses?: { containerID?: string; restartCount: number; ready: boolean }[];
+  };
+}
+
+/** A crash of a whole node: every process in its namespace and its containers, SIGKILLed. */
+function crashNode(index: number): void {
+  for (const pid of execFileSync('ip', ['netns', 'pids', net.namespace(index)], { encoding: 'utf8' })
+    .split('\n')
+    .filter(Boolean)) {
+    try {
+      process.kill(Number(pid), 'SIGKILL');
+    } catch {
+      // gone already
+    }
+  }
+  const root = join(nodes[index]!.home, 'common', 'run', 'containerd', 'runc', 'k8s.io');
+  const runc = join(resolveUpstreamPaths().bin, 'runc');
+  for (const id of execFileSync(runc, ['--root', root, 'list', '-q'], { encoding: 'utf8' })
+    .split('\n')
+    .filter(Boolean)) {
+    execFileSync(runc, ['--root', root, 'delete', '--force', id], { stdio: 'ignore' });
+  }
+}
+
+test('SIGKILL of the node holding the datastore leader: the API answers through the others, writes resume, their pods never stop, its pods move', async () => {
+  let leader = -1;
+  for (const [i, node] of nodes.entries()) {
+    const status = JSON.parse(await node.ok(['status', '--format', 'json'])) as {
+      datastore: { leader: { self: boolean } | null };
+    };
+    if (status.datastore.leader?.self) leader = i;
+  }
+  assert.ok(leader >= 0, 'a datastore leader');
+  const survivors = nodes.filter((_, i) => i !== leader);
+  const deadName = `node${leader + 1}`;
+  const before = (await survivors[0]!.kubectlJson<{ items: PodItem[] }>('get', 'pods', '-l', 'app=web'))
+    .items;
+  const kept = before
+    .filter((p) => p.spec.nodeName !== deadName)
+    .map((p) => p.status.containerStatuses?.[0]?.containerID)
+    .sort();
+
+  const killedAt = Date.now();
+  crashNode(leader);
+  await until('a write through a surviving API server', WAITS.recoverMs, async () => {
+    const r = await survivors[0]!.run(
+      ['kubectl', 'create', 'configmap', `after-crash-${Date.now()}`],
+      30_000,
+    );
+    return r.code === 0 ? true : undefined;
+  });
+  const writesResumedMs = Date.now() - killedAt;
+  console.log(
+    `writes resumed ${(writesResumedMs / 1000).toFixed(1)} s after SIGKILL of ${deadName} (the datastore leader)`,
+  );
+  assert.is((await survivors[1]!.kubectl('get', '--raw', '/readyz')).trim(), 'ok');
+
+  await until(`${deadName} NotReady`, WAITS.recoverMs, async () => {
+    const node = await survivors[1]!.kubectlJson<{
+      status: { conditions: { type: string; status: string }[] };
+    }>('get', 'node', deadName);
+    return node.status.conditions.some((c) => c.type === 'Ready' && c.status !== 'True') ? true : undefined;
+  });
+  const notReadyMs = Date.now() - killedAt;
+  const moved = await until('6 web pods Running on the surviving nodes', WAITS.rolloutMs, async () => {
+    const pods = (await survivors[0]!.kubectlJson<{ items: PodItem[] }>('get', 'pods', '-l', 'app=web'))
+      .items;
+    const running = pods.filter(
+      (p) => p.spec.nodeName !== deadName && p.status.containerStatuses?.[0]?.ready,
+    );
+    return running.length === 6 ? running : undefined;
+  });
+  console.log(
+    `${deadName} NotReady after ${(notReadyMs / 1000).toFixed(1)} s; its pods running elsewhere after ${((Date.now() - killedAt) / 1000).toFixed(1)} s (toleration ${TOLERATION_SECONDS} s)`,
+  );
+  // The survivors' own pods never stopped: the same containers, never restarted.
+  const survivorsPods = moved.filter((p) => kept.includes(p.status.containerStatuses?.[0]?.containerID));
+  assert.is(survivorsPods.length, kept.length);
+  assert.ok(survivorsPods.every((p) => p.status.containerStatuses?.[0]?.restartCount === 0));
+});
+
 test('stop on every node leaves none of its processes', async () => {
-  for (const node of [...nodes].reverse()) await node.ok(['stop']);
+  for (const node of [...nodes].reverse()) await node.run(['stop']);
   for (const node of nodes) assert.equal(processesOf(node.home), []);
 });
 
