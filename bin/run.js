@@ -14,8 +14,10 @@ if (!(major >= REQUIRED_NODE_MAJOR)) {
 
 const datastoreRun = process.argv[2] === 'datastore' && process.argv[3] === 'run';
 
+const supervisorRun = process.argv[2] === 'supervisor' && process.argv[3] === 'run';
+
 // Interactive commands keep stderr for warnings and errors; the daemons log at info.
-if (!process.env.MICROK8S_LOG_LEVEL && !datastoreRun) {
+if (!process.env.MICROK8S_LOG_LEVEL && !datastoreRun && !supervisorRun) {
   process.env.MICROK8S_LOG_LEVEL = 'warn';
 }
 

@@ -103,7 +103,9 @@ function spawnSupervisor(paths: Paths): number {
   const out = openSync(join(paths.logs, 'supervisor.log'), 'a');
   try {
     const [command, ...args] = daemonCommand(['supervisor', 'run']);
-    const child = spawn(command!, args, { detached: true, stdio: ['ignore', out, out], env: process.env });
+    // Daemons log at info (this command runs at warn, which its children would inherit).
+    const env = { ...process.env, MICROK8S_LOG_LEVEL: 'info' };
+    const child = spawn(command!, args, { detached: true, stdio: ['ignore', out, out], env });
     child.unref();
     if (child.pid === undefined) throw new MicroK8sError('MK_INTERNAL', 'could not start the supervisor');
     return child.pid;

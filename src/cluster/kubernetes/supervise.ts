@@ -39,4 +39,7 @@ export async function runSupervisor(paths: Paths): Promise<void> {
   await supervisor.start();
   await stopped;
   control.close();
+  // Everything is down and reported: exit now rather than when the last idle keep-alive socket
+  // of a probe times out (`stop` waits for this process).
+  process.exit(0);
 }
