@@ -51,5 +51,25 @@ if (passthrough === 'kubectl' || passthrough === 'ctr') {
   }
 }
 
+// `microk8s lab kubectl [--dir DIR] ...` likewise, against the Kubernetes lab (default lab folder).
+if (process.argv[2] === 'lab' && process.argv[3] === 'kubectl') {
+  const [{ kubeLabKubectl }, { resolvePaths }, { isMicroK8sError }, { join }] = await Promise.all([
+    import('../dist/lab/kube/cluster.js'),
+    import('../dist/lib/paths.js'),
+    import('../dist/lib/errors.js'),
+    import('node:path'),
+  ]);
+  try {
+    // `lab kubectl --dir DIR ARGS...`: a lab elsewhere; everything after is kubectl's.
+    const custom = process.argv[4] === '--dir' && process.argv[5] !== undefined;
+    const dir = custom ? process.argv[5] : join(resolvePaths().common, 'lab');
+    process.exit(await kubeLabKubectl(dir, process.argv.slice(custom ? 6 : 4)));
+  } catch (error) {
+    if (!isMicroK8sError(error)) throw error;
+    process.stderr.write(`Error [${error.code}]: ${error.message}\nHint: ${error.hint}\n`);
+    process.exit(error.exitCode);
+  }
+}
+
 const { execute } = await import('@oclif/core');
 await execute({ dir: import.meta.url });

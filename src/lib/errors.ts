@@ -265,6 +265,10 @@ export const ERROR_TABLE = {
     exitCode: ExitCode.unavailable,
     hint: 'Kubernetes is starting or a service keeps failing: see `microk8s inspect` and the logs under the node folder.',
   },
+  MK_LAB_NETWORK: {
+    exitCode: ExitCode.configuration,
+    hint: 'The Kubernetes lab needs root and iproute2 (network namespaces, veth, bridge): run it as root.',
+  },
   MK_NO_CREDENTIALS: {
     exitCode: ExitCode.unavailable,
     hint: 'This node has no Kubernetes credentials yet: run `microk8s start` (it sets a new node up first).',

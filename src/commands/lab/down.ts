@@ -1,4 +1,5 @@
 import { Flags } from '@oclif/core';
+import { kubeLabDown, readKubeLab } from '../../lab/kube/cluster.js';
 import { labDown } from '../../lab/processes.js';
 import { labDirFlag, MicroK8sCommand } from '../../lib/command.js';
 
@@ -13,7 +14,9 @@ export default class LabDown extends MicroK8sCommand {
 
   async run() {
     const { flags } = await this.parse(LabDown);
-    const stopped = await labDown(flags.dir, { purge: flags.purge });
+    const stopped = readKubeLab(flags.dir)
+      ? await kubeLabDown(flags.dir, flags.purge)
+      : await labDown(flags.dir, { purge: flags.purge });
     this.log(`stopped ${stopped} node(s)${flags.purge ? ` and deleted ${flags.dir}` : ''}`);
     return { stopped, purged: flags.purge };
   }

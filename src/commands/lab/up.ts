@@ -1,6 +1,12 @@
 import { Flags } from '@oclif/core';
 import { formatLabTable, formatLabUpHint } from '../../lab/format.js';
 import { labUp } from '../../lab/formation.js';
+import {
+  formatKubeLabStatus,
+  formatKubeLabUpHint,
+  kubeLabStatus,
+  kubeLabUp,
+} from '../../lab/kube/cluster.js';
 import { type LabFormation, readLab } from '../../lab/spec.js';
 import { labDirFlag, MicroK8sCommand } from '../../lib/command.js';
 
@@ -18,8 +24,8 @@ export default class LabUp extends MicroK8sCommand {
     }),
     formation: Flags.string({
       description:
-        'join: each node is set up alone and joins node 1 (add-node/join, TLS clients); seed: all nodes start from one configuration (plain TCP clients)',
-      options: ['join', 'seed'],
+        'join: each node is set up alone and joins node 1 (add-node/join, TLS clients); seed: all nodes start from one configuration (plain TCP clients); kube: whole Kubernetes nodes, each in its own network namespace (root)',
+      options: ['join', 'seed', 'kube'],
       default: 'join',
     }),
   };
@@ -27,6 +33,20 @@ export default class LabUp extends MicroK8sCommand {
   async run() {
     const { flags } = await this.parse(LabUp);
     const tty = process.stderr.isTTY && !this.jsonEnabled();
+    if (flags.formation === 'kube') {
+      const spec = await kubeLabUp({
+        dir: flags.dir,
+        nodes: flags.nodes,
+        // Progress on stderr, a line each: the first start of a node takes a while.
+        onProgress: (line) => {
+          if (!this.jsonEnabled()) process.stderr.write(`  ${line}\n`);
+        },
+      });
+      const status = await kubeLabStatus(flags.dir);
+      this.log(formatKubeLabStatus(status));
+      this.log(formatKubeLabUpHint(spec));
+      return { dir: flags.dir, formation: 'kube', ...status };
+    }
     const nodes = await labUp({
       nodes: flags.nodes,
       dir: flags.dir,
