@@ -6,7 +6,7 @@
  * the namespaces, as a host-gw network would. All nodes Ready, high availability, and a
  * Deployment spread over the three nodes with its Service answering from every node.
  */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'uvu';
@@ -16,6 +16,7 @@ import { NetnsNetwork } from '../lab/netns.js';
 import { KubeNode, until } from './node-cli.js';
 import { busyboxImage, processesOf, WAITS, waitReady, webManifest } from './scenario.js';
 
+const ROOT = new URL('../..', import.meta.url).pathname;
 const SIZE = 3;
 /** How long the web pods tolerate a NotReady or unreachable node (stated, shortened). */
 const TOLERATION_SECONDS = 20;
@@ -139,6 +140,27 @@ interface PodItem {
   };
 }
 
+/** `kubectl get configmaps --watch-only -o name` through a node, its lines collected as they come. */
+function watchConfigMaps(node: KubeNode): { lines: () => string[]; stop: () => void } {
+  const [command, ...prefix] = [...node.launcher, process.execPath];
+  const child = spawn(
+    command!,
+    [...prefix, join(ROOT, 'bin', 'run.js'), 'kubectl', 'get', 'configmaps', '--watch-only', '-o', 'name'],
+    { env: { ...process.env, MICROK8S_HOME: node.home }, stdio: ['ignore', 'pipe', 'ignore'] },
+  );
+  let out = '';
+  child.stdout.on('data', (d) => (out += d));
+  // A hang guard: the watch never outlives the test.
+  const timer = setTimeout(() => child.kill('SIGKILL'), 20 * 60_000);
+  return {
+    lines: () => out.split('\n').filter(Boolean),
+    stop: () => {
+      clearTimeout(timer);
+      child.kill('SIGTERM');
+    },
+  };
+}
+
 /** A crash of a whole node: every process in its namespace and its containers, SIGKILLed. */
 function crashNode(index: number): void {
   for (const pid of execFileSync('ip', ['netns', 'pids', net.namespace(index)], { encoding: 'utf8' })
@@ -159,7 +181,7 @@ function crashNode(index: number): void {
   }
 }
 
-test('SIGKILL of the node holding the datastore leader: the API answers through the others, writes resume, their pods never stop, its pods move', async () => {
+test('SIGKILL of the node holding the datastore leader: the API answers through the others, writes resume, a watch misses nothing, their pods never stop, its pods move', async () => {
   let leader = -1;
   for (const [i, node] of nodes.entries()) {
     const status = JSON.parse(await node.ok(['status', '--format', 'json'])) as {
@@ -177,6 +199,9 @@ test('SIGKILL of the node holding the datastore leader: the API answers through 
     .map((p) => p.status.containerStatuses?.[0]?.containerID)
     .sort();
 
+  // A watch held open through a surviving API server across the crash (scenario 3).
+  const watch = watchConfigMaps(survivors[1]!);
+
   const killedAt = Date.now();
   crashNode(leader);
   await until('a write through a surviving API server', WAITS.recoverMs, async () => {
@@ -191,6 +216,25 @@ test('SIGKILL of the node holding the datastore leader: the API answers through 
     `writes resumed ${(writesResumedMs / 1000).toFixed(1)} s after SIGKILL of ${deadName} (the datastore leader)`,
   );
   assert.is((await survivors[1]!.kubectl('get', '--raw', '/readyz')).trim(), 'ok');
+
+  // Every object created after the failure reaches the watch, with no gap, and matches a list.
+  const created: string[] = [];
+  for (let i = 0; i < 20; i++) {
+    const name = `watched-${i}`;
+    await survivors[0]!.kubectl('create', 'configmap', name);
+    created.push(`configmap/${name}`);
+  }
+  await until('the watch saw every configmap created after the crash', WAITS.recoverMs, async () =>
+    created.every((name) => watch.lines().includes(name)) ? true : undefined,
+  );
+  const listed = (await survivors[1]!.kubectl('get', 'configmaps', '-o', 'name'))
+    .split('\n')
+    .filter((l) => l.startsWith('configmap/watched-'));
+  assert.equal(listed.sort(), [...created].sort());
+  watch.stop();
+  console.log(
+    `the watch through a surviving API server saw all ${created.length} configmaps created after the crash`,
+  );
 
   await until(`${deadName} NotReady`, WAITS.recoverMs, async () => {
     const node = await survivors[1]!.kubectlJson<{
