@@ -20,8 +20,12 @@ const ROOT = new URL('../..', import.meta.url).pathname;
 const SIZE = 3;
 /** How long the web pods tolerate a NotReady or unreachable node (stated, shortened). */
 const TOLERATION_SECONDS = 20;
-const net = new NetnsNetwork('10.201.7', SIZE, 'mk8h');
+/** One worker besides the control plane (index SIZE): it joins with --worker (scenario 7). */
+const net = new NetnsNetwork('10.201.7', SIZE + 1, 'mk8h');
+/** Pods of control-plane node i: 10.1.<member id>.0/24; of the worker: 10.1.<100 + last octet>.0/24. */
+const podSubnet = (i: number) => (i < SIZE ? `10.1.${i + 1}.0/24` : `10.1.${100 + i + 1}.0/24`);
 const nodes: KubeNode[] = [];
+let worker: KubeNode | undefined;
 
 function ipIn(ns: string, ...args: string[]): void {
   execFileSync('ip', ['-n', ns, ...args], { stdio: ['ignore', 'ignore', 'pipe'], timeout: 10_000 });
@@ -29,20 +33,23 @@ function ipIn(ns: string, ...args: string[]): void {
 
 test.before(() => {
   net.create();
-  for (let i = 0; i < SIZE; i++) {
+  for (let i = 0; i <= SIZE; i++) {
     const ns = net.namespace(i);
     ipIn(ns, 'route', 'add', 'default', 'via', '10.201.7.254');
-    for (let j = 0; j < SIZE; j++) {
-      if (j !== i) ipIn(ns, 'route', 'add', `10.1.${j + 1}.0/24`, 'via', net.address(j));
+    for (let j = 0; j <= SIZE; j++) {
+      if (j !== i) ipIn(ns, 'route', 'add', podSubnet(j), 'via', net.address(j));
     }
-    nodes.push(new KubeNode(`mk8s-ha-node${i + 1}`, ['nsenter', `--net=/run/netns/${ns}`]));
+    const name = i < SIZE ? `node${i + 1}` : 'worker1';
+    const node = new KubeNode(`mk8s-ha-${name}`, ['nsenter', `--net=/run/netns/${ns}`]);
+    if (i < SIZE) nodes.push(node);
+    else worker = node;
   }
 });
 
 test.after(async () => {
-  for (const node of [...nodes].reverse()) if (node.started) await node.run(['stop']);
+  for (const node of [worker!, ...[...nodes].reverse()]) if (node?.started) await node.run(['stop']);
   net.destroy();
-  for (const node of nodes) rmSync(node.home, { recursive: true, force: true });
+  for (const node of [...nodes, worker!]) if (node) rmSync(node.home, { recursive: true, force: true });
 });
 
 test('node 1 starts alone; nodes 2 and 3 join it through add-node and join, then start', async () => {
@@ -57,27 +64,34 @@ test('node 1 starts alone; nodes 2 and 3 join it through add-node and join, then
     await nodes[i]!.ok(['start']);
   }
   for (const node of nodes) await waitReady(node);
+  // A worker: signed certificates, no datastore; its components use its API-server proxy.
+  const token = JSON.parse(await nodes[0]!.ok(['add-node', '--format', 'json'])) as { joinStrings: string[] };
+  const joinString = token.joinStrings.find((s) => s.startsWith(`${net.address(0)}:`))!;
+  await worker!.ok(['join', joinString, '--worker', '--address', net.address(SIZE), '--hostname', 'worker1']);
+  await worker!.ok(['start']);
+  const services = worker!.supervisorReport().services.map((s) => s.name);
+  assert.equal(services, ['containerd', 'apiserver-proxy', 'kubelet', 'kube-proxy']);
 });
 
 test('every node is Ready with the real version, and the datastore is highly available', async () => {
-  const names = await until('3 nodes Ready', WAITS.readyMs, async () => {
+  const names = await until('4 nodes Ready', WAITS.readyMs, async () => {
     const list = await nodes[0]!.kubectlJson<{
       items: { metadata: { name: string }; status: { conditions: { type: string; status: string }[] } }[];
     }>('get', 'nodes');
     const ready = list.items.filter((n) =>
       n.status.conditions.some((c) => c.type === 'Ready' && c.status === 'True'),
     );
-    return ready.length === SIZE ? ready.map((n) => n.metadata.name).sort() : undefined;
+    return ready.length === SIZE + 1 ? ready.map((n) => n.metadata.name).sort() : undefined;
   });
-  assert.equal(names, ['node1', 'node2', 'node3']);
+  assert.equal(names, ['node1', 'node2', 'node3', 'worker1']);
   const status = await nodes[2]!.ok(['status']);
   assert.match(status, 'high-availability: yes');
 });
 
-test('a Deployment spreads over the three nodes; its Service answers from every node', async () => {
+test('a Deployment spreads over the four nodes, the worker included; its Service answers inside every node', async () => {
   const manifest = join(nodes[0]!.home, 'web.json');
   const web = JSON.parse(webManifest(await busyboxImage(nodes[0]!)));
-  web.items[0].spec.replicas = 6;
+  web.items[0].spec.replicas = 8;
   web.items[0].spec.template.spec.topologySpreadConstraints = [
     {
       maxSkew: 1,
@@ -113,12 +127,17 @@ test('a Deployment spreads over the three nodes; its Service answers from every 
     '-l',
     'app=web',
   );
-  assert.equal([...new Set(pods.items.map((p) => p.spec.nodeName))].sort(), ['node1', 'node2', 'node3']);
+  assert.equal([...new Set(pods.items.map((p) => p.spec.nodeName))].sort(), [
+    'node1',
+    'node2',
+    'node3',
+    'worker1',
+  ]);
   const clusterIp = (
     await nodes[0]!.kubectl('get', 'service', 'web', '-o', 'jsonpath={.spec.clusterIP}')
   ).trim();
   // From inside each node's namespace: kube-proxy there sends to pods on all three nodes.
-  for (const [i, node] of nodes.entries()) {
+  for (const [i, node] of [...nodes, worker!].entries()) {
     const seen = new Set<string>();
     for (let n = 0; n < 100 && seen.size < 3; n++) {
       const body = await until(`the Service answers inside node${i + 1}`, WAITS.recoverMs, () =>
@@ -190,6 +209,7 @@ test('SIGKILL of the node holding the datastore leader: the API answers through 
     if (status.datastore.leader?.self) leader = i;
   }
   assert.ok(leader >= 0, 'a datastore leader');
+  // The control-plane nodes that survive (kubectl runs there; the worker has no admin identity).
   const survivors = nodes.filter((_, i) => i !== leader);
   const deadName = `node${leader + 1}`;
   const before = (await survivors[0]!.kubectlJson<{ items: PodItem[] }>('get', 'pods', '-l', 'app=web'))
@@ -243,13 +263,13 @@ test('SIGKILL of the node holding the datastore leader: the API answers through 
     return node.status.conditions.some((c) => c.type === 'Ready' && c.status !== 'True') ? true : undefined;
   });
   const notReadyMs = Date.now() - killedAt;
-  const moved = await until('6 web pods Running on the surviving nodes', WAITS.rolloutMs, async () => {
+  const moved = await until('8 web pods Running on the surviving nodes', WAITS.rolloutMs, async () => {
     const pods = (await survivors[0]!.kubectlJson<{ items: PodItem[] }>('get', 'pods', '-l', 'app=web'))
       .items;
     const running = pods.filter(
       (p) => p.spec.nodeName !== deadName && p.status.containerStatuses?.[0]?.ready,
     );
-    return running.length === 6 ? running : undefined;
+    return running.length === 8 ? running : undefined;
   });
   console.log(
     `${deadName} NotReady after ${(notReadyMs / 1000).toFixed(1)} s; its pods running elsewhere after ${((Date.now() - killedAt) / 1000).toFixed(1)} s (toleration ${TOLERATION_SECONDS} s)`,
@@ -261,8 +281,8 @@ test('SIGKILL of the node holding the datastore leader: the API answers through 
 });
 
 test('stop on every node leaves none of its processes', async () => {
-  for (const node of [...nodes].reverse()) await node.run(['stop']);
-  for (const node of nodes) assert.equal(processesOf(node.home), []);
+  for (const node of [worker!, ...[...nodes].reverse()]) await node.run(['stop']);
+  for (const node of [...nodes, worker!]) assert.equal(processesOf(node.home), []);
 });
 
 /** An HTTP GET from inside a node's namespace (a one-line Node client, new connection each time). */

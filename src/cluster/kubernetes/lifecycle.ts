@@ -12,6 +12,7 @@ import { MicroK8sError } from '../../lib/errors.js';
 import type { Paths } from '../../lib/paths.js';
 import { isProcessAlive, waitProcessExit } from '../../lib/process.js';
 import { resolveUpstreamPaths } from '../../lib/upstream-paths.js';
+import { currentNodeRecord } from '../../node/record.js';
 import type { ServiceName } from '../../services/catalog.js';
 import { snapctlServices } from '../../services/restart.js';
 import { daemonCommand } from '../../services/spawn.js';
@@ -128,6 +129,8 @@ function requireUpstream(): void {
 
 /** What snapd runs for a node, in start order (the snap ships every binary). */
 function snapServices(paths: Paths): ServiceName[] {
+  if (currentNodeRecord(paths).kind === 'worker')
+    return ['containerd', 'apiserver-proxy', 'kubelet', 'kube-proxy'];
   return [
     ...(usesEmbeddedDatastore(paths) ? (['datastore'] as const) : []),
     'cluster-agent',

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import type { Paths } from '../../lib/paths.js';
 import { resolveUpstreamPaths } from '../../lib/upstream-paths.js';
 import { readArgsFile } from '../../node/args-file.js';
+import { currentNodeRecord } from '../../node/record.js';
 import { nodeCtrTarget } from '../../services/images/ctr.js';
 import type { DaemonSpec } from '../../services/supervisor/spec.js';
 import { type ClientTls, nodeDaemonSpecs } from '../../services/upstream/daemons.js';
@@ -34,12 +35,14 @@ export function usesEmbeddedDatastore(paths: Paths): boolean {
 export function nodeDaemons(paths: Paths): DaemonSpec[] {
   const upstream = resolveUpstreamPaths();
   const layout = upstreamLayout(paths);
+  const worker = currentNodeRecord(paths).kind === 'worker';
   return nodeDaemonSpecs({
     paths,
     upstream,
     layout,
-    adminTls: adminTls(paths),
-    embeddedDatastore: usesEmbeddedDatastore(paths),
+    role: worker ? 'worker' : 'control-plane',
+    ...(worker ? {} : { adminTls: adminTls(paths) }),
+    embeddedDatastore: !worker && usesEmbeddedDatastore(paths),
     prepareKubelet: async () => [
       ...prepareHost(),
       ...ensureCgroupRoot(layout.cgroupRoot),

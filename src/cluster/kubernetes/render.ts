@@ -20,7 +20,7 @@ export interface RenderContext {
   readonly etcd: EtcdTarget;
   /** The sandbox image, by its full local name. */
   readonly sandboxImage: string;
-  /** The datastore member id: this node's pod subnet is 10.1.<id>.0/24 of the pod CIDR. */
+  /** Which /24 of the pod CIDR this node hands out: its member id (a worker: see setup.ts). */
   readonly memberId: number;
   /** False where the host withholds CAP_SYS_RESOURCE (see canLowerOomScore). */
   readonly canLowerOomScore: boolean;
@@ -262,8 +262,19 @@ export function cniNetwork(ctx: RenderContext): string {
   return `${JSON.stringify(conf, null, 2)}\n`;
 }
 
-/** Every file of the upstream daemons' configuration, keyed by what it is. */
-export function renderUpstreamConfig(ctx: RenderContext, args: string): RenderedFile[] {
+/** Every file of the upstream daemons' configuration; a worker runs no control plane. */
+export function renderUpstreamConfig(
+  ctx: RenderContext,
+  args: string,
+  role: 'control-plane' | 'worker' = 'control-plane',
+): RenderedFile[] {
+  const controlPlane = new Set(['kube-apiserver', 'kube-controller-manager', 'kube-scheduler']);
+  return allUpstreamFiles(ctx, args).filter(
+    (file) => role === 'control-plane' || !controlPlane.has(file.path.slice(args.length + 1)),
+  );
+}
+
+function allUpstreamFiles(ctx: RenderContext, args: string): RenderedFile[] {
   const arg = (name: string, text: string): RenderedFile => ({ path: join(args, name), text, mode: 0o644 });
   return [
     arg('containerd', containerdArgs(ctx)),

@@ -14,6 +14,7 @@ import type { Paths } from '../../lib/paths.js';
 import { resolveUpstreamPaths } from '../../lib/upstream-paths.js';
 import { editArgsFile, readArgsFile } from '../../node/args-file.js';
 import { writeFileAtomic } from '../../node/atomic-write.js';
+import { currentNodeRecord } from '../../node/record.js';
 import { SANDBOX_IMAGE } from '../../services/images/names.js';
 import { canLowerOomScore } from '../../services/upstream/host-prep.js';
 import { upstreamLayout } from '../../services/upstream/layout.js';
@@ -68,8 +69,20 @@ function kubeletNodeNameFromCertificate(kubeconfig: string): string | undefined 
   }
 }
 
+/**
+ * A worker's share of the pod CIDR: 10.1.<100 + last octet of its address>.0/24, apart from the
+ * members' 10.1.<id>.0/24 (a static scheme until the cluster network allocates them).
+ */
+function workerSubnetIndex(address: string): number {
+  const last = Number(address.split('.').at(-1));
+  return 100 + (Number.isInteger(last) ? last % 150 : 0);
+}
+
 export async function ensureKubernetesNode(paths: Paths, options: SetupOptions = {}): Promise<SetupResult> {
   const ctx = agentContext(paths);
+  const record = currentNodeRecord(paths);
+  if (record.kind === 'worker')
+    return ensureWorkerNode(paths, record.address ?? options.address ?? defaultAddress());
   let initialised = false;
   if (!existsSync(ctx.datastoreArgs)) {
     await initSingleNode(ctx, {
@@ -123,4 +136,28 @@ export async function ensureKubernetesNode(paths: Paths, options: SetupOptions =
     written.push(file.path);
   }
   return { initialised, address, written };
+}
+
+/** A worker (joined with --worker): containerd, the kubelet and kube-proxy through its API-server proxy. */
+async function ensureWorkerNode(paths: Paths, address: string): Promise<SetupResult> {
+  const ctx = agentContext(paths);
+  const render: RenderContext = {
+    certs: ctx.certs,
+    layout: upstreamLayout(paths),
+    upstream: resolveUpstreamPaths(),
+    hostname: kubeletNodeNameFromCertificate(ctx.certs.kubeconfigs.kubelet) ?? nodeHostname(osHostname()),
+    address,
+    etcd: { kind: 'embedded', socket: '' }, // no API server runs here
+    sandboxImage: SANDBOX_IMAGE,
+    memberId: workerSubnetIndex(address),
+    canLowerOomScore: canLowerOomScore(),
+  };
+  const written: string[] = [];
+  for (const file of renderUpstreamConfig(render, paths.args, 'worker')) {
+    if (existsSync(file.path)) continue;
+    await mkdir(dirname(file.path), { recursive: true });
+    await writeFileAtomic(file.path, file.text, { mode: file.mode });
+    written.push(file.path);
+  }
+  return { initialised: false, address, written };
 }

@@ -23,8 +23,10 @@ export interface NodeDaemonContext {
   readonly paths: Paths;
   readonly upstream: UpstreamPaths;
   readonly layout: UpstreamLayout;
-  /** The admin identity: how the API server's /readyz is asked. */
-  readonly adminTls: ClientTls;
+  /** A worker runs no control plane: its components reach the API through its API-server proxy. */
+  readonly role: 'control-plane' | 'worker';
+  /** The admin identity: how the API server's /readyz is asked (control plane only). */
+  readonly adminTls?: ClientTls;
   /** Whether kube-apiserver uses this node's own datastore (else an external etcd). */
   readonly embeddedDatastore: boolean;
   /** Before each kubelet start: host preparation and the local images; returns what failed. */
@@ -81,6 +83,15 @@ export function nodeDaemonSpecs(ctx: NodeDaemonContext): DaemonSpec[] {
       stopTimeoutMs: 10 * SECOND,
     });
   }
+  const containerd: DaemonSpec = {
+    name: 'containerd',
+    command: upstreamCommand(ctx, 'containerd', 'containerd'),
+    env: withUpstreamPath,
+    dependsOn: [],
+    probe: { kind: 'unix', path: layout.containerdSocket },
+    stopTimeoutMs: 20 * SECOND,
+  };
+  if (ctx.role === 'worker') return workerSpecs(ctx, containerd, withUpstreamPath);
   specs.push(
     {
       name: 'containerd',
@@ -94,7 +105,7 @@ export function nodeDaemonSpecs(ctx: NodeDaemonContext): DaemonSpec[] {
       name: 'kube-apiserver',
       command: upstreamCommand(ctx, 'kube-apiserver', 'kube-apiserver'),
       dependsOn: ctx.embeddedDatastore ? ['datastore'] : [],
-      probe: { kind: 'http', url: `${apiServer}/readyz`, ...ctx.adminTls },
+      probe: { kind: 'http', url: `${apiServer}/readyz`, ...(ctx.adminTls ?? {}) },
       stopTimeoutMs: 20 * SECOND,
     },
     {
@@ -130,4 +141,42 @@ export function nodeDaemonSpecs(ctx: NodeDaemonContext): DaemonSpec[] {
     },
   );
   return specs;
+}
+
+/** A worker: containerd, its API-server proxy (the local API endpoint), the kubelet, kube-proxy. */
+function workerSpecs(
+  ctx: NodeDaemonContext,
+  containerd: DaemonSpec,
+  env: Record<string, string>,
+): DaemonSpec[] {
+  const proxyArgs = argsFile(ctx.paths, 'apiserver-proxy');
+  const listen = readArgsFile(proxyArgs).get('listen')?.[0] ?? `127.0.0.1:${NETWORK.apiServerPort}`;
+  const { host, port } = parseHostPort('listen', listen);
+  return [
+    containerd,
+    {
+      name: 'apiserver-proxy',
+      command: () => daemonCommand(['apiserver-proxy', 'run', '--args-file', proxyArgs]),
+      dependsOn: [],
+      probe: { kind: 'tcp', host, port },
+      stopTimeoutMs: 10 * SECOND,
+    },
+    {
+      name: 'kubelet',
+      command: upstreamCommand(ctx, 'kubelet', 'kubelet'),
+      env,
+      dependsOn: ['containerd', 'apiserver-proxy'],
+      probe: { kind: 'http', url: 'http://127.0.0.1:10248/healthz' },
+      prestart: ctx.prepareKubelet,
+      stopTimeoutMs: 20 * SECOND,
+    },
+    {
+      name: 'kube-proxy',
+      command: upstreamCommand(ctx, 'kube-proxy', 'kube-proxy'),
+      env,
+      dependsOn: ['apiserver-proxy'],
+      probe: { kind: 'http', url: 'http://127.0.0.1:10256/healthz' },
+      stopTimeoutMs: 10 * SECOND,
+    },
+  ];
 }
