@@ -35,6 +35,16 @@ export function processStartTicks(pid: number): number | undefined {
   return Number.isSafeInteger(ticks) ? ticks : undefined;
 }
 
+/** A process that exited and waits to be reaped (state Z): it runs nothing any more. */
+function isZombie(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.charAt(stat.lastIndexOf(')') + 2) === 'Z';
+  } catch {
+    return false;
+  }
+}
+
 /** The identity of a running process (for a record or a pid file), undefined when it does not run. */
 export function identifyProcess(pid: number): ProcessIdentity | undefined {
   if (!isProcessAlive(pid)) return undefined;
@@ -60,7 +70,7 @@ function runsCommand(words: readonly string[], command: readonly string[]): bool
  * time and running the expected command. Without /proc (not Linux) only the pid can be checked.
  */
 export function isRecordedProcessAlive(pid: number, expect: ProcessExpectation = {}): boolean {
-  if (!isProcessAlive(pid)) return false;
+  if (!isProcessAlive(pid) || isZombie(pid)) return false;
   if (expect.startTicks !== undefined) {
     const ticks = processStartTicks(pid);
     if (ticks !== undefined && ticks !== expect.startTicks) return false;

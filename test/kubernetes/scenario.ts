@@ -139,8 +139,10 @@ export async function checkWeb(node: KubeNode): Promise<void> {
     return running.length === 3 ? running : undefined;
   });
   const [a, b] = pods;
-  const logs = await node.kubectl('logs', a!.metadata.name);
-  assert.match(logs, `serving ${a!.metadata.name}`);
+  // The container's first line reaches its log file through the shim a moment after it runs.
+  await until('the pod log has its first line', 60_000, async () =>
+    (await node.kubectl('logs', a!.metadata.name)).includes(`serving ${a!.metadata.name}`) ? true : undefined,
+  );
   const page = await node.kubectl('exec', a!.metadata.name, '--', 'cat', '/tmp/index.html');
   assert.is(page.trim(), `hello from ${a!.metadata.name}`);
   // The Service's endpoints follow the pods (after a restart they have new IPs).

@@ -1,4 +1,5 @@
 import { Args } from '@oclif/core';
+import { kubeLabKill, readKubeLab } from '../../lab/kube/cluster.js';
 import { labSignal } from '../../lab/processes.js';
 import { labDirFlag, MicroK8sCommand } from '../../lib/command.js';
 
@@ -11,6 +12,11 @@ export default class LabKill extends MicroK8sCommand {
 
   async run() {
     const { args, flags } = await this.parse(LabKill);
+    if (readKubeLab(flags.dir)) {
+      const killed = await kubeLabKill(flags.dir, args.node);
+      this.log(`${killed.name}: every process and container SIGKILLed, as a crash would`);
+      return { name: killed.name, signal: 'SIGKILL' };
+    }
     const node = await labSignal(flags.dir, args.node, 'SIGKILL');
     this.log(`${node.name} (pid ${node.pid}) stopped by SIGKILL`);
     return { name: node.name, pid: node.pid, signal: 'SIGKILL' };

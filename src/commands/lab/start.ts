@@ -1,4 +1,5 @@
 import { Args } from '@oclif/core';
+import { kubeLabNodeCommand, readKubeLab } from '../../lab/kube/cluster.js';
 import { labStart } from '../../lab/processes.js';
 import { labDirFlag, MicroK8sCommand } from '../../lib/command.js';
 
@@ -11,6 +12,11 @@ export default class LabStart extends MicroK8sCommand {
 
   async run() {
     const { args, flags } = await this.parse(LabStart);
+    if (readKubeLab(flags.dir)) {
+      const started = await kubeLabNodeCommand(flags.dir, args.node, 'start');
+      this.log(`${started.name} started (microk8s start in the node)`);
+      return { name: started.name };
+    }
     const node = await labStart(flags.dir, args.node);
     this.log(`${node.name} started (pid ${node.pid})`);
     return { name: node.name, pid: node.pid };

@@ -1,4 +1,5 @@
 import { Args } from '@oclif/core';
+import { kubeLabNodeCommand, readKubeLab } from '../../lab/kube/cluster.js';
 import { labSignal } from '../../lab/processes.js';
 import { labDirFlag, MicroK8sCommand } from '../../lib/command.js';
 
@@ -11,6 +12,11 @@ export default class LabStop extends MicroK8sCommand {
 
   async run() {
     const { args, flags } = await this.parse(LabStop);
+    if (readKubeLab(flags.dir)) {
+      const stopped = await kubeLabNodeCommand(flags.dir, args.node, 'stop');
+      this.log(`${stopped.name} stopped (microk8s stop in the node)`);
+      return { name: stopped.name, signal: 'SIGTERM' };
+    }
     const node = await labSignal(flags.dir, args.node, 'SIGTERM');
     this.log(`${node.name} (pid ${node.pid}) stopped by SIGTERM`);
     return { name: node.name, pid: node.pid, signal: 'SIGTERM' };

@@ -17,6 +17,12 @@ export default class LabUp extends MicroK8sCommand {
   static override enableJsonFlag = true;
   static override flags = {
     nodes: Flags.integer({ description: 'number of nodes', default: 3, min: 1, max: 9 }),
+    workers: Flags.integer({
+      description: 'with --formation kube: worker-only nodes (join --worker) besides the control plane',
+      default: 0,
+      min: 0,
+      max: 4,
+    }),
     dir: labDirFlag,
     'base-address': Flags.string({
       description: 'address of the first node; the others count up',
@@ -37,6 +43,7 @@ export default class LabUp extends MicroK8sCommand {
       const spec = await kubeLabUp({
         dir: flags.dir,
         nodes: flags.nodes,
+        workers: flags.workers,
         // Progress on stderr, a line each: the first start of a node takes a while.
         onProgress: (line) => {
           if (!this.jsonEnabled()) process.stderr.write(`  ${line}\n`);

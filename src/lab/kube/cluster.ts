@@ -10,10 +10,15 @@ import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { MicroK8sError } from '../../lib/errors.js';
 import { packageRoot, resolvePaths } from '../../lib/paths.js';
+import { resolveUpstreamPaths } from '../../lib/upstream-paths.js';
 import { writeFileAtomicSync } from '../../node/atomic-write.js';
+import { isRecordedProcessAlive } from '../../node/process-identity.js';
 import { runningSupervisor } from '../../services/supervisor/state.js';
+import { cleanupAfterStop } from '../../services/upstream/cleanup.js';
+import { upstreamLayout } from '../../services/upstream/layout.js';
 import {
   addressOf,
   createLabNetwork,
@@ -21,6 +26,7 @@ import {
   type LabNetworkSpec,
   launcherOf,
   namespaceOf,
+  pidsIn,
 } from './network.js';
 
 export const KUBE_LAB_FILE = 'kube-lab.json';
@@ -35,6 +41,7 @@ export const KUBE_LAB_LIMITS = {
 
 export interface KubeLabNode {
   readonly name: string;
+  readonly role: 'control-plane' | 'worker';
   readonly index: number;
   readonly address: string;
   readonly home: string;
@@ -110,16 +117,19 @@ async function ok(spec: KubeLabSpec, node: KubeLabNode, args: readonly string[])
 export interface KubeLabUpOptions {
   readonly dir: string;
   readonly nodes: number;
+  /** Worker-only nodes joined with --worker (their components use their API-server proxy). */
+  readonly workers?: number;
   /** The first three octets of the lab's /24 (default 10.201.1). */
   readonly subnet?: string;
   readonly onProgress?: (line: string) => void;
 }
 
 export async function kubeLabUp(options: KubeLabUpOptions): Promise<KubeLabSpec> {
-  if (!(options.nodes >= 1 && options.nodes <= KUBE_LAB_LIMITS.maxNodes)) {
+  const workers = options.workers ?? 0;
+  if (!(options.nodes >= 1 && workers >= 0 && options.nodes + workers <= KUBE_LAB_LIMITS.maxNodes)) {
     throw new MicroK8sError(
       'MK_INVALID_ARGUMENT',
-      `--nodes: 1 to ${KUBE_LAB_LIMITS.maxNodes} Kubernetes nodes`,
+      `--nodes and --workers: 1 to ${KUBE_LAB_LIMITS.maxNodes} Kubernetes nodes in all`,
     );
   }
   if (readKubeLab(options.dir) || existsSync(join(options.dir, 'lab.json'))) {
@@ -131,15 +141,20 @@ export async function kubeLabUp(options: KubeLabUpOptions): Promise<KubeLabSpec>
   const network: LabNetworkSpec = {
     tag: `mk${randomBytes(2).toString('hex')}`,
     subnet: options.subnet ?? '10.201.1',
-    size: options.nodes,
+    size: options.nodes + workers,
+    controlPlane: options.nodes,
   };
-  const nodes = Array.from({ length: options.nodes }, (_, index) => ({
-    name: `node${index + 1}`,
-    index,
-    address: addressOf(network, index),
-    home: join(options.dir, `node${index + 1}`),
-    namespace: namespaceOf(network, index),
-  }));
+  const nodes: KubeLabNode[] = Array.from({ length: options.nodes + workers }, (_, index) => {
+    const name = index < options.nodes ? `node${index + 1}` : `worker${index - options.nodes + 1}`;
+    return {
+      name,
+      role: index < options.nodes ? 'control-plane' : 'worker',
+      index,
+      address: addressOf(network, index),
+      home: join(options.dir, name),
+      namespace: namespaceOf(network, index),
+    };
+  });
   const spec: KubeLabSpec = { formation: 'kube', dir: options.dir, network, nodes };
   mkdirSync(options.dir, { recursive: true });
   writeFileAtomicSync(join(options.dir, KUBE_LAB_FILE), `${JSON.stringify(spec, null, 2)}\n`);
@@ -150,18 +165,22 @@ export async function kubeLabUp(options: KubeLabUpOptions): Promise<KubeLabSpec>
   await ok(spec, first!, ['start', '--address', first!.address, '--hostname', first!.name]);
   await ok(spec, first!, ['status', '--wait-ready', '--timeout', String(KUBE_LAB_LIMITS.readyTimeoutS)]);
   for (const node of others) {
-    progress(`${node.name}: add-node on ${first!.name}, join, start`);
+    const worker = node.role === 'worker';
+    progress(`${node.name}: add-node on ${first!.name}, join${worker ? ' --worker' : ''}, start`);
     const token = JSON.parse(await ok(spec, first!, ['add-node', '--format', 'json'])) as {
       joinStrings: string[];
     };
     const joinString =
       token.joinStrings.find((s) => s.startsWith(`${first!.address}:`)) ?? token.joinStrings[0];
     if (!joinString) throw new MicroK8sError('MK_INTERNAL', `${first!.name} printed no join string`);
-    await ok(spec, node, ['join', joinString, '--address', node.address, '--hostname', node.name]);
+    const flags = [...(worker ? ['--worker'] : []), '--address', node.address, '--hostname', node.name];
+    await ok(spec, node, ['join', joinString, ...flags]);
     await ok(spec, node, ['start']);
   }
   for (const node of nodes) {
-    progress(`${node.name}: waiting until Kubernetes serves`);
+    progress(
+      `${node.name}: waiting until ${node.role === 'worker' ? 'its API-server proxy is ready' : 'Kubernetes serves'}`,
+    );
     await ok(spec, node, ['status', '--wait-ready', '--timeout', String(KUBE_LAB_LIMITS.readyTimeoutS)]);
   }
   return spec;
@@ -184,7 +203,10 @@ export async function kubeLabDown(dir: string, purge: boolean): Promise<number> 
 
 /** The first node whose supervisor runs: where `lab kubectl` goes. */
 export function liveNode(spec: KubeLabSpec): KubeLabNode {
-  const node = spec.nodes.find((n) => runningSupervisor(resolvePaths({ MICROK8S_HOME: n.home }).run));
+  // A control-plane node: a worker has no admin identity to run kubectl with.
+  const node = spec.nodes.find(
+    (n) => n.role !== 'worker' && runningSupervisor(resolvePaths({ MICROK8S_HOME: n.home }).run),
+  );
   if (!node) throw new MicroK8sError('MK_NOT_RUNNING', 'no node of the Kubernetes lab is running');
   return node;
 }
@@ -217,6 +239,38 @@ interface NodeStatusJson {
   highAvailability?: boolean;
 }
 
+interface NodeList {
+  items: {
+    metadata: { name: string };
+    status: { conditions?: { type: string; status: string }[]; nodeInfo?: { kubeletVersion?: string } };
+  }[];
+}
+
+/** Each node as Kubernetes sees it (Ready, version), asked once through a live control-plane node. */
+async function kubernetesView(spec: KubeLabSpec): Promise<Map<string, string>> {
+  const view = new Map<string, string>();
+  let node: KubeLabNode;
+  try {
+    node = liveNode(spec);
+  } catch {
+    return view;
+  }
+  const r = await nodeCli(spec, node, ['kubectl', 'get', 'nodes', '-o', 'json'], { timeoutMs: 30_000 });
+  if (r.code !== 0) return view;
+  try {
+    for (const item of (JSON.parse(r.stdout) as NodeList).items) {
+      const ready = item.status.conditions?.some((c) => c.type === 'Ready' && c.status === 'True');
+      view.set(
+        item.metadata.name,
+        `${ready ? 'Ready' : 'NotReady'} ${item.status.nodeInfo?.kubeletVersion ?? ''}`.trim(),
+      );
+    }
+  } catch {
+    // not JSON: the view stays empty
+  }
+  return view;
+}
+
 export async function kubeLabStatus(
   dir: string,
 ): Promise<{ nodes: KubeLabNodeStatus[]; highAvailability: boolean }> {
@@ -224,6 +278,7 @@ export async function kubeLabStatus(
   if (!spec) throw new MicroK8sError('MK_NOT_RUNNING', `no Kubernetes lab in ${dir}`);
   let highAvailability = false;
   const nodes: KubeLabNodeStatus[] = [];
+  const view = await kubernetesView(spec);
   for (const node of spec.nodes) {
     const r = await nodeCli(spec, node, ['status', '--format', 'json'], { timeoutMs: 30_000 });
     let s: NodeStatusJson | undefined;
@@ -233,21 +288,60 @@ export async function kubeLabStatus(
       s = undefined;
     }
     if (s?.highAvailability) highAvailability = true;
-    const k = s?.kubernetes;
     nodes.push({
       name: node.name,
       address: node.address,
       running: s !== undefined,
-      datastoreRole: s?.datastore?.node?.role ?? '-',
+      datastoreRole: node.role === 'worker' ? 'worker' : (s?.datastore?.node?.role ?? '-'),
       leader: s?.datastore?.leader?.self === true,
-      kubernetes: !s
-        ? 'down'
-        : k?.node
-          ? `${k.node.ready ? 'Ready' : 'NotReady'} ${k.node.version ?? ''}`.trim()
-          : 'not registered',
+      kubernetes: view.get(node.name) ?? (s ? 'not registered' : 'down'),
     });
   }
   return { nodes, highAvailability };
+}
+
+/** A crash of a whole node: every process in its namespace, and its containers, SIGKILLed. */
+export async function kubeLabKill(dir: string, name: string): Promise<KubeLabNode> {
+  const { spec, node } = findNode(dir, name);
+  const pids = pidsIn(spec.network, node.index);
+  for (const pid of pids) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // gone already
+    }
+  }
+  // Dead before this returns: the next command must not take the node for a live one.
+  const deadline = Date.now() + KILL_WAIT_MS;
+  while (pids.some((pid) => isRecordedProcessAlive(pid)) && Date.now() < deadline) await sleep(50);
+  await cleanupAfterStop(resolveUpstreamPaths(), upstreamLayout(resolvePaths({ MICROK8S_HOME: node.home })));
+  return node;
+}
+
+const KILL_WAIT_MS = 10_000;
+
+/** `microk8s stop` or `start` inside one node. */
+export async function kubeLabNodeCommand(
+  dir: string,
+  name: string,
+  command: 'stop' | 'start',
+): Promise<KubeLabNode> {
+  const { spec, node } = findNode(dir, name);
+  await ok(spec, node, [command]);
+  return node;
+}
+
+function findNode(dir: string, name: string): { spec: KubeLabSpec; node: KubeLabNode } {
+  const spec = readKubeLab(dir);
+  if (!spec) throw new MicroK8sError('MK_NOT_RUNNING', `no Kubernetes lab in ${dir}`);
+  const node = spec.nodes.find((n) => n.name === name);
+  if (!node) {
+    throw new MicroK8sError(
+      'MK_INVALID_ARGUMENT',
+      `no node ${name}; the nodes are ${spec.nodes.map((n) => n.name).join(', ')}`,
+    );
+  }
+  return { spec, node };
 }
 
 export function formatKubeLabStatus(status: {
@@ -273,6 +367,8 @@ export function formatKubeLabUpHint(spec: KubeLabSpec): string {
     '  npx microk8s lab status',
     `  npx microk8s lab kubectl create deployment web --replicas=${spec.nodes.length * 2} --image=localhost/microk8s/busybox:1.35.0-4-deb12u1-b1 -- httpd -f -p 8080 -h /etc`,
     '  npx microk8s lab kubectl get pods -o wide',
+    '  npx microk8s lab kill node1 && npx microk8s lab status   # a crash: the others keep serving',
+    '  npx microk8s lab start node1',
     '  npx microk8s lab down --purge',
   ].join('\n');
 }

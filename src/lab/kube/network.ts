@@ -18,6 +18,8 @@ export interface LabNetworkSpec {
   /** The first three octets of the lab's /24, e.g. '10.201.1'. */
   readonly subnet: string;
   readonly size: number;
+  /** The first `controlPlane` nodes are control-plane members; the rest are workers. */
+  readonly controlPlane?: number;
 }
 
 function ip(...args: string[]): void {
@@ -45,9 +47,13 @@ export function launcherOf(spec: LabNetworkSpec, index: number): string[] {
   return ['nsenter', `--net=/run/netns/${namespaceOf(spec, index)}`];
 }
 
-/** This node's pods: 10.1.<member id>.0/24 (see the CNI configuration); member ids follow the join order. */
-function podSubnet(index: number): string {
-  return `10.1.${index + 1}.0/24`;
+/**
+ * A node's pods (see the CNI configuration): a member's 10.1.<member id>.0/24 (member ids follow
+ * the join order), a worker's 10.1.<100 + last octet of its address>.0/24.
+ */
+export function podSubnetOf(spec: LabNetworkSpec, index: number): string {
+  const controlPlane = spec.controlPlane ?? spec.size;
+  return index < controlPlane ? `10.1.${index + 1}.0/24` : `10.1.${100 + index + 1}.0/24`;
 }
 
 export function createLabNetwork(spec: LabNetworkSpec): void {
@@ -71,7 +77,8 @@ export function createLabNetwork(spec: LabNetworkSpec): void {
   }
   for (let i = 0; i < spec.size; i++) {
     for (let j = 0; j < spec.size; j++) {
-      if (i !== j) ip('-n', namespaceOf(spec, i), 'route', 'add', podSubnet(j), 'via', addressOf(spec, j));
+      if (i !== j)
+        ip('-n', namespaceOf(spec, i), 'route', 'add', podSubnetOf(spec, j), 'via', addressOf(spec, j));
     }
   }
 }
