@@ -8,16 +8,17 @@ import { join } from 'node:path';
 import { MicroK8sError } from '../lib/errors.js';
 import type { Paths } from '../lib/paths.js';
 
+/** In start order (what a snap's start follows): each after what it needs. */
 export const SERVICE_NAMES = [
   'datastore',
   'cluster-agent',
   'containerd',
+  'apiserver-proxy',
   'kube-apiserver',
   'kube-controller-manager',
   'kube-scheduler',
   'kubelet',
   'kube-proxy',
-  'apiserver-proxy',
 ] as const;
 export type ServiceName = (typeof SERVICE_NAMES)[number];
 

@@ -13,7 +13,7 @@ import type { Paths } from '../../lib/paths.js';
 import { isProcessAlive, waitProcessExit } from '../../lib/process.js';
 import { resolveUpstreamPaths } from '../../lib/upstream-paths.js';
 import { currentNodeRecord } from '../../node/record.js';
-import type { ServiceName } from '../../services/catalog.js';
+import { SERVICE_NAMES, type ServiceName } from '../../services/catalog.js';
 import { snapctlServices } from '../../services/restart.js';
 import { daemonCommand } from '../../services/spawn.js';
 import {
@@ -129,18 +129,20 @@ function requireUpstream(): void {
 
 /** What snapd runs for a node, in start order (the snap ships every binary). */
 function snapServices(paths: Paths): ServiceName[] {
-  if (currentNodeRecord(paths).kind === 'worker')
-    return ['containerd', 'apiserver-proxy', 'kubelet', 'kube-proxy'];
-  return [
-    ...(usesEmbeddedDatastore(paths) ? (['datastore'] as const) : []),
+  // The catalog's order is the start order; a worker runs no control plane, no datastore.
+  const worker = currentNodeRecord(paths).kind === 'worker';
+  const controlPlane = [
+    'datastore',
     'cluster-agent',
-    'containerd',
     'kube-apiserver',
     'kube-controller-manager',
     'kube-scheduler',
-    'kubelet',
-    'kube-proxy',
   ];
+  return SERVICE_NAMES.filter((name) => {
+    if (name === 'apiserver-proxy') return worker;
+    if (name === 'datastore' && !usesEmbeddedDatastore(paths)) return false;
+    return !(worker && controlPlane.includes(name));
+  });
 }
 
 export async function startNode(paths: Paths, options: SetupOptions = {}): Promise<StartResult> {

@@ -92,15 +92,9 @@ export function nodeDaemonSpecs(ctx: NodeDaemonContext): DaemonSpec[] {
     stopTimeoutMs: 20 * SECOND,
   };
   if (ctx.role === 'worker') return workerSpecs(ctx, containerd, withUpstreamPath);
+
   specs.push(
-    {
-      name: 'containerd',
-      command: upstreamCommand(ctx, 'containerd', 'containerd'),
-      env: withUpstreamPath,
-      dependsOn: [],
-      probe: { kind: 'unix', path: layout.containerdSocket },
-      stopTimeoutMs: 20 * SECOND,
-    },
+    containerd,
     {
       name: 'kube-apiserver',
       command: upstreamCommand(ctx, 'kube-apiserver', 'kube-apiserver'),
@@ -122,23 +116,7 @@ export function nodeDaemonSpecs(ctx: NodeDaemonContext): DaemonSpec[] {
       probe: { kind: 'http', url: 'https://127.0.0.1:10259/healthz' },
       stopTimeoutMs: 10 * SECOND,
     },
-    {
-      name: 'kubelet',
-      command: upstreamCommand(ctx, 'kubelet', 'kubelet'),
-      env: withUpstreamPath,
-      dependsOn: ['containerd', 'kube-apiserver'],
-      probe: { kind: 'http', url: 'http://127.0.0.1:10248/healthz' },
-      prestart: ctx.prepareKubelet,
-      stopTimeoutMs: 20 * SECOND,
-    },
-    {
-      name: 'kube-proxy',
-      command: upstreamCommand(ctx, 'kube-proxy', 'kube-proxy'),
-      env: withUpstreamPath,
-      dependsOn: ['kube-apiserver'],
-      probe: { kind: 'http', url: 'http://127.0.0.1:10256/healthz' },
-      stopTimeoutMs: 10 * SECOND,
-    },
+    ...nodeAgents(ctx, withUpstreamPath, 'kube-apiserver'),
   );
   return specs;
 }
@@ -161,11 +139,18 @@ function workerSpecs(
       probe: { kind: 'tcp', host, port },
       stopTimeoutMs: 10 * SECOND,
     },
+    ...nodeAgents(ctx, env, 'apiserver-proxy'),
+  ];
+}
+
+/** The kubelet and kube-proxy of every node; `api` is what serves them the API on this node. */
+function nodeAgents(ctx: NodeDaemonContext, env: Record<string, string>, api: string): DaemonSpec[] {
+  return [
     {
       name: 'kubelet',
       command: upstreamCommand(ctx, 'kubelet', 'kubelet'),
       env,
-      dependsOn: ['containerd', 'apiserver-proxy'],
+      dependsOn: ['containerd', api],
       probe: { kind: 'http', url: 'http://127.0.0.1:10248/healthz' },
       prestart: ctx.prepareKubelet,
       stopTimeoutMs: 20 * SECOND,
@@ -174,7 +159,7 @@ function workerSpecs(
       name: 'kube-proxy',
       command: upstreamCommand(ctx, 'kube-proxy', 'kube-proxy'),
       env,
-      dependsOn: ['apiserver-proxy'],
+      dependsOn: [api],
       probe: { kind: 'http', url: 'http://127.0.0.1:10256/healthz' },
       stopTimeoutMs: 10 * SECOND,
     },
