@@ -5,6 +5,7 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 
 function installed(pkg: string): boolean {
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: dpkg-query's own format syntax, not JavaScript's
   const result = spawnSync('dpkg-query', ['-W', '-f=${Status}', pkg], { encoding: 'utf8' });
   return result.status === 0 && result.stdout.includes('install ok installed');
 }
