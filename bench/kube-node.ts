@@ -6,7 +6,7 @@
  * ratios (above 1: ours is better). Runs inside a network namespace of its own, as root.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
@@ -83,6 +83,7 @@ async function runNode(label: string, startArgs: string[], extra: () => Record<s
     return { readyMs, samples: await measure(node, extra()) };
   } finally {
     await node.run(['stop']);
+    rmSync(node.home, { recursive: true, force: true });
   }
 }
 
@@ -172,4 +173,5 @@ try {
   );
 } finally {
   etcd.kill('SIGKILL');
+  rmSync(dir, { recursive: true, force: true });
 }

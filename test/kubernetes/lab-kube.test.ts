@@ -5,7 +5,7 @@
  * process behind. (The checks of the cluster itself are in ha-cluster.test.ts.)
  */
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -14,7 +14,8 @@ import * as assert from 'uvu/assert';
 import { processesOf } from './scenario.js';
 
 const ROOT = new URL('../..', import.meta.url).pathname;
-const dir = join(mkdtempSync(join(tmpdir(), 'mk8s-lab-kube-')), 'lab');
+const parent = mkdtempSync(join(tmpdir(), 'mk8s-lab-kube-'));
+const dir = join(parent, 'lab');
 /** Hang guard: three nodes started one after the other on 2 cores. */
 const UP_TIMEOUT_MS = 15 * 60_000;
 
@@ -42,6 +43,7 @@ let tag = '';
 
 test.after(async () => {
   if (existsSync(join(dir, 'kube-lab.json'))) await cli(['lab', 'down', '--purge', '--dir', dir], 300_000);
+  rmSync(parent, { recursive: true, force: true });
 });
 
 test('lab up --formation kube: three Ready nodes, high availability, with progress and hints', async () => {
