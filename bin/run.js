@@ -33,42 +33,32 @@ if (datastoreRun) {
   if (code !== undefined) process.exit(code);
 }
 
-// `microk8s kubectl ...` and `microk8s ctr ...` pass every argument to the upstream tool, so
-// they never go through oclif's flag parser (kubectl's --help, -o and --raw are kubectl's).
-const passthrough = process.argv[2];
-if (passthrough === 'kubectl' || passthrough === 'ctr') {
-  const [{ runPassthrough }, { resolvePaths }, { isMicroK8sError }] = await Promise.all([
-    import('../dist/cluster/kubernetes/passthrough.js'),
-    import('../dist/lib/paths.js'),
-    import('../dist/lib/errors.js'),
-  ]);
+// `microk8s kubectl|ctr ...` and `microk8s lab kubectl ...` pass every argument to the upstream
+// tool, so they never go through oclif's flag parser (kubectl's --help, -o and --raw are its own).
+async function runTool(load) {
+  const { isMicroK8sError } = await import('../dist/lib/errors.js');
   try {
-    process.exit(await runPassthrough(resolvePaths(), passthrough, process.argv.slice(3)));
+    process.exit(await load());
   } catch (error) {
     if (!isMicroK8sError(error)) throw error;
     process.stderr.write(`Error [${error.code}]: ${error.message}\nHint: ${error.hint}\n`);
     process.exit(error.exitCode);
   }
 }
-
-// `microk8s lab kubectl [--dir DIR] ...` likewise, against the Kubernetes lab (default lab folder).
-if (process.argv[2] === 'lab' && process.argv[3] === 'kubectl') {
-  const [{ kubeLabKubectl }, { resolvePaths }, { isMicroK8sError }, { join }] = await Promise.all([
-    import('../dist/lab/kube/cluster.js'),
-    import('../dist/lib/paths.js'),
-    import('../dist/lib/errors.js'),
-    import('node:path'),
-  ]);
-  try {
-    // `lab kubectl --dir DIR ARGS...`: a lab elsewhere; everything after is kubectl's.
-    const custom = process.argv[4] === '--dir' && process.argv[5] !== undefined;
-    const dir = custom ? process.argv[5] : join(resolvePaths().common, 'lab');
-    process.exit(await kubeLabKubectl(dir, process.argv.slice(custom ? 6 : 4)));
-  } catch (error) {
-    if (!isMicroK8sError(error)) throw error;
-    process.stderr.write(`Error [${error.code}]: ${error.message}\nHint: ${error.hint}\n`);
-    process.exit(error.exitCode);
-  }
+const [first, second] = process.argv.slice(2);
+if (first === 'kubectl' || first === 'ctr') {
+  await runTool(async () => {
+    const [{ runPassthrough }, { resolvePaths }] = await Promise.all([
+      import('../dist/cluster/kubernetes/passthrough.js'),
+      import('../dist/lib/paths.js'),
+    ]);
+    return runPassthrough(resolvePaths(), first, process.argv.slice(3));
+  });
+}
+if (first === 'lab' && second === 'kubectl') {
+  await runTool(async () =>
+    (await import('../dist/lab/kube/cluster.js')).labKubectlCommand(process.argv.slice(4)),
+  );
 }
 
 const { execute } = await import('@oclif/core');

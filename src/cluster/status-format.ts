@@ -5,6 +5,7 @@
  */
 import { stringify } from 'yaml';
 import { type ExternalDatastoreStatus, formatExternalPretty } from './kubernetes/external-status.js';
+import { formatKubernetesHealth } from './kubernetes/health.js';
 import type { ClusterStatus, MemberStatus } from './status.js';
 import { formatWorkerPretty, type WorkerStatus } from './status-worker.js';
 
@@ -87,12 +88,7 @@ function formatEmbeddedPretty(status: ClusterStatus): string {
 }
 
 function kubernetesLines(status: ClusterStatus): string[] {
-  const k = status.kubernetes;
-  if (!k) return [];
-  const node = k.node
-    ? `node ${k.node.name} ${k.node.ready ? 'Ready' : 'NotReady'} (${k.node.version})`
-    : 'node not registered';
-  return [`kubernetes: api server ${k.apiServerReady ? 'ready' : 'not ready'}, ${node}`];
+  return status.kubernetes ? [formatKubernetesHealth(status.kubernetes)] : [];
 }
 
 export function formatStatusYaml(status: ClusterStatus | WorkerStatus | ExternalDatastoreStatus): string {

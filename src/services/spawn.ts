@@ -17,13 +17,22 @@ export function daemonCommand(args: readonly string[]): string[] {
   return [process.execPath, ...flags, join(packageRoot(), 'bin', 'run.js'), ...args];
 }
 
-export function spawnDaemon(paths: Paths, name: string, args: readonly string[]): number {
+export function spawnDaemon(
+  paths: Paths,
+  name: string,
+  args: readonly string[],
+  env: Readonly<Record<string, string>> = {},
+): number {
   mkdirSync(paths.logs, { recursive: true });
   mkdirSync(paths.run, { recursive: true });
   const out = openSync(join(paths.logs, `${name}.log`), 'a');
   try {
     const [command, ...rest] = daemonCommand(args);
-    const child = spawn(command!, rest, { detached: true, stdio: ['ignore', out, out], env: process.env });
+    const child = spawn(command!, rest, {
+      detached: true,
+      stdio: ['ignore', out, out],
+      env: { ...process.env, ...env },
+    });
     child.unref();
     if (child.pid === undefined) throw new MicroK8sError('MK_INTERNAL', `could not start ${name}`);
     writeFileSync(join(paths.run, `${name}.pid`), `${child.pid}\n`);

@@ -1,18 +1,25 @@
 /**
  * Three control-plane nodes formed as users form them (issue 16's first scenario, at the product
  * level): node 1 started alone, then `add-node` on it and `join` + `start` on each other node.
- * Each node is a network namespace of its own with a veth into a bridge this file creates
- * (10.201.7.0/24); pods of node N get 10.1.N.0/24 and this file routes those subnets between
- * the namespaces, as a host-gw network would. All nodes Ready, high availability, and a
+ * Each node is a network namespace of its own with a veth into a bridge, made with the Kubernetes
+ * lab's network (src/lab/kube/network.ts, on 10.201.7.0/24): pods of node N get 10.1.N.0/24,
+ * routed between the namespaces as a host-gw network would. All nodes Ready, high availability, and a
  * Deployment spread over the three nodes with its Service answering from every node.
  */
 import { execFileSync, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { resolveUpstreamPaths } from '../../src/lib/upstream-paths.js';
-import { NetnsNetwork } from '../lab/netns.js';
+import { crashNode } from '../../src/lab/kube/cluster.js';
+import {
+  addressOf,
+  createLabNetwork,
+  destroyLabNetwork,
+  type LabNetworkSpec,
+  launcherOf,
+} from '../../src/lab/kube/network.js';
 import { KubeNode, until } from './node-cli.js';
 import { busyboxImage, processesOf, WAITS, waitReady, webManifest } from './scenario.js';
 
@@ -21,26 +28,21 @@ const SIZE = 3;
 /** How long the web pods tolerate a NotReady or unreachable node (stated, shortened). */
 const TOLERATION_SECONDS = 20;
 /** One worker besides the control plane (index SIZE): it joins with --worker (scenario 7). */
-const net = new NetnsNetwork('10.201.7', SIZE + 1, 'mk8h');
-/** Pods of control-plane node i: 10.1.<member id>.0/24; of the worker: 10.1.<100 + last octet>.0/24. */
-const podSubnet = (i: number) => (i < SIZE ? `10.1.${i + 1}.0/24` : `10.1.${100 + i + 1}.0/24`);
+const net: LabNetworkSpec = {
+  tag: `mk8h${randomBytes(2).toString('hex')}`,
+  subnet: '10.201.7',
+  size: SIZE + 1,
+  controlPlane: SIZE,
+};
+const address = (i: number) => addressOf(net, i);
 const nodes: KubeNode[] = [];
 let worker: KubeNode | undefined;
 
-function ipIn(ns: string, ...args: string[]): void {
-  execFileSync('ip', ['-n', ns, ...args], { stdio: ['ignore', 'ignore', 'pipe'], timeout: 10_000 });
-}
-
 test.before(() => {
-  net.create();
+  createLabNetwork(net);
   for (let i = 0; i <= SIZE; i++) {
-    const ns = net.namespace(i);
-    ipIn(ns, 'route', 'add', 'default', 'via', '10.201.7.254');
-    for (let j = 0; j <= SIZE; j++) {
-      if (j !== i) ipIn(ns, 'route', 'add', podSubnet(j), 'via', net.address(j));
-    }
     const name = i < SIZE ? `node${i + 1}` : 'worker1';
-    const node = new KubeNode(`mk8s-ha-${name}`, ['nsenter', `--net=/run/netns/${ns}`]);
+    const node = new KubeNode(`mk8s-ha-${name}`, launcherOf(net, i));
     if (i < SIZE) nodes.push(node);
     else worker = node;
   }
@@ -48,26 +50,26 @@ test.before(() => {
 
 test.after(async () => {
   for (const node of [worker!, ...[...nodes].reverse()]) if (node?.started) await node.run(['stop']);
-  net.destroy();
+  destroyLabNetwork(net);
   for (const node of [...nodes, worker!]) if (node) rmSync(node.home, { recursive: true, force: true });
 });
 
 test('node 1 starts alone; nodes 2 and 3 join it through add-node and join, then start', async () => {
   const [first] = nodes;
-  await first!.ok(['start', '--address', net.address(0), '--hostname', 'node1']);
+  await first!.ok(['start', '--address', address(0), '--hostname', 'node1']);
   await waitReady(first!);
   for (let i = 1; i < SIZE; i++) {
     const token = JSON.parse(await first!.ok(['add-node', '--format', 'json'])) as { joinStrings: string[] };
-    const joinString = token.joinStrings.find((s) => s.startsWith(`${net.address(0)}:`));
+    const joinString = token.joinStrings.find((s) => s.startsWith(`${address(0)}:`));
     assert.ok(joinString, token.joinStrings.join(', '));
-    await nodes[i]!.ok(['join', joinString!, '--address', net.address(i), '--hostname', `node${i + 1}`]);
+    await nodes[i]!.ok(['join', joinString!, '--address', address(i), '--hostname', `node${i + 1}`]);
     await nodes[i]!.ok(['start']);
   }
   for (const node of nodes) await waitReady(node);
   // A worker: signed certificates, no datastore; its components use its API-server proxy.
   const token = JSON.parse(await nodes[0]!.ok(['add-node', '--format', 'json'])) as { joinStrings: string[] };
-  const joinString = token.joinStrings.find((s) => s.startsWith(`${net.address(0)}:`))!;
-  await worker!.ok(['join', joinString, '--worker', '--address', net.address(SIZE), '--hostname', 'worker1']);
+  const joinString = token.joinStrings.find((s) => s.startsWith(`${address(0)}:`))!;
+  await worker!.ok(['join', joinString, '--worker', '--address', address(SIZE), '--hostname', 'worker1']);
   await worker!.ok(['start']);
   const services = worker!.supervisorReport().services.map((s) => s.name);
   assert.equal(services, ['containerd', 'apiserver-proxy', 'kubelet', 'kube-proxy']);
@@ -180,26 +182,6 @@ function watchConfigMaps(node: KubeNode): { lines: () => string[]; stop: () => v
   };
 }
 
-/** A crash of a whole node: every process in its namespace and its containers, SIGKILLed. */
-function crashNode(index: number): void {
-  for (const pid of execFileSync('ip', ['netns', 'pids', net.namespace(index)], { encoding: 'utf8' })
-    .split('\n')
-    .filter(Boolean)) {
-    try {
-      process.kill(Number(pid), 'SIGKILL');
-    } catch {
-      // gone already
-    }
-  }
-  const root = join(nodes[index]!.home, 'common', 'run', 'containerd', 'runc', 'k8s.io');
-  const runc = join(resolveUpstreamPaths().bin, 'runc');
-  for (const id of execFileSync(runc, ['--root', root, 'list', '-q'], { encoding: 'utf8' })
-    .split('\n')
-    .filter(Boolean)) {
-    execFileSync(runc, ['--root', root, 'delete', '--force', id], { stdio: 'ignore' });
-  }
-}
-
 test('SIGKILL of the node holding the datastore leader: the API answers through the others, writes resume, a watch misses nothing, their pods never stop, its pods move', async () => {
   let leader = -1;
   for (const [i, node] of nodes.entries()) {
@@ -223,7 +205,7 @@ test('SIGKILL of the node holding the datastore leader: the API answers through 
   const watch = watchConfigMaps(survivors[1]!);
 
   const killedAt = Date.now();
-  crashNode(leader);
+  await crashNode(net, leader, nodes[leader]!.home);
   await until('a write through a surviving API server', WAITS.recoverMs, async () => {
     const r = await survivors[0]!.run(
       ['kubectl', 'create', 'configmap', `after-crash-${Date.now()}`],

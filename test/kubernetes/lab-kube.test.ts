@@ -4,39 +4,23 @@
  * `lab status`, `lab kubectl`, and `lab down --purge`, which leaves no namespace, bridge or
  * process behind. (The checks of the cluster itself are in ha-cluster.test.ts.)
  */
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { runCli } from './node-cli.js';
 import { processesOf } from './scenario.js';
 
-const ROOT = new URL('../..', import.meta.url).pathname;
 const parent = mkdtempSync(join(tmpdir(), 'mk8s-lab-kube-'));
 const dir = join(parent, 'lab');
 /** Hang guard: three nodes started one after the other on 2 cores. */
 const UP_TIMEOUT_MS = 15 * 60_000;
 
-function cli(
-  args: string[],
-  timeoutMs = 120_000,
-): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolveRun) => {
-    const child = spawn(process.execPath, [join(ROOT, 'bin', 'run.js'), ...args], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolveRun({ code, stdout, stderr });
-    });
-  });
+function cli(args: string[], timeoutMs = 120_000) {
+  return runCli(args, { timeoutMs });
 }
 
 let tag = '';

@@ -21,6 +21,29 @@ export interface Run {
   readonly stderr: string;
 }
 
+/** The built CLI as a child process (under `launcher`, e.g. nsenter), its output collected, bounded. */
+export function runCli(
+  args: readonly string[],
+  options: { timeoutMs?: number; launcher?: readonly string[]; env?: Record<string, string> } = {},
+): Promise<Run> {
+  return new Promise((resolveRun) => {
+    const [command, ...prefix] = [...(options.launcher ?? []), process.execPath];
+    const child = spawn(command!, [...prefix, BIN, ...args], {
+      env: { ...process.env, ...options.env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? COMMAND_TIMEOUT_MS);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolveRun({ code, stdout, stderr });
+    });
+  });
+}
+
 export class KubeNode {
   readonly home: string;
 
@@ -37,22 +60,7 @@ export class KubeNode {
     timeoutMs = COMMAND_TIMEOUT_MS,
     env: Record<string, string> = {},
   ): Promise<Run> {
-    return new Promise((resolveRun) => {
-      const [command, ...prefix] = [...this.launcher, process.execPath];
-      const child = spawn(command!, [...prefix, BIN, ...args], {
-        env: { ...process.env, ...env, MICROK8S_HOME: this.home },
-        stdio: ['ignore', 'pipe', 'pipe'],
-      });
-      let stdout = '';
-      let stderr = '';
-      child.stdout.on('data', (d) => (stdout += d));
-      child.stderr.on('data', (d) => (stderr += d));
-      const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-      child.on('close', (code) => {
-        clearTimeout(timer);
-        resolveRun({ code, stdout, stderr });
-      });
-    });
+    return runCli(args, { timeoutMs, launcher: this.launcher, env: { ...env, MICROK8S_HOME: this.home } });
   }
 
   async ok(args: readonly string[], timeoutMs?: number): Promise<string> {

@@ -3,14 +3,18 @@
  * datastore of ours to ask, so running means the supervisor runs, and ready means Kubernetes
  * serves (/readyz, this node Ready). --wait-ready polls for that, bounded.
  */
-import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { MicroK8sError } from '../../lib/errors.js';
 import type { Paths } from '../../lib/paths.js';
-import { readArgsFile } from '../../node/args-file.js';
 import { readNodeStatus, type ServiceState } from '../../services/status.js';
 import { runningSupervisor } from '../../services/supervisor/state.js';
-import { type KubernetesHealth, kubernetesHealth, kubernetesServes } from './health.js';
+import {
+  formatKubernetesHealth,
+  type KubernetesHealth,
+  kubernetesHealth,
+  kubernetesServes,
+} from './health.js';
+import { apiServerEtcdServers } from './node-daemons.js';
 
 export interface ExternalDatastoreStatus {
   readonly running: true;
@@ -19,13 +23,6 @@ export interface ExternalDatastoreStatus {
   readonly kubernetes: KubernetesHealth;
   readonly addons: { readonly available: false; readonly enabled: string[]; readonly disabled: string[] };
   readonly services: ServiceState[];
-}
-
-export function externalEtcdEndpoints(paths: Paths): string[] {
-  const servers = readArgsFile(join(paths.args, 'kube-apiserver'), { missingOk: true }).get(
-    'etcd-servers',
-  )?.[0];
-  return (servers ?? '').split(',').filter(Boolean);
 }
 
 export async function externalDatastoreStatus(
@@ -55,7 +52,7 @@ export async function externalDatastoreStatus(
       return {
         running: true,
         ready,
-        datastore: { external: true, endpoints: externalEtcdEndpoints(paths) },
+        datastore: { external: true, endpoints: apiServerEtcdServers(paths) },
         kubernetes,
         addons: { available: false, enabled: [], disabled: [] },
         services: readNodeStatus(paths).services,
@@ -66,14 +63,10 @@ export async function externalDatastoreStatus(
 }
 
 export function formatExternalPretty(status: ExternalDatastoreStatus): string {
-  const k = status.kubernetes;
-  const node = k.node
-    ? `node ${k.node.name} ${k.node.ready ? 'Ready' : 'NotReady'} (${k.node.version})`
-    : 'node not registered';
   return [
     'microk8s is running',
     'high-availability: no (the datastore is an external etcd)',
-    `kubernetes: api server ${k.apiServerReady ? 'ready' : 'not ready'}, ${node}`,
+    formatKubernetesHealth(status.kubernetes),
     `  datastore: external etcd at ${status.datastore.endpoints.join(', ')}`,
     'addons:',
     '  none installed (this version has no addons yet)',

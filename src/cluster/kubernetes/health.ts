@@ -78,6 +78,14 @@ export async function kubernetesHealth(paths: Paths): Promise<KubernetesHealth> 
   };
 }
 
+/** The status line: `kubernetes: api server ready, node NAME Ready (vX.Y.Z)`. */
+export function formatKubernetesHealth(k: KubernetesHealth): string {
+  const node = k.node
+    ? `node ${k.node.name} ${k.node.ready ? 'Ready' : 'NotReady'} (${k.node.version})`
+    : 'node not registered';
+  return `kubernetes: api server ${k.apiServerReady ? 'ready' : 'not ready'}, ${node}`;
+}
+
 export function kubernetesServes(health: KubernetesHealth): boolean {
   return health.apiServerReady && health.node?.ready === true;
 }

@@ -4,8 +4,7 @@
  * detached process that outlives the command; stop asks the supervisor to take everything down
  * (daemons, containers, shims) and waits for it, bounded.
  */
-import { spawn } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, openSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { isAbsolute, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { MicroK8sError } from '../../lib/errors.js';
@@ -15,7 +14,7 @@ import { resolveUpstreamPaths } from '../../lib/upstream-paths.js';
 import { currentNodeRecord } from '../../node/record.js';
 import { SERVICE_NAMES, type ServiceName } from '../../services/catalog.js';
 import { snapctlServices } from '../../services/restart.js';
-import { daemonCommand } from '../../services/spawn.js';
+import { spawnDaemon } from '../../services/spawn.js';
 import {
   readSupervisorReport,
   runningSupervisor,
@@ -99,22 +98,6 @@ export interface StartResult {
   readonly report: SupervisorReport;
 }
 
-function spawnSupervisor(paths: Paths): number {
-  mkdirSync(paths.logs, { recursive: true });
-  const out = openSync(join(paths.logs, 'supervisor.log'), 'a');
-  try {
-    const [command, ...args] = daemonCommand(['supervisor', 'run']);
-    // Daemons log at info (this command runs at warn, which its children would inherit).
-    const env = { ...process.env, MICROK8S_LOG_LEVEL: 'info' };
-    const child = spawn(command!, args, { detached: true, stdio: ['ignore', out, out], env });
-    child.unref();
-    if (child.pid === undefined) throw new MicroK8sError('MK_INTERNAL', 'could not start the supervisor');
-    return child.pid;
-  } finally {
-    closeSync(out);
-  }
-}
-
 /** The binaries a start needs, checked before anything is set up or spawned. */
 function requireUpstream(): void {
   const bin = resolveUpstreamPaths().bin;
@@ -163,7 +146,8 @@ export async function startNode(paths: Paths, options: SetupOptions = {}): Promi
       supervisorPid: running.pid,
       report: running,
     };
-  const pid = spawnSupervisor(paths);
+  // Daemons log at info (this command runs at warn, which its children would inherit).
+  const pid = spawnDaemon(paths, 'supervisor', ['supervisor', 'run'], { MICROK8S_LOG_LEVEL: 'info' });
   const deadline = Date.now() + LIFECYCLE_LIMITS.startWaitMs;
   while (Date.now() < deadline) {
     const report = readSupervisorReport(paths.run);

@@ -25,11 +25,17 @@ export function adminTls(paths: Paths): ClientTls {
 }
 
 /** The API server uses the embedded datastore unless its --etcd-servers names another etcd. */
-export function usesEmbeddedDatastore(paths: Paths): boolean {
+/** kube-apiserver's --etcd-servers, one endpoint each (none before it is configured). */
+export function apiServerEtcdServers(paths: Paths): string[] {
   const servers = readArgsFile(join(paths.args, 'kube-apiserver'), { missingOk: true }).get(
     'etcd-servers',
   )?.[0];
-  return servers === undefined || servers.startsWith('unix://');
+  return (servers ?? '').split(',').filter(Boolean);
+}
+
+export function usesEmbeddedDatastore(paths: Paths): boolean {
+  const [first] = apiServerEtcdServers(paths);
+  return first === undefined || first.startsWith('unix://');
 }
 
 export function nodeDaemons(paths: Paths): DaemonSpec[] {

@@ -5,6 +5,7 @@
  * MicroK8s's defaults: API server on 16443, services in 10.152.183.0/24, pods in 10.1.0.0/16.
  */
 import { join } from 'node:path';
+import { assert } from '../../lib/assert.js';
 import type { UpstreamPaths } from '../../lib/upstream-paths.js';
 import { NETWORK, type UpstreamLayout } from '../../services/upstream/layout.js';
 import type { CertsLayout } from '../pki/layout.js';
@@ -16,8 +17,8 @@ export interface RenderContext {
   readonly hostname: string;
   /** The node's address: what the API server advertises and the kubelet reports. */
   readonly address: string;
-  /** kube-apiserver's datastore: this node's etcd socket, or an external etcd. */
-  readonly etcd: EtcdTarget;
+  /** kube-apiserver's datastore: this node's etcd socket, or an external etcd (none on a worker). */
+  readonly etcd?: EtcdTarget;
   /** The sandbox image, by its full local name. */
   readonly sandboxImage: string;
   /** Which /24 of the pod CIDR this node hands out: its member id (a worker: see setup.ts). */
@@ -46,7 +47,8 @@ function argsText(service: string, flags: readonly string[]): string {
   return `# ${service} args (one flag per line); written by microk8s, editable by operators\n${flags.join('\n')}\n`;
 }
 
-function etcdFlags(etcd: EtcdTarget): string[] {
+function etcdFlags(etcd: EtcdTarget | undefined): string[] {
+  assert(etcd !== undefined, 'the API server is rendered for a control-plane node, which has a datastore');
   if (etcd.kind === 'embedded') return [`--etcd-servers=unix://${etcd.socket}`];
   return [
     `--etcd-servers=${etcd.endpoints.join(',')}`,
@@ -268,21 +270,18 @@ export function renderUpstreamConfig(
   args: string,
   role: 'control-plane' | 'worker' = 'control-plane',
 ): RenderedFile[] {
-  const controlPlane = new Set(['kube-apiserver', 'kube-controller-manager', 'kube-scheduler']);
-  return allUpstreamFiles(ctx, args).filter(
-    (file) => role === 'control-plane' || !controlPlane.has(file.path.slice(args.length + 1)),
-  );
-}
-
-function allUpstreamFiles(ctx: RenderContext, args: string): RenderedFile[] {
   const arg = (name: string, text: string): RenderedFile => ({ path: join(args, name), text, mode: 0o644 });
   return [
     arg('containerd', containerdArgs(ctx)),
     { path: ctx.layout.containerdConfig, text: containerdConfig(ctx), mode: 0o644 },
     { path: join(ctx.layout.cniConfDir, '10-microk8s.conflist'), text: cniNetwork(ctx), mode: 0o644 },
-    arg('kube-apiserver', apiServerArgs(ctx)),
-    arg('kube-controller-manager', controllerManagerArgs(ctx)),
-    arg('kube-scheduler', schedulerArgs(ctx)),
+    ...(role === 'control-plane'
+      ? [
+          arg('kube-apiserver', apiServerArgs(ctx)),
+          arg('kube-controller-manager', controllerManagerArgs(ctx)),
+          arg('kube-scheduler', schedulerArgs(ctx)),
+        ]
+      : []),
     arg('kubelet', kubeletArgs(ctx)),
     { path: ctx.layout.kubeletConfig, text: kubeletConfig(ctx), mode: 0o644 },
     arg('kube-proxy', proxyArgs(ctx)),

@@ -26,7 +26,7 @@ import { initSingleNode } from '../agent/node-init.js';
 import { usableAddresses } from '../join/addresses.js';
 import { parseKubeconfig } from '../pki/kubeconfig.js';
 import { nodeHostname } from '../pki/names.js';
-import { type EtcdTarget, type RenderContext, renderUpstreamConfig } from './render.js';
+import { type EtcdTarget, type RenderContext, type RenderedFile, renderUpstreamConfig } from './render.js';
 
 export interface SetupOptions {
   /** The node's address for a fresh node; the first usable address otherwise. */
@@ -76,6 +76,18 @@ function kubeletNodeNameFromCertificate(kubeconfig: string): string | undefined 
 function workerSubnetIndex(address: string): number {
   const last = Number(address.split('.').at(-1));
   return 100 + (Number.isInteger(last) ? last % 150 : 0);
+}
+
+/** Writes the files that do not exist yet (existing ones may hold an operator's edits). */
+async function writeMissing(files: readonly RenderedFile[]): Promise<string[]> {
+  const written: string[] = [];
+  for (const file of files) {
+    if (existsSync(file.path)) continue;
+    await mkdir(dirname(file.path), { recursive: true });
+    await writeFileAtomic(file.path, file.text, { mode: file.mode });
+    written.push(file.path);
+  }
+  return written;
 }
 
 export async function ensureKubernetesNode(paths: Paths, options: SetupOptions = {}): Promise<SetupResult> {
@@ -129,12 +141,7 @@ export async function ensureKubernetesNode(paths: Paths, options: SetupOptions =
     });
     written.push(apiServerArgs);
   }
-  for (const file of renderUpstreamConfig(render, paths.args)) {
-    if (existsSync(file.path)) continue;
-    await mkdir(dirname(file.path), { recursive: true });
-    await writeFileAtomic(file.path, file.text, { mode: file.mode });
-    written.push(file.path);
-  }
+  written.push(...(await writeMissing(renderUpstreamConfig(render, paths.args))));
   return { initialised, address, written };
 }
 
@@ -147,17 +154,13 @@ async function ensureWorkerNode(paths: Paths, address: string): Promise<SetupRes
     upstream: resolveUpstreamPaths(),
     hostname: kubeletNodeNameFromCertificate(ctx.certs.kubeconfigs.kubelet) ?? nodeHostname(osHostname()),
     address,
-    etcd: { kind: 'embedded', socket: '' }, // no API server runs here
     sandboxImage: SANDBOX_IMAGE,
     memberId: workerSubnetIndex(address),
     canLowerOomScore: canLowerOomScore(),
   };
-  const written: string[] = [];
-  for (const file of renderUpstreamConfig(render, paths.args, 'worker')) {
-    if (existsSync(file.path)) continue;
-    await mkdir(dirname(file.path), { recursive: true });
-    await writeFileAtomic(file.path, file.text, { mode: file.mode });
-    written.push(file.path);
-  }
-  return { initialised: false, address, written };
+  return {
+    initialised: false,
+    address,
+    written: await writeMissing(renderUpstreamConfig(render, paths.args, 'worker')),
+  };
 }

@@ -1,7 +1,5 @@
-import { join } from 'node:path';
-import { kubeLabKubectl } from '../../lab/kube/cluster.js';
+import { labKubectlCommand } from '../../lab/kube/cluster.js';
 import { MicroK8sCommand } from '../../lib/command.js';
-import { resolvePaths } from '../../lib/paths.js';
 
 /** Listed for --help; bin/run.js runs it before oclif, so every argument reaches kubectl. */
 export default class LabKubectl extends MicroK8sCommand {
@@ -13,6 +11,6 @@ export default class LabKubectl extends MicroK8sCommand {
   static override strict = false;
 
   async run() {
-    this.exit(await kubeLabKubectl(join(resolvePaths().common, 'lab'), this.argv));
+    this.exit(await labKubectlCommand(this.argv));
   }
 }

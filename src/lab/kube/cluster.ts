@@ -211,6 +211,16 @@ export function liveNode(spec: KubeLabSpec): KubeLabNode {
   return node;
 }
 
+/**
+ * `lab kubectl [--dir DIR] ARGS...`: the lab in DIR (default <common>/lab, as every lab command
+ * has it); everything after is kubectl's.
+ */
+export function labKubectlCommand(argv: readonly string[]): Promise<number> {
+  const custom = argv[0] === '--dir' && argv[1] !== undefined;
+  const dir = custom ? argv[1]! : join(resolvePaths().common, 'lab');
+  return kubeLabKubectl(dir, argv.slice(custom ? 2 : 0));
+}
+
 /** kubectl through a live node, in the foreground; its exit code. */
 export async function kubeLabKubectl(dir: string, args: readonly string[]): Promise<number> {
   const spec = readKubeLab(dir);
@@ -303,7 +313,17 @@ export async function kubeLabStatus(
 /** A crash of a whole node: every process in its namespace, and its containers, SIGKILLed. */
 export async function kubeLabKill(dir: string, name: string): Promise<KubeLabNode> {
   const { spec, node } = findNode(dir, name);
-  const pids = pidsIn(spec.network, node.index);
+  await crashNode(spec.network, node.index, node.home);
+  return node;
+}
+
+/**
+ * Kills every process in node `index`'s namespace and removes its containers (their processes
+ * live in namespaces of their own), and returns once they are dead: the next command must not
+ * take the node for a live one.
+ */
+export async function crashNode(network: LabNetworkSpec, index: number, home: string): Promise<void> {
+  const pids = pidsIn(network, index);
   for (const pid of pids) {
     try {
       process.kill(pid, 'SIGKILL');
@@ -311,11 +331,9 @@ export async function kubeLabKill(dir: string, name: string): Promise<KubeLabNod
       // gone already
     }
   }
-  // Dead before this returns: the next command must not take the node for a live one.
   const deadline = Date.now() + KILL_WAIT_MS;
   while (pids.some((pid) => isRecordedProcessAlive(pid)) && Date.now() < deadline) await sleep(50);
-  await cleanupAfterStop(resolveUpstreamPaths(), upstreamLayout(resolvePaths({ MICROK8S_HOME: node.home })));
-  return node;
+  await cleanupAfterStop(resolveUpstreamPaths(), upstreamLayout(resolvePaths({ MICROK8S_HOME: home })));
 }
 
 const KILL_WAIT_MS = 10_000;

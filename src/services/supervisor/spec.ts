@@ -44,6 +44,11 @@ export const SUPERVISOR_LIMITS = {
   /** How long a start waits for the services it depends on before starting anyway. */
   dependencyWaitMs: 180_000,
   probeEveryMs: 1_000,
+  /**
+   * Once a daemon serves, a probe every few seconds is enough: each one is a new connection (for
+   * the API server a TLS handshake with the admin identity), a cost paid for the node's life.
+   */
+  probeReadyEveryMs: 5_000,
   probeTimeoutMs: 2_000,
   /** Log files are rotated (one old copy kept) when they pass this size at a start. */
   logRotateBytes: 20 * 1024 * 1024,

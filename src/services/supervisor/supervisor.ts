@@ -241,7 +241,7 @@ export class Supervisor {
       } else if (runner.state === 'ready') {
         this.#setState(runner, 'starting');
       }
-      await sleep(SUPERVISOR_LIMITS.probeEveryMs);
+      await sleep(ok ? SUPERVISOR_LIMITS.probeReadyEveryMs : SUPERVISOR_LIMITS.probeEveryMs);
     }
   }
 
