@@ -69,8 +69,8 @@ export class InboundConnection {
       return;
     }
     this.helloTimer = setTimeout(
-      () => this.reject(`no hello within ${ctx.limits.handshakeTimeoutMs} ms`),
-      ctx.limits.handshakeTimeoutMs,
+      () => this.reject(`no hello within ${ctx.limits.inboundHandshakeTimeoutMs} ms`),
+      ctx.limits.inboundHandshakeTimeoutMs,
     );
   }
 

@@ -18,12 +18,28 @@ export interface TransportLimits {
   /** First reconnect delay after a failure; doubles per failure (with jitter) up to the max. */
   readonly reconnectMinMs: number;
   readonly reconnectMaxMs: number;
-  /** TCP connect + TLS handshake, and on the listener also the hello frame, must finish in this. */
+  /** Outbound: TCP connect + TLS handshake must finish in this. */
   readonly handshakeTimeoutMs: number;
+  /**
+   * Inbound: TLS handshake and hello frame must finish in this. Short, because a socket in its
+   * handshake holds a slot: a member on a LAN needs milliseconds, a silent socket gets 3 s.
+   */
+  readonly inboundHandshakeTimeoutMs: number;
   /** A peer that does not drain our writes for this long is cut off and re-dialed. */
   readonly writeStallTimeoutMs: number;
   /** Accepted sockets (authenticated or not) at one time; more are refused by the listener. */
   readonly maxInboundConnections: number;
+  /**
+   * Accepted sockets from one source address. A member needs one (two while it re-dials); the
+   * cap keeps one address from holding every slot with sockets that never finish a handshake.
+   */
+  readonly maxInboundPerSource: number;
+  /**
+   * Slots of maxInboundConnections kept for the members' addresses (the member table's peer
+   * hosts): sockets from many other addresses together never take these, so a restarting member
+   * always gets back in.
+   */
+  readonly reservedInboundForMembers: number;
 }
 
 export const DEFAULT_TRANSPORT_LIMITS: TransportLimits = {
@@ -34,8 +50,11 @@ export const DEFAULT_TRANSPORT_LIMITS: TransportLimits = {
   reconnectMinMs: 50,
   reconnectMaxMs: 5000,
   handshakeTimeoutMs: 5000,
+  inboundHandshakeTimeoutMs: 3000,
   writeStallTimeoutMs: 10000,
   maxInboundConnections: 256,
+  maxInboundPerSource: 8,
+  reservedInboundForMembers: 64,
 };
 
 const SPECS: Record<keyof TransportLimits, { min: number; max: number; unit: string }> = {
@@ -46,8 +65,11 @@ const SPECS: Record<keyof TransportLimits, { min: number; max: number; unit: str
   reconnectMinMs: { min: 1, max: 60_000, unit: 'ms' },
   reconnectMaxMs: { min: 1, max: 600_000, unit: 'ms' },
   handshakeTimeoutMs: { min: 50, max: 120_000, unit: 'ms' },
+  inboundHandshakeTimeoutMs: { min: 50, max: 120_000, unit: 'ms' },
   writeStallTimeoutMs: { min: 50, max: 600_000, unit: 'ms' },
   maxInboundConnections: { min: 1, max: 65536, unit: 'connections' },
+  maxInboundPerSource: { min: 1, max: 65536, unit: 'connections' },
+  reservedInboundForMembers: { min: 0, max: 65535, unit: 'connections' },
 };
 
 export function validateTransportLimits(overrides: Partial<TransportLimits> = {}): TransportLimits {
@@ -63,6 +85,13 @@ export function validateTransportLimits(overrides: Partial<TransportLimits> = {}
         limit: 'transport.reconnectMaxMs',
         value: limits.reconnectMaxMs,
       },
+    );
+  }
+  if (limits.reservedInboundForMembers >= limits.maxInboundConnections) {
+    throw new MicroK8sError(
+      'MK_INVALID_CONFIG',
+      'transport.reservedInboundForMembers must be < transport.maxInboundConnections',
+      { limit: 'transport.reservedInboundForMembers', value: limits.reservedInboundForMembers },
     );
   }
   if (limits.maxBatchBytes > limits.maxFrameBytes) {

@@ -21,9 +21,11 @@ import type { Socket } from 'node:net';
 import { type AddressInfo, isIP } from 'node:net';
 import { createSecureContext, createServer, type SecureContext, type Server, type TLSSocket } from 'node:tls';
 import { assert } from '../../lib/assert.js';
+import { ConnectionAdmission, sameAddress } from '../../lib/connection-admission.js';
 import { MicroK8sError } from '../../lib/errors.js';
 import { createLogger, type Logger } from '../../lib/log.js';
 import { SeededRandom } from '../../lib/random.js';
+import { RateLimitedLog } from '../../lib/rate-limited-log.js';
 import type { Message, NodeId } from '../raft/types.js';
 import { encodeMessage } from './codec.js';
 import { newCounters, type TransportCounters } from './counters.js';
@@ -86,6 +88,14 @@ function checkAddress(address: PeerAddress, what: string, allowEphemeral: boolea
   }
 }
 
+/**
+ * A TLS server socket wraps the accepted TCP socket; Node keeps it as `_parent` (not a documented
+ * field, hence the callers' fallbacks).
+ */
+function parentOf(socket: TLSSocket): Socket | undefined {
+  return (socket as unknown as { _parent?: Socket })._parent;
+}
+
 export class PeerTransport {
   private readonly id: NodeId;
   private readonly clusterId: string;
@@ -107,6 +117,9 @@ export class PeerTransport {
   private readonly remotes = new WeakMap<Socket, string>();
   private handler: ((message: Message) => void) | undefined;
   private server: Server | undefined;
+  private admission: ConnectionAdmission | undefined;
+  /** Failed handshakes come by the hundred under a flood: one line per interval. */
+  private handshakeLog: RateLimitedLog | undefined;
   private state: State = 'new';
 
   constructor(options: PeerTransportOptions) {
@@ -176,10 +189,25 @@ export class PeerTransport {
       requestCert: true,
       rejectUnauthorized: true,
       minVersion: 'TLSv1.3',
-      handshakeTimeout: this.limits.handshakeTimeoutMs,
+      handshakeTimeout: this.limits.inboundHandshakeTimeoutMs,
     });
-    server.maxConnections = this.limits.maxInboundConnections;
+    // Not server.maxConnections: it counts every socket alike, so sockets that never finish a
+    // handshake could keep a member out (see ConnectionAdmission).
+    const admission = new ConnectionAdmission({
+      name: 'peer port',
+      limits: {
+        maxConnections: this.limits.maxInboundConnections,
+        maxPerSource: this.limits.maxInboundPerSource,
+        reservedForKnown: this.limits.reservedInboundForMembers,
+      },
+      logger: this.logger,
+      isKnown: (address) => this.isMemberAddress(address),
+    });
+    this.admission = admission;
+    this.handshakeLog = new RateLimitedLog(this.logger);
+    admission.attach(server);
     server.on('connection', (socket: Socket) => {
+      if (admission.wasRefused(socket)) return;
       this.rawSockets.add(socket);
       // Read now: once a failed handshake has closed the socket, the address is gone.
       this.remotes.set(socket, `${socket.remoteAddress}:${socket.remotePort}`);
@@ -187,21 +215,21 @@ export class PeerTransport {
     });
     server.on('secureConnection', (socket: TLSSocket) => this.onSecureConnection(socket));
     server.on('tlsClientError', (error: Error, socket: TLSSocket) => {
+      socket.destroy();
+      // A socket the admission closed: already counted and logged there.
+      if (admission.wasRefused(parentOf(socket))) return;
       this.counters.rejectedPeers++;
       // With rejectUnauthorized, Node closes a connection whose client certificate fails
       // verification and reports only "socket hang up"; the real reason is authorizationError.
       const reason = socket.authorizationError ? String(socket.authorizationError) : error.message;
-      this.logger.warn('rejected a peer connection: TLS handshake failed', {
+      const tlsError = (error as NodeJS.ErrnoException).code;
+      this.handshakeLog?.warn(`tls:${tlsError}`, 'rejected a peer connection: TLS handshake failed', {
         remote: this.remoteOf(socket),
         error: new MicroK8sError('MK_PEER_REJECTED', reason, {}, { cause: error }),
-        tlsError: (error as NodeJS.ErrnoException).code,
-      });
-      socket.destroy();
-    });
-    server.on('drop', (data?: { remoteAddress?: string; remotePort?: number }) => {
-      this.logger.warn('refused an inbound connection: too many open', {
-        remote: `${data?.remoteAddress}:${data?.remotePort}`,
-        maxInboundConnections: this.limits.maxInboundConnections,
+        tlsError,
+        ...(tlsError === 'ERR_TLS_HANDSHAKE_TIMEOUT'
+          ? { inboundHandshakeTimeoutMs: this.limits.inboundHandshakeTimeoutMs }
+          : {}),
       });
     });
     this.server = server;
@@ -336,11 +364,20 @@ export class PeerTransport {
     this.logger.info('peer transport stopped', { id: this.id });
   }
 
+  /** Inbound sockets open now (handshaking or not) and refused by the admission so far. */
+  inboundAdmission(): { open: number; refused: number } {
+    return { open: this.admission?.openConnections ?? 0, refused: this.admission?.refused ?? 0 };
+  }
+
+  /** A source address is a member's: the host it is dialed at (the member table's peer address). */
+  private isMemberAddress(address: string): boolean {
+    for (const link of this.links.values()) if (sameAddress(link.currentAddress.host, address)) return true;
+    return false;
+  }
+
   private remoteOf(socket: TLSSocket): string {
     if (socket.remoteAddress) return `${socket.remoteAddress}:${socket.remotePort}`;
-    // A TLS server socket wraps the accepted TCP socket; Node keeps it as `_parent` (not a
-    // documented field, hence the fallback).
-    const parent = (socket as unknown as { _parent?: Socket })._parent;
+    const parent = parentOf(socket);
     return (parent && this.remotes.get(parent)) ?? 'unknown';
   }
 
