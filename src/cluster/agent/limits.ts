@@ -6,6 +6,12 @@ export const AGENT_LIMITS = {
   maxBodyBytes: 64 * 1024,
   /** Reading a request body, so a slow client cannot hold a handler forever. */
   requestTimeoutMs: 15_000,
+  /** The TLS handshake of a connection to the agent (Node's default is 120 s). */
+  tlsHandshakeTimeoutMs: 10_000,
+  /** Open connections to the agent, handshaking or not (joins and configure rolls need a few). */
+  maxConnections: 256,
+  /** Open connections from one source address. */
+  maxConnectionsPerSource: 32,
   /** One call to the local datastore (admin socket or etcd socket). */
   datastoreTimeoutMs: 3_000,
   /** The joiner's TCP + TLS connect to the agent. */

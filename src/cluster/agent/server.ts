@@ -16,6 +16,7 @@ import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { nodeIdFromCertificate } from '../../datastore/transport/identity.js';
+import { ConnectionAdmission } from '../../lib/connection-admission.js';
 import { isMicroK8sError, MicroK8sError } from '../../lib/errors.js';
 import { createLogger } from '../../lib/log.js';
 import type { AgentBind } from './context.js';
@@ -102,9 +103,18 @@ export class AgentServer {
     // itself with a token); only /v1/remove insists on a member's certificate.
     const clientAuth = { ca: readFileSync(options.caPath), requestCert: true, rejectUnauthorized: false };
     this.server = createServer(
-      { ...tls, ...clientAuth, minVersion: 'TLSv1.2' },
+      { ...tls, ...clientAuth, minVersion: 'TLSv1.2', handshakeTimeout: AGENT_LIMITS.tlsHandshakeTimeoutMs },
       (req, res) => void this.route(req, res),
     );
+    new ConnectionAdmission({
+      name: 'cluster agent port',
+      limits: {
+        maxConnections: AGENT_LIMITS.maxConnections,
+        maxPerSource: AGENT_LIMITS.maxConnectionsPerSource,
+        reservedForKnown: 0,
+      },
+      logger: log,
+    }).attach(this.server);
     this.server.requestTimeout = AGENT_LIMITS.requestTimeoutMs;
     this.server.headersTimeout = AGENT_LIMITS.requestTimeoutMs;
   }

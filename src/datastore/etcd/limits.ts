@@ -1,4 +1,5 @@
 /** The named, validated limits of the etcd API server. Defaults are etcd's where etcd has one. */
+import { MicroK8sError } from '../../lib/errors.js';
 import { checkLimit, KiB, MiB } from '../../lib/limits.js';
 
 export interface EtcdServerLimits {
@@ -16,7 +17,11 @@ export interface EtcdServerLimits {
   readonly watchResponseBytes: number;
   /** Live events buffered per watcher while it replays history; beyond, it re-reads history. */
   readonly watchBufferEvents: number;
-  /** Bytes queued on a watch stream for a slow client before its watchers fall back to history. */
+  /**
+   * Bytes queued on a watch stream for a slow client before its watchers fall back to history
+   * (which costs the server nothing while the client catches up). 8 MiB holds a few of the
+   * largest revisions (maxRequestBytes, twice with prev_kv); etcd itself buffers 128 responses.
+   */
   readonly watchQueueBytes: number;
   /** Smallest lease TTL granted, in seconds (etcd: 1.5 election timeouts, rounded up). */
   readonly minLeaseTtlSeconds: number;
@@ -37,6 +42,25 @@ export interface EtcdServerLimits {
   readonly stopGraceMs: number;
   /** Largest HTTP/2 header block accepted from a client (the :authority rewrite buffers blocks). */
   readonly maxHeaderBlockBytes: number;
+  /**
+   * Open client connections on the TCP port (TLS or loopback), handshaking or not; the unix
+   * socket has none (its file mode guards it). A kube-apiserver opens a few, etcdctl one.
+   */
+  readonly maxClientConnections: number;
+  /** Open client connections from one source address. */
+  readonly maxClientConnectionsPerSource: number;
+  /** A TLS handshake on the TCP port must finish in this (Node's default is 120 s). */
+  readonly tlsHandshakeTimeoutMs: number;
+  /** Watchers on one Watch stream; one more is RESOURCE_EXHAUSTED and ends the stream. */
+  readonly maxWatchersPerStream: number;
+  /** Watchers over all the streams of one connection; beyond, as above. */
+  readonly maxWatchersPerConnection: number;
+  /**
+   * Bytes queued on a watch stream whose client does not read, past which the stream is cut off
+   * (RESOURCE_EXHAUSTED). Above watchQueueBytes, where live events already stop being queued, so
+   * only a client that stopped reading and keeps sending requests gets there.
+   */
+  readonly watchStreamMaxQueuedBytes: number;
 }
 
 export const DEFAULT_ETCD_LIMITS: EtcdServerLimits = {
@@ -47,7 +71,7 @@ export const DEFAULT_ETCD_LIMITS: EtcdServerLimits = {
   watchReplayEvents: 1000,
   watchResponseBytes: 1 * MiB,
   watchBufferEvents: 10_000,
-  watchQueueBytes: 64 * MiB,
+  watchQueueBytes: 8 * MiB,
   minLeaseTtlSeconds: 2,
   maxLeaseTtlSeconds: 9_000_000_000,
   keepaliveTimeMs: 2 * 60 * 60 * 1000,
@@ -56,6 +80,12 @@ export const DEFAULT_ETCD_LIMITS: EtcdServerLimits = {
   leaderlessChecks: 3,
   stopGraceMs: 2000,
   maxHeaderBlockBytes: 1 * MiB,
+  maxClientConnections: 1024,
+  maxClientConnectionsPerSource: 128,
+  tlsHandshakeTimeoutMs: 10_000,
+  maxWatchersPerStream: 4096,
+  maxWatchersPerConnection: 8192,
+  watchStreamMaxQueuedBytes: 16 * MiB,
 };
 
 const SPECS: Record<keyof EtcdServerLimits, { min: number; max: number; unit: string }> = {
@@ -75,12 +105,28 @@ const SPECS: Record<keyof EtcdServerLimits, { min: number; max: number; unit: st
   leaderlessChecks: { min: 1, max: 1000, unit: 'checks' },
   stopGraceMs: { min: 0, max: 60 * 1000, unit: 'ms' },
   maxHeaderBlockBytes: { min: 16 * KiB, max: 64 * MiB, unit: 'bytes' },
+  maxClientConnections: { min: 1, max: 65536, unit: 'connections' },
+  maxClientConnectionsPerSource: { min: 1, max: 65536, unit: 'connections' },
+  tlsHandshakeTimeoutMs: { min: 100, max: 120_000, unit: 'ms' },
+  maxWatchersPerStream: { min: 1, max: 1 << 20, unit: 'watchers' },
+  maxWatchersPerConnection: { min: 1, max: 1 << 20, unit: 'watchers' },
+  watchStreamMaxQueuedBytes: { min: 64 * KiB, max: 4096 * MiB, unit: 'bytes' },
 };
 
 export function validateEtcdLimits(overrides: Partial<EtcdServerLimits> = {}): EtcdServerLimits {
   const limits = { ...DEFAULT_ETCD_LIMITS, ...overrides };
   for (const key of Object.keys(SPECS) as (keyof EtcdServerLimits)[]) {
     checkLimit({ name: `etcd.${key}`, ...SPECS[key] }, limits[key]);
+  }
+  if (limits.watchStreamMaxQueuedBytes <= limits.watchQueueBytes) {
+    throw new MicroK8sError(
+      'MK_INVALID_CONFIG',
+      'etcd.watchStreamMaxQueuedBytes must be > etcd.watchQueueBytes',
+      {
+        limit: 'etcd.watchStreamMaxQueuedBytes',
+        value: limits.watchStreamMaxQueuedBytes,
+      },
+    );
   }
   return limits;
 }

@@ -10,6 +10,7 @@
 import { chmodSync, lstatSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import tls from 'node:tls';
+import type { ConnectionAdmission } from '../../lib/connection-admission.js';
 import { MicroK8sError } from '../../lib/errors.js';
 
 export interface TlsMaterial {
@@ -177,10 +178,17 @@ export async function listenUnix(
   };
 }
 
+/** What bounds the TCP port: the admission of accepted sockets and the TLS handshake time. */
+export interface TcpGuard {
+  readonly admission: ConnectionAdmission;
+  readonly tlsHandshakeTimeoutMs: number;
+}
+
 export async function listenTcp(
   options: TcpListenOptions,
   onConnection: (socket: net.Socket) => void,
-  onTlsError: (error: Error) => void,
+  onTlsError: (error: Error, refusedByAdmission: boolean) => void,
+  guard: TcpGuard,
 ): Promise<ListenerHandle> {
   const host = stripBrackets(options.host);
   let server: net.Server;
@@ -194,13 +202,22 @@ export async function listenTcp(
         rejectUnauthorized: true,
         ALPNProtocols: ['h2'],
         minVersion: 'TLSv1.2',
+        handshakeTimeout: guard.tlsHandshakeTimeoutMs,
       },
       onConnection,
     );
-    secure.on('tlsClientError', onTlsError);
+    // After the TLS layer's own 'connection' listener: a refused socket is closed before any
+    // handshake work.
+    guard.admission.attach(secure);
+    secure.on('tlsClientError', (error, socket) => {
+      const parent = (socket as unknown as { _parent?: net.Socket })._parent;
+      onTlsError(error, guard.admission.wasRefused(parent));
+    });
     server = secure;
   } else {
-    server = net.createServer(onConnection);
+    server = net.createServer((socket) => {
+      if (guard.admission.admit(socket)) onConnection(socket);
+    });
   }
   await listening(server, `${options.host}:${options.port}`, (s) => s.listen(options.port, host));
   const address = server.address();

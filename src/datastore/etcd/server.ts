@@ -9,8 +9,10 @@
  */
 import type net from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { ConnectionAdmission } from '../../lib/connection-admission.js';
 import { MicroK8sError } from '../../lib/errors.js';
 import { createLogger, type Logger } from '../../lib/log.js';
+import { RateLimitedLog } from '../../lib/rate-limited-log.js';
 import { AuthorityRewritingConnection } from './authority.js';
 import type { EtcdBackend } from './backend.js';
 import { ETCD_ERRORS, etcdError, mapError, toServiceError } from './errors.js';
@@ -73,11 +75,15 @@ type UnaryHandler = (call: ServerUnaryCall<unknown>, callback: UnaryCallback) =>
 export class EtcdServer {
   private readonly backend: EtcdBackend;
   private readonly logger: Logger;
+  /** Lines about limits a client hits (one per interval and limit). */
+  private readonly limitLog: RateLimitedLog;
   readonly limits: EtcdServerLimits;
   private readonly grpcServer: GrpcServer;
   private readonly listeners: ListenerHandle[] = [];
   private readonly sockets = new Set<net.Socket>();
   private readonly watchStreams = new Set<WatchStream>();
+  /** Watchers per connection (maxWatchersPerConnection), all its watch streams together. */
+  private readonly watchersByConnection = new WeakMap<object, { count: number }>();
   /** Streams opened with clientv3's require-leader metadata. */
   private readonly leaderWatchStreams = new WeakSet<WatchStream>();
   private readonly leaderKeepAlives = new WeakSet<KeepAliveCall>();
@@ -92,6 +98,7 @@ export class EtcdServer {
   constructor(options: EtcdServerOptions) {
     this.backend = options.backend;
     this.logger = options.logger ?? createLogger('datastore.etcd');
+    this.limitLog = new RateLimitedLog(this.logger);
     this.limits = validateEtcdLimits(options.limits);
     const services: EtcdServices = loadEtcdServices();
     this.kv = new KvService(this.backend, this.limits);
@@ -142,14 +149,37 @@ export class EtcdServer {
     checkListenPolicy(options);
     const bound: BoundListener[] = [];
     const onConnection = (socket: net.Socket) => this.accept(socket);
-    const onTlsError = (error: Error) => this.logger.debug('TLS handshake refused', { error });
+    const onTlsError = (error: Error, refusedByAdmission: boolean) => {
+      if (refusedByAdmission) return; // logged by the admission
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code === 'ERR_TLS_HANDSHAKE_TIMEOUT') {
+        this.limitLog.warn('tlsHandshakeTimeoutMs', 'closed a client connection: no TLS handshake in time', {
+          error: new MicroK8sError(
+            'MK_LIMIT_EXCEEDED',
+            `no TLS handshake within ${this.limits.tlsHandshakeTimeoutMs} ms`,
+          ),
+          tlsHandshakeTimeoutMs: this.limits.tlsHandshakeTimeoutMs,
+        });
+      } else this.logger.debug('TLS handshake refused', { error });
+    };
     if (options.unixSocket !== undefined) {
       const handle = await listenUnix(options.unixSocket, options.unixSocketMode ?? 0o600, onConnection);
       this.listeners.push(handle);
       bound.push(handle.bound);
     }
     if (options.tcp !== undefined) {
-      const handle = await listenTcp(options.tcp, onConnection, onTlsError);
+      const handle = await listenTcp(options.tcp, onConnection, onTlsError, {
+        admission: new ConnectionAdmission({
+          name: 'etcd client port',
+          limits: {
+            maxConnections: this.limits.maxClientConnections,
+            maxPerSource: this.limits.maxClientConnectionsPerSource,
+            reservedForKnown: 0,
+          },
+          logger: this.logger,
+        }),
+        tlsHandshakeTimeoutMs: this.limits.tlsHandshakeTimeoutMs,
+      });
       this.listeners.push(handle);
       bound.push(handle.bound);
     }
@@ -304,9 +334,21 @@ export class EtcdServer {
       call.emit('error', this.fail('Watch', error));
       return;
     }
+    const key = call.connection ?? call;
+    let connectionWatchers = this.watchersByConnection.get(key);
+    if (!connectionWatchers) {
+      connectionWatchers = { count: 0 };
+      this.watchersByConnection.set(key, connectionWatchers);
+    }
     const stream = new WatchStream(
       call,
-      { backend: this.backend, limits: this.limits, logger: this.logger.child('watch') },
+      {
+        backend: this.backend,
+        limits: this.limits,
+        logger: this.logger.child('watch'),
+        connectionWatchers,
+        limitLog: this.limitLog,
+      },
       (s) => this.watchStreams.delete(s),
     );
     this.watchStreams.add(stream);

@@ -15,7 +15,9 @@
  *
  * A slow client: responses are queued on the stream; past a byte budget the stream is congested
  * and its live watchers fall back to catching up, which waits for the queue to drain and reads
- * history in steps. A compaction that overtakes a catching-up watcher cancels it with the
+ * history in steps. A client that stops reading and keeps sending requests (each answered)
+ * reaches a second, higher budget and is cut off (RESOURCE_EXHAUSTED), as is one that opens too
+ * many watchers on a stream or a connection. A compaction that overtakes a catching-up watcher cancels it with the
  * compact revision, as etcd does.
  *
  * Progress: a RequestProgress is answered (watch_id -1) only when every watcher of the stream is
@@ -24,13 +26,14 @@
  * progress response (their own watch_id) each interval in which they sent no event.
  */
 
-import { isMicroK8sError } from '../../lib/errors.js';
+import { isMicroK8sError, MicroK8sError } from '../../lib/errors.js';
 import type { Logger } from '../../lib/log.js';
+import type { RateLimitedLog } from '../../lib/rate-limited-log.js';
 import type { RevisionEvents, WatchEvent } from '../state/types.js';
 import type { EtcdBackend, EtcdHeaderInfo } from './backend.js';
 import { eventBytes, headerOut, int64 } from './convert.js';
 import { ETCD_ERRORS, type EtcdErrorSpec, mapError, toServiceError, WATCH_CANCEL_REASONS } from './errors.js';
-import type { ServerDuplexCall } from './grpc/index.js';
+import { type ServerDuplexCall, Status } from './grpc/index.js';
 import type { EtcdServerLimits } from './limits.js';
 import type { OutWatchResponse, WireWatchCreateRequest, WireWatchRequest } from './proto.js';
 import { encodeWatchEvents } from './wire.js';
@@ -70,6 +73,10 @@ export interface WatchStreamContext {
   readonly backend: EtcdBackend;
   readonly limits: EtcdServerLimits;
   readonly logger: Logger;
+  /** Watchers open on the stream's connection, all its streams together (kept up to date here). */
+  readonly connectionWatchers: { count: number };
+  /** Lines about limits hit (one per interval and limit). */
+  readonly limitLog: RateLimitedLog;
 }
 
 function compareBytes(a: Uint8Array, b: Uint8Array): number {
@@ -118,6 +125,8 @@ export class WatchStream {
   private readonly backend: EtcdBackend;
   private readonly limits: EtcdServerLimits;
   private readonly logger: Logger;
+  private readonly connectionWatchers: { count: number };
+  private readonly limitLog: RateLimitedLog;
 
   constructor(
     private readonly call: WatchCall,
@@ -127,6 +136,8 @@ export class WatchStream {
     this.backend = ctx.backend;
     this.limits = ctx.limits;
     this.logger = ctx.logger;
+    this.connectionWatchers = ctx.connectionWatchers;
+    this.limitLog = ctx.limitLog;
     this.unsubscribe = this.backend.subscribe((batch) => this.onBatch(batch));
     call.on('data', (req: WireWatchRequest) => this.onRequest(req));
     // A client that half-closes still gets its events (as with etcd) until it cancels.
@@ -156,12 +167,40 @@ export class WatchStream {
     }
   }
 
+  /**
+   * A limit is hit: the stream ends at once with RESOURCE_EXHAUSTED (what a gRPC server answers
+   * when a client exhausts a resource), its queued responses dropped. Its client may reconnect.
+   */
+  private cutOff(limit: keyof EtcdServerLimits, message: string): void {
+    if (this.closed) return;
+    const details = `etcdserver: ${message} (limit ${limit}=${this.limits[limit]})`;
+    this.limitLog.warn(`watch:${limit}`, 'watch stream cut off', {
+      error: new MicroK8sError('MK_LIMIT_EXCEEDED', details, { limit: `etcd.${limit}` }),
+      watchers: this.watchers.size,
+      queuedBytes: this.queuedBytes,
+    });
+    this.close();
+    const status = { code: Status.RESOURCE_EXHAUSTED, details };
+    try {
+      if (this.call.cutOff) this.call.cutOff(status);
+      else this.call.emit('error', status);
+    } catch {
+      // The call may already be gone.
+    }
+  }
+
+  private removeWatcher(w: Watcher): void {
+    w.state = 'done';
+    if (this.watchers.delete(w.id)) this.connectionWatchers.count--;
+  }
+
   private close(): void {
     if (this.closed) return;
     this.closed = true;
     this.unsubscribe();
     if (this.progressTimer) clearInterval(this.progressTimer);
     for (const w of this.watchers.values()) w.state = 'done';
+    this.connectionWatchers.count -= this.watchers.size;
     this.watchers.clear();
     this.queue.length = 0;
     this.queueHead = 0;
@@ -251,6 +290,14 @@ export class WatchStream {
         : start > BigInt(Number.MAX_SAFE_INTEGER)
           ? Number.MAX_SAFE_INTEGER
           : Number(start);
+    if (this.watchers.size >= this.limits.maxWatchersPerStream) {
+      this.cutOff('maxWatchersPerStream', `too many watchers on one watch stream`);
+      return;
+    }
+    if (this.connectionWatchers.count >= this.limits.maxWatchersPerConnection) {
+      this.cutOff('maxWatchersPerConnection', `too many watchers on one connection`);
+      return;
+    }
     const filters = req.filters ?? [];
     const w: Watcher = {
       id,
@@ -268,6 +315,7 @@ export class WatchStream {
       quiet: true,
     };
     this.watchers.set(id, w);
+    this.connectionWatchers.count++;
     this.send({ header: this.header(current), watch_id: id, created: true }, CONTROL_BYTES);
     if (w.progressNotify) this.startProgressTimer();
     if (w.state === 'catchup') void this.catchUp(w);
@@ -276,8 +324,7 @@ export class WatchStream {
   private cancel(id: string): void {
     const w = this.watchers.get(id);
     if (!w) return; // etcd answers nothing for an unknown id
-    w.state = 'done';
-    this.watchers.delete(id);
+    this.removeWatcher(w);
     this.send({ header: this.header(), watch_id: id, canceled: true }, CONTROL_BYTES);
     void this.tryProgress();
   }
@@ -416,8 +463,7 @@ export class WatchStream {
   }
 
   private failWatcher(w: Watcher, error: unknown): void {
-    w.state = 'done';
-    this.watchers.delete(w.id);
+    this.removeWatcher(w);
     if (isMicroK8sError(error, 'MK_COMPACTED')) {
       // As etcd: header revision 0 and compact_revision set. The reason is ours (etcd leaves it
       // empty); clientv3 reads compact_revision first, the etcd3 npm client shows the reason.
@@ -520,6 +566,10 @@ export class WatchStream {
     }
     this.queue.push({ response, bytes });
     this.queuedBytes += bytes;
+    if (this.queuedBytes > this.limits.watchStreamMaxQueuedBytes) {
+      this.cutOff('watchStreamMaxQueuedBytes', 'the watch stream’s client does not read its responses');
+      return;
+    }
     if (!this.congested && this.queuedBytes > this.limits.watchQueueBytes) {
       this.congested = true;
       this.logger.debug('watch stream congested: live watchers fall back to history', {

@@ -38,7 +38,9 @@ export const CALL_WRITE_BUFFER_BYTES = 256 * 1024;
 /** Largest piece of a message handed to the HTTP/2 stream at once. */
 export const WRITE_SLICE_BYTES = 64 * 1024;
 
-const { NGHTTP2_NO_ERROR } = http2.constants;
+const { NGHTTP2_NO_ERROR, NGHTTP2_ENHANCE_YOUR_CALM } = http2.constants;
+/** How long a cut-off call's client has to read its status before the stream is reset. */
+export const CUT_OFF_LINGER_MS = 10_000;
 
 /** A method as the service definitions describe it (the grpc-js ServiceDefinition fields we use). */
 export interface MethodDefinition {
@@ -66,6 +68,14 @@ export interface ServerCallBase extends EventEmitter {
   readonly metadata: Metadata;
   readonly cancelled: boolean;
   getPath(): string;
+  /** The connection the call came on (its HTTP/2 session): calls of one connection share it. */
+  readonly connection?: object;
+  /**
+   * End the call now with `status`, dropping the responses not yet handed to HTTP/2 (a client
+   * that does not read would otherwise hold them); the stream is reset if the client has not
+   * taken the status within CUT_OFF_LINGER_MS.
+   */
+  cutOff?(status: StatusObject): void;
 }
 
 export interface ServerUnaryCall<Req> extends ServerCallBase {
@@ -152,6 +162,23 @@ export class ServerCall extends EventEmitter implements ServerWritableCall<unkno
 
   getPath(): string {
     return this.method.definition.path;
+  }
+
+  get connection(): object {
+    return this.stream.session ?? this.stream;
+  }
+
+  cutOff(status: StatusObject): void {
+    if (this.state !== 'open') return;
+    this.backlog.length = 0;
+    this.finish(status);
+    this.markCancelled();
+    const reset = setTimeout(() => {
+      if (!this.stream.destroyed && !this.stream.closed)
+        this.guard(() => this.stream.close(NGHTTP2_ENHANCE_YOUR_CALM));
+    }, CUT_OFF_LINGER_MS);
+    reset.unref();
+    this.stream.once('close', () => clearTimeout(reset));
   }
 
   /** Run the handler of a streaming-request call at once; unary ones wait for their request. */
