@@ -12,7 +12,7 @@ import { MicroK8sError } from '../lib/errors.js';
 
 const LOCAL_ETCD_LIMITS = { callTimeoutMs: 3_000 } as const;
 
-type Service = 'KV' | 'Cluster';
+type Service = 'KV' | 'Cluster' | 'Lease';
 
 /** A datastore that answers but has no leader or runs late is not "not running". */
 function codeOf(error: unknown): 'MK_NO_LEADER' | 'MK_TIMEOUT' | 'MK_NOT_RUNNING' {

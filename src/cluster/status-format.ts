@@ -49,13 +49,18 @@ function livenessLines(status: ClusterStatus): string[] {
   ];
 }
 
-export function formatStatusPretty(status: ClusterStatus | WorkerStatus | ExternalDatastoreStatus): string {
+/** `addonLines`: the addons section, read by the addons layer above this one (status command). */
+export function formatStatusPretty(
+  status: ClusterStatus | WorkerStatus | ExternalDatastoreStatus,
+  addonLines?: readonly string[],
+): string {
   if ('role' in status) return formatWorkerPretty(status);
-  if ('external' in status.datastore) return formatExternalPretty(status as ExternalDatastoreStatus);
-  return formatEmbeddedPretty(status as ClusterStatus);
+  if ('external' in status.datastore)
+    return formatExternalPretty(status as ExternalDatastoreStatus, addonLines);
+  return formatEmbeddedPretty(status as ClusterStatus, addonLines);
 }
 
-function formatEmbeddedPretty(status: ClusterStatus): string {
+function formatEmbeddedPretty(status: ClusterStatus, addonLines?: readonly string[]): string {
   const { datastore } = status;
   const leader = datastore.leader;
   const leaderText = leader
@@ -76,8 +81,7 @@ function formatEmbeddedPretty(status: ClusterStatus): string {
           'worker nodes:',
           ...status.workers.map((w) => `  ${w.hostname}  ${w.address}  joined ${w.joinedAt}`),
         ]),
-    'addons:',
-    '  none installed (this version has no addons yet)',
+    ...(addonLines ?? ['addons:', '  unknown (not read)']),
   ];
   if (status.services.length > 0) {
     lines.push('services:');

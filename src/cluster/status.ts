@@ -79,8 +79,8 @@ export interface ClusterStatus {
   };
   /** Worker nodes the cluster admitted (no datastore of their own); empty when unknown. */
   readonly workers: readonly WorkerRecord[];
-  /** No addon framework exists yet: nothing is installed, nothing is claimed. */
-  readonly addons: { readonly available: false; readonly enabled: string[]; readonly disabled: string[] };
+  /** Filled by the status command from the addons layer (available: the cluster answered). */
+  readonly addons: { readonly available: boolean; readonly enabled: string[]; readonly disabled: string[] };
   readonly services: ServiceState[];
   /** On a node that runs Kubernetes: the API server's /readyz and this node's Ready condition. */
   readonly kubernetes?: KubernetesHealth;

@@ -1,4 +1,5 @@
 import { Flags } from '@oclif/core';
+import { addonState, statusAddons } from '../addons/operations.js';
 import { readClusterStatus, STATUS_LIMITS } from '../cluster/status.js';
 import { formatStatusPretty, formatStatusYaml } from '../cluster/status-format.js';
 import { MicroK8sCommand } from '../lib/command.js';
@@ -13,6 +14,7 @@ export default class Status extends MicroK8sCommand {
     '<%= config.bin %> status --wait-ready --timeout 120',
     '<%= config.bin %> status --format yaml',
     '<%= config.bin %> status --format json',
+    '<%= config.bin %> status -a dns',
   ];
   static override enableJsonFlag = true;
   static override flags = {
@@ -28,6 +30,10 @@ export default class Status extends MicroK8sCommand {
       max: STATUS_LIMITS.timeout.max,
       default: STATUS_LIMITS.defaultTimeoutS,
     }),
+    addon: Flags.string({
+      char: 'a',
+      description: 'print only whether this addon is enabled or disabled',
+    }),
     'datastore-dir': Flags.string({
       description:
         "the datastore's data folder (default: --data-dir of $SNAP_DATA/args/datastore, else $SNAP_COMMON/datastore)",
@@ -36,13 +42,28 @@ export default class Status extends MicroK8sCommand {
 
   async run() {
     const { flags } = await this.parse(Status);
-    const status = await readClusterStatus({
-      paths: resolvePaths(),
+    const paths = resolvePaths();
+    if (flags.addon !== undefined) {
+      const state = await addonState(paths, flags.addon);
+      this.log(state);
+      return { addon: flags.addon, state };
+    }
+    const cluster = await readClusterStatus({
+      paths,
       waitReady: flags['wait-ready'],
       timeoutS: flags.timeout,
       ...(flags['datastore-dir'] ? { datastoreDir: flags['datastore-dir'] } : {}),
     });
-    this.log(flags.format === 'yaml' ? formatStatusYaml(status) : formatStatusPretty(status));
+    // A worker lists no addons; a node whose Kubernetes does not answer says 'unknown'.
+    const addons = 'role' in cluster || !cluster.kubernetes ? undefined : await statusAddons(paths);
+    const status = addons
+      ? {
+          ...cluster,
+          addons: { available: addons.available, enabled: addons.enabled, disabled: addons.disabled },
+        }
+      : cluster;
+    const lines = addons?.lines ?? ['addons:', '  unknown (Kubernetes does not run on this node)'];
+    this.log(flags.format === 'yaml' ? formatStatusYaml(status) : formatStatusPretty(status, lines));
     return status;
   }
 }

@@ -195,7 +195,23 @@ export const ERROR_TABLE = {
   },
   MK_JOIN_NO_CERT_HASH: {
     exitCode: ExitCode.invalidInput,
-    hint: 'Without a certificate hash the agent cannot be verified: pass the full IP:PORT/TOKEN/CERTHASH line, or add --skip-verify if you trust the network.',
+    hint: 'Without a certificate hash the agent cannot be verified and the token would go to whoever answers: pass the full IP:PORT/TOKEN/CERTHASH line add-node prints.',
+  },
+  MK_JOIN_SHORT_PIN: {
+    exitCode: ExitCode.invalidInput,
+    hint: 'Use the full line add-node prints (a 32-hex-digit certificate hash), or accept a weaker pin with --allow-short-pin.',
+  },
+  MK_JOIN_TOKEN_ROLE: {
+    exitCode: ExitCode.invalidInput,
+    hint: 'This token was made by `add-node --worker` and only admits workers: join with --worker, or run `microk8s add-node` (without --worker) for a control-plane token.',
+  },
+  MK_JOIN_NAME_TAKEN: {
+    exitCode: ExitCode.invalidInput,
+    hint: 'Another node of the cluster has this name: join with --hostname set to a free name, or `microk8s remove-node` the old node first.',
+  },
+  MK_CERT_REVOKED: {
+    exitCode: ExitCode.invalidInput,
+    hint: 'This certificate was revoked (its node was removed): join the node again with a new token.',
   },
   MK_JOIN_ALREADY_MEMBER: {
     exitCode: ExitCode.invalidInput,
@@ -253,6 +269,42 @@ export const ERROR_TABLE = {
     exitCode: ExitCode.unavailable,
     hint: 'containerd is not running on this node, or ctr is missing: start the node (`microk8s start`); outside a snap, build the upstream parts first (`npm run build:upstream`).',
   },
+  MK_ADDON_UNKNOWN: {
+    exitCode: ExitCode.invalidInput,
+    hint: 'Run `microk8s status` to list the addons of every repository, and check the name.',
+  },
+  MK_ADDON_ARGS: {
+    exitCode: ExitCode.invalidInput,
+    hint: 'Give each addon its arguments one way: NAME:VALUE,VALUE or NAME --arg VALUE, with values of the type its help names.',
+  },
+  MK_ADDON_REPOSITORY: {
+    exitCode: ExitCode.configuration,
+    hint: 'An addon repository is a folder with an addons.yaml index and one folder per addon; fix the file or folder named.',
+  },
+  MK_ADDON_MANIFEST_INVALID: {
+    exitCode: ExitCode.invalidInput,
+    hint: 'The named object breaks the Kubernetes schema at the named field; fix the manifest. Nothing was applied.',
+  },
+  MK_ADDON_CONFLICT: {
+    exitCode: ExitCode.invalidInput,
+    hint: 'Disable the conflicting addon first, or pick an addon that supports this architecture.',
+  },
+  MK_ADDON_IMAGE_MISSING: {
+    exitCode: ExitCode.configuration,
+    hint: "The addon's local image is not built: run `npm run build:upstream` (outside a snap), then enable again.",
+  },
+  MK_ADDON_FAILED: {
+    exitCode: ExitCode.failure,
+    hint: 'The named step failed and what it applied was rolled back; read the message and the pod events (`microk8s kubectl get events -A`).',
+  },
+  MK_ADDON_LOCKED: {
+    exitCode: ExitCode.unavailable,
+    hint: 'Another enable or disable holds the cluster-wide addon lock; wait for it (a dead holder releases it when its lease expires) and retry.',
+  },
+  MK_KUBE_API: {
+    exitCode: ExitCode.failure,
+    hint: 'The Kubernetes API refused the request; read its message (the object and field it names).',
+  },
   MK_IMAGE_BUILD_FAILED: {
     exitCode: ExitCode.failure,
     hint: 'A local image recipe (snap/local/images) could not run: install what the message names (go, apt-get, dpkg-deb), run `apt-get update` once, then build again.',
@@ -276,6 +328,26 @@ export const ERROR_TABLE = {
   MK_UPSTREAM_MISSING: {
     exitCode: ExitCode.configuration,
     hint: 'The upstream binaries are not installed: outside a snap, run `npm run build:upstream` in the project folder.',
+  },
+  MK_SNAP_PLUG_MISSING: {
+    exitCode: ExitCode.configuration,
+    hint: 'Connect the named interfaces (`sudo snap connect microk8s:PLUG`), then `sudo snap set microk8s` to run configure again.',
+  },
+  MK_REFRESH_REFUSED: {
+    exitCode: ExitCode.unavailable,
+    hint: 'snapd retries the refresh later by itself; `microk8s status` shows the members and who holds the refresh lease.',
+  },
+  MK_MIGRATION_FAILED: {
+    exitCode: ExitCode.failure,
+    hint: 'The migration was rolled back and the node keeps its data as it was; see the hook log (`snap logs microk8s`) and report the error.',
+  },
+  MK_SNAPCTL: {
+    exitCode: ExitCode.unavailable,
+    hint: 'snapctl works only inside the snap (hooks and apps); outside it, use `microk8s start|stop`.',
+  },
+  MK_FLANNEL_SUBNET_INVALID: {
+    exitCode: ExitCode.dataCorruption,
+    hint: "flanneld's subnet file is damaged, so the node's pod network cannot be written: restart flanneld (`microk8s stop` and `start`), which writes it again; see the flanneld log.",
   },
 } as const satisfies Record<string, ErrorSpec>;
 

@@ -119,7 +119,7 @@ test('pretty output: running, HA, master nodes with the leader marked, addons', 
   assert.match(r.stdout, /127\.0\.51\.3:2380 .*\(this node\)/);
   assert.match(r.stdout, /\n {2}datastore standby nodes: none\n/);
   assert.match(r.stdout, /\n {2}datastore spare nodes: none\n/);
-  assert.match(r.stdout, /\naddons:\n {2}none installed/);
+  assert.match(r.stdout, /\naddons:\n {2}unknown/);
 });
 
 test('--format yaml prints the same data as YAML', async () => {

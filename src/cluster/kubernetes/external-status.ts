@@ -21,7 +21,7 @@ export interface ExternalDatastoreStatus {
   readonly ready: boolean;
   readonly datastore: { readonly external: true; readonly endpoints: string[] };
   readonly kubernetes: KubernetesHealth;
-  readonly addons: { readonly available: false; readonly enabled: string[]; readonly disabled: string[] };
+  readonly addons: { readonly available: boolean; readonly enabled: string[]; readonly disabled: string[] };
   readonly services: ServiceState[];
 }
 
@@ -62,14 +62,16 @@ export async function externalDatastoreStatus(
   }
 }
 
-export function formatExternalPretty(status: ExternalDatastoreStatus): string {
+export function formatExternalPretty(
+  status: ExternalDatastoreStatus,
+  addonLines?: readonly string[],
+): string {
   return [
     'microk8s is running',
     'high-availability: no (the datastore is an external etcd)',
     formatKubernetesHealth(status.kubernetes),
     `  datastore: external etcd at ${status.datastore.endpoints.join(', ')}`,
-    'addons:',
-    '  none installed (this version has no addons yet)',
+    ...(addonLines ?? ['addons:', '  unknown (not read)']),
     'services:',
     ...status.services.map((s) => `  ${s.name}: ${s.running ? `running (pid ${s.pid})` : 'stopped'}`),
   ].join('\n');

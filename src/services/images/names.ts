@@ -10,10 +10,19 @@ export const SANDBOX_IMAGE = 'localhost/microk8s/pause:3.10-mk1';
 /** The registry part of every local build. */
 export const LOCAL_REGISTRY = 'localhost';
 
+/** The dns addon's CoreDNS, built from snap/local/addons/coredns. */
+export const COREDNS_IMAGE = 'localhost/microk8s/coredns:1.14.7-mk1';
+/**
+ * The hostpath-storage addon's provisioner (snap/local/addons/hostpath-provisioner): our own
+ * program, so there is no upstream name for it; its manifest names this image.
+ */
+export const HOSTPATH_PROVISIONER_IMAGE = 'localhost/microk8s/hostpath-provisioner:1.0.0-mk1';
+
 /** Upstream image name -> the local image that stands in for it on this node. */
 export const LOCAL_IMAGE_TABLE: Readonly<Record<string, string>> = {
   'registry.k8s.io/pause:3.10': SANDBOX_IMAGE,
   'registry.k8s.io/pause:3.10.1': SANDBOX_IMAGE,
+  'registry.k8s.io/coredns/coredns:v1.14.7': COREDNS_IMAGE,
 };
 
 // Distribution's reference grammar, simplified to what a full, tagged name needs.

@@ -1,0 +1,172 @@
+/**
+ * The addon framework without daemons: every core addon's manifests render and pass the
+ * Kubernetes schemas; the argument grammar; repositories; and the bad input that must be
+ * refused with a stable code before anything could be applied.
+ */
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { parseAddonWords, resolveArgs } from '../../src/addons/args.js';
+import { nodeFacts } from '../../src/addons/context.js';
+import { loadPlugin } from '../../src/addons/plugin-loader.js';
+import { parseObjects, renderAddon } from '../../src/addons/render.js';
+import { findAddon, loadRepository, repositories } from '../../src/addons/repository.js';
+import { schemaFileName, validateObject } from '../../src/addons/validate/manifests.js';
+import { isMicroK8sError } from '../../src/lib/errors.js';
+import { resolvePaths } from '../../src/lib/paths.js';
+import { COREDNS_IMAGE, HOSTPATH_PROVISIONER_IMAGE } from '../../src/services/images/names.js';
+
+const scratch = mkdtempSync(join(tmpdir(), 'mk8s-addons-'));
+test.after(() => rmSync(scratch, { recursive: true, force: true }));
+
+function throwsCode(run: () => unknown, code: string, message?: RegExp): void {
+  try {
+    run();
+  } catch (error) {
+    assert.ok(isMicroK8sError(error), `not a MicroK8sError: ${String(error)}`);
+    assert.is(error.code, code, error.message);
+    if (message) assert.match(error.message, message);
+    return;
+  }
+  assert.unreachable(`expected ${code}`);
+}
+
+const paths = resolvePaths({ MICROK8S_HOME: join(scratch, 'home') });
+
+test('every core addon renders and every object passes the Kubernetes 1.36 schemas', async () => {
+  const [core] = repositories();
+  assert.ok(core && core.addons.length >= 2);
+  for (const spec of core.addons) {
+    const plugin = await loadPlugin(spec);
+    const rendered = renderAddon(spec, plugin.variables?.(nodeFacts(paths), {}) ?? {});
+    assert.ok(rendered.objects.length > 0, spec.name);
+    for (const object of rendered.objects) validateObject(object, spec.name);
+    // Every image is a local build after the table: nothing is pulled.
+    for (const image of rendered.images) assert.match(image, /^localhost\/microk8s\//);
+  }
+});
+
+test('the images table maps the dns manifest to the local CoreDNS; storage names its own build', async () => {
+  const repos = repositories();
+  const dns = findAddon(repos, 'dns');
+  const storage = findAddon(repos, 'storage');
+  assert.is(storage.name, 'hostpath-storage');
+  const dnsVars = (await loadPlugin(dns)).variables!(nodeFacts(paths), { upstream: ['1.1.1.1'] });
+  const rendered = renderAddon(dns, dnsVars);
+  assert.equal(rendered.images, [COREDNS_IMAGE]);
+  const corefile = rendered.objects.find((o) => o.kind === 'ConfigMap')?.data as { Corefile: string };
+  assert.match(corefile.Corefile, /forward \. 1\.1\.1\.1\n/);
+  assert.match(corefile.Corefile, /kubernetes cluster\.local in-addr\.arpa/);
+  const storageVars = (await loadPlugin(storage)).variables!(nodeFacts(paths), {});
+  assert.equal(renderAddon(storage, storageVars).images, [HOSTPATH_PROVISIONER_IMAGE]);
+});
+
+test('a manifest that breaks the schema is refused, naming the object and the field', () => {
+  const [deployment] = parseObjects(
+    [
+      'apiVersion: apps/v1',
+      'kind: Deployment',
+      'metadata: {name: web, namespace: demo}',
+      'spec:',
+      '  selector: {matchLabels: {app: web}}',
+      '  template:',
+      '    metadata: {labels: {app: web}}',
+      '    spec:',
+      '      containers:',
+      '        - name: web',
+      '          image: localhost/microk8s/busybox:1',
+      '          imagePullPolcy: Always',
+    ].join('\n'),
+    'test.yaml',
+  );
+  throwsCode(
+    () => validateObject(deployment!, 'test.yaml'),
+    'MK_ADDON_MANIFEST_INVALID',
+    /test\.yaml: Deployment demo\/web: spec\.template\.spec\.containers\[0\]\.imagePullPolcy is not a field/,
+  );
+  const [service] = parseObjects(
+    'apiVersion: v1\nkind: Service\nmetadata: {name: s}\nspec: {ports: [{port: "x"}]}',
+    't',
+  );
+  throwsCode(
+    () => validateObject(service!, 't'),
+    'MK_ADDON_MANIFEST_INVALID',
+    /spec\.ports\[0\]\.port must be integer/,
+  );
+  const [unknown] = parseObjects('apiVersion: example.com/v1\nkind: Widget\nmetadata: {name: w}', 't');
+  throwsCode(() => validateObject(unknown!, 't'), 'MK_ADDON_MANIFEST_INVALID', /has no schema/);
+  assert.is(schemaFileName('apps/v1', 'Deployment'), 'deployment-apps-v1.json');
+  assert.is(schemaFileName('rbac.authorization.k8s.io/v1', 'ClusterRole'), 'clusterrole-rbac-v1.json');
+  assert.is(schemaFileName('v1', 'ConfigMap'), 'configmap-v1.json');
+});
+
+test('arguments: NAME:VALUE and --flag VALUE; mixed styles, bad IPs and unknown flags are refused', () => {
+  const dns = findAddon(repositories(), 'dns');
+  const [colon] = parseAddonWords(['dns:1.1.1.1,8.8.8.8']);
+  assert.equal(resolveArgs(dns, colon!), { upstream: ['1.1.1.1', '8.8.8.8'] });
+  const requests = parseAddonWords(['dns', '--upstream', '1.1.1.1', 'storage']);
+  assert.equal(
+    requests.map((r) => r.requested),
+    ['dns', 'storage'],
+  );
+  assert.equal(resolveArgs(dns, requests[0]!), { upstream: ['1.1.1.1'] });
+  assert.equal(resolveArgs(dns, parseAddonWords(['dns', '--upstream=9.9.9.9'])[0]!), {
+    upstream: ['9.9.9.9'],
+  });
+  throwsCode(
+    () => resolveArgs(dns, parseAddonWords(['dns:not-an-ip'])[0]!),
+    'MK_ADDON_ARGS',
+    /takes IP addresses, got 'not-an-ip'/,
+  );
+  throwsCode(() => parseAddonWords(['dns:1.1.1.1', '--upstream', '8.8.8.8']), 'MK_ADDON_ARGS', /not both/);
+  throwsCode(() => parseAddonWords(['--upstream', '8.8.8.8', 'dns']), 'MK_ADDON_ARGS', /before any addon/);
+  throwsCode(
+    () => resolveArgs(dns, parseAddonWords(['dns', '--nope', 'x'])[0]!),
+    'MK_ADDON_ARGS',
+    /no argument --nope/,
+  );
+  throwsCode(() => parseAddonWords([]), 'MK_ADDON_ARGS');
+  const storage = findAddon(repositories(), 'hostpath-storage');
+  throwsCode(
+    () => resolveArgs(storage, parseAddonWords(['storage:x'])[0]!),
+    'MK_ADDON_ARGS',
+    /takes no NAME:VALUE/,
+  );
+});
+
+test('names: unknown addons and repositories; REPO/NAME', () => {
+  const repos = repositories();
+  assert.is(findAddon(repos, 'core/dns').name, 'dns');
+  throwsCode(() => findAddon(repos, 'no-such-addon'), 'MK_ADDON_UNKNOWN', /known: dns, hostpath-storage/);
+  throwsCode(() => findAddon(repos, 'other/dns'), 'MK_ADDON_UNKNOWN', /no repository 'other'/);
+});
+
+test('a repository without an index, or with a broken one, is MK_ADDON_REPOSITORY naming the field', () => {
+  const empty = join(scratch, 'empty-repo');
+  mkdirSync(empty, { recursive: true });
+  throwsCode(() => loadRepository('empty', empty), 'MK_ADDON_REPOSITORY', /has no addons\.yaml/);
+  const broken = join(scratch, 'broken-repo');
+  mkdirSync(join(broken, 'thing'), { recursive: true });
+  writeFileSync(
+    join(broken, 'addons.yaml'),
+    'addons:\n  - name: thing\n    description: x\n    version: "1"\n    architectures: [amd64]\n    dependancies: [dns]\n    status: {apiVersion: v1, kind: ConfigMap, name: x}\n',
+  );
+  throwsCode(
+    () => loadRepository('broken', broken),
+    'MK_ADDON_REPOSITORY',
+    /addons\[0\]\.dependancies is not a known field/,
+  );
+});
+
+test('a template variable without a value is refused, not left empty', () => {
+  const dns = findAddon(repositories(), 'dns');
+  throwsCode(
+    () => renderAddon(dns, { clusterDns: '10.152.183.10', clusterDomain: 'cluster.local' }),
+    'MK_ADDON_MANIFEST_INVALID',
+    /\{\{ upstream \}\}/,
+  );
+});
+
+test.run();
