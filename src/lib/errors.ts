@@ -329,10 +329,6 @@ export const ERROR_TABLE = {
     exitCode: ExitCode.configuration,
     hint: 'The upstream binaries are not installed: outside a snap, run `npm run build:upstream` in the project folder.',
   },
-  MK_SNAP_PLUG_MISSING: {
-    exitCode: ExitCode.configuration,
-    hint: 'Connect the named interfaces (`sudo snap connect microk8s:PLUG`), then `sudo snap set microk8s` to run configure again.',
-  },
   MK_REFRESH_REFUSED: {
     exitCode: ExitCode.unavailable,
     hint: 'snapd retries the refresh later by itself; `microk8s status` shows the members and who holds the refresh lease.',

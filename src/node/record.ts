@@ -7,17 +7,23 @@
  * migrations step older ones forward. A node made before the record existed (args files only)
  * gets one derived once from those files by `recordFromLegacyFiles`, the one place that may
  * look at them, on the first start of this version (`loadNodeRecord`).
+ *
+ * Schema history: 1, the fields below without `writtenBy`; 2 adds `writtenBy`, the version and
+ * snap revision that last wrote the record (a `snap revert` to a revision that cannot read it is
+ * told which one did). A v1 record reads as `writtenBy: null`; `stepNodeRecordForward` (the
+ * snap's post-refresh migration) rewrites it as v2, and so does any write.
  */
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { MicroK8sError } from '../lib/errors.js';
 import type { Paths } from '../lib/paths.js';
+import { versionInfo } from '../lib/version.js';
 import { readArgsFile } from './args-file.js';
 import { writeFileAtomic } from './atomic-write.js';
 import { withFileLock } from './lock.js';
 
-export const NODE_RECORD_SCHEMA = 1;
+export const NODE_RECORD_SCHEMA = 2;
 export const NODE_RECORD_FILE = 'node.json';
 const NODE_LOCK_FILE = '.node.lock';
 
@@ -34,7 +40,12 @@ export interface NodeRecord {
   readonly address: string | null;
   /** When it became part of its cluster (set up as the first node, or joined), ISO 8601 UTC. */
   readonly joinedAt: string | null;
+  /** Who last wrote the record (schema 2); null when it was read from a schema 1 record. */
+  readonly writtenBy: { readonly version: string; readonly revision: string } | null;
 }
+
+/** What writers give: the schema and the writer are filled in by the write itself. */
+export type NodeRecordFields = Omit<NodeRecord, 'schema' | 'writtenBy'>;
 
 export const FRESH_NODE: NodeRecord = {
   schema: NODE_RECORD_SCHEMA,
@@ -43,6 +54,7 @@ export const FRESH_NODE: NodeRecord = {
   memberId: null,
   address: null,
   joinedAt: null,
+  writtenBy: null,
 };
 
 export function nodeRecordPath(paths: Paths): string {
@@ -73,6 +85,18 @@ export function checkNodeRecord(value: unknown, path: string): NodeRecord {
     corrupt(path, 'has a field of the wrong type');
   if (!(r.memberId === null || (Number.isInteger(r.memberId) && (r.memberId as number) > 0)))
     corrupt(path, 'has a member id that is not a positive integer');
+  let writtenBy: NodeRecord['writtenBy'] = null;
+  if ((r.schema as number) >= 2) {
+    const w = r.writtenBy as Record<string, unknown> | null | undefined;
+    if (
+      typeof w !== 'object' ||
+      w === null ||
+      typeof w.version !== 'string' ||
+      typeof w.revision !== 'string'
+    )
+      corrupt(path, 'has no writtenBy {version, revision}');
+    writtenBy = { version: w.version as string, revision: w.revision as string };
+  }
   return {
     schema: r.schema as number,
     kind: r.kind as NodeKind,
@@ -80,6 +104,7 @@ export function checkNodeRecord(value: unknown, path: string): NodeRecord {
     memberId: r.memberId as number | null,
     address: r.address as string | null,
     joinedAt: r.joinedAt as string | null,
+    writtenBy,
   };
 }
 
@@ -108,28 +133,48 @@ export async function withNodeLock<T>(paths: Paths, body: () => Promise<T> | T):
   return withFileLock(join(paths.data, NODE_LOCK_FILE), body);
 }
 
-async function writeRecordFile(paths: Paths, record: NodeRecord): Promise<void> {
-  const full = checkNodeRecord({ ...record, schema: NODE_RECORD_SCHEMA }, nodeRecordPath(paths));
+async function writeRecordFile(paths: Paths, record: NodeRecordFields): Promise<void> {
+  const { version, revision } = versionInfo();
+  const fields: NodeRecordFields = {
+    kind: record.kind,
+    clusterId: record.clusterId,
+    memberId: record.memberId,
+    address: record.address,
+    joinedAt: record.joinedAt,
+  };
+  const written = { ...fields, schema: NODE_RECORD_SCHEMA, writtenBy: { version, revision } };
+  const full = checkNodeRecord(written, nodeRecordPath(paths));
   await writeFileAtomic(nodeRecordPath(paths), `${JSON.stringify(full, null, 2)}\n`);
 }
 
 /** Replace the record (a set-up, a join, a leave): atomically, under the node's lock. */
-export async function writeNodeRecord(paths: Paths, record: Omit<NodeRecord, 'schema'>): Promise<NodeRecord> {
-  const full: NodeRecord = { schema: NODE_RECORD_SCHEMA, ...record };
-  await withNodeLock(paths, () => writeRecordFile(paths, full));
-  return full;
+export async function writeNodeRecord(paths: Paths, record: NodeRecordFields): Promise<NodeRecord> {
+  await withNodeLock(paths, () => writeRecordFile(paths, record));
+  return readNodeRecord(paths)!;
 }
 
 /** Change some fields of the record (read-modify-write under the node's lock). */
 export async function updateNodeRecord(
   paths: Paths,
-  change: (record: NodeRecord) => Omit<NodeRecord, 'schema'>,
+  change: (record: NodeRecord) => NodeRecordFields,
 ): Promise<NodeRecord> {
   return withNodeLock(paths, async () => {
     const current = readNodeRecord(paths) ?? recordFromLegacyFiles(paths);
-    const next: NodeRecord = { ...change(current), schema: NODE_RECORD_SCHEMA };
-    await writeRecordFile(paths, next);
-    return next;
+    await writeRecordFile(paths, change(current));
+    return readNodeRecord(paths)!;
+  });
+}
+
+/**
+ * MIGRATION (schema 1 -> 2): the record rewritten at the current schema, under the node's lock;
+ * the schema it had before, or undefined when there is no record (nothing to migrate).
+ */
+export async function stepNodeRecordForward(paths: Paths): Promise<number | undefined> {
+  return withNodeLock(paths, async () => {
+    const current = readNodeRecord(paths);
+    if (current === undefined) return undefined;
+    if (current.schema < NODE_RECORD_SCHEMA) await writeRecordFile(paths, current);
+    return current.schema;
   });
 }
 
@@ -159,6 +204,7 @@ export function recordFromLegacyFiles(paths: Paths): NodeRecord {
       memberId: Number.isInteger(id) && id > 0 ? id : null,
       address: hostOf(flags.get('peer-listen')?.[0]),
       joinedAt: changedAt(datastoreArgs),
+      writtenBy: null,
     };
   }
   if (existsSync(proxyArgs)) {
@@ -170,6 +216,7 @@ export function recordFromLegacyFiles(paths: Paths): NodeRecord {
       memberId: null,
       address: flags.get('local-address')?.[0] ?? null,
       joinedAt: changedAt(proxyArgs),
+      writtenBy: null,
     };
   }
   return FRESH_NODE;

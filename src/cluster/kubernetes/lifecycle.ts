@@ -111,7 +111,7 @@ function requireUpstream(): void {
 }
 
 /** What snapd runs for a node, in start order (the snap ships every binary). */
-function snapServices(paths: Paths): ServiceName[] {
+export function snapServices(paths: Paths): ServiceName[] {
   // The catalog's order is the start order; a worker runs no control plane, no datastore.
   const worker = currentNodeRecord(paths).kind === 'worker';
   const controlPlane = [

@@ -1,0 +1,144 @@
+/**
+ * The snap's hooks run from the assembled prime tree (the tree `npm run snap` packs) under a
+ * simulated snap environment: SNAP, SNAP_DATA per revision, SNAP_COMMON, SNAP_REVISION and a
+ * stand-in snapctl. snapd cannot run here, so snapctl is MOCKED (test/snap/snap-env.ts); the
+ * datastore it is asked to start is the real daemon, started through the snap's own app command.
+ */
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { isMicroK8sError } from '../../src/lib/errors.js';
+import { resolvePaths } from '../../src/lib/paths.js';
+import { keyspaceDigest } from '../../src/lifecycle/backup.js';
+import { nodeEtcdSocket } from '../../src/lifecycle/datastore-socket.js';
+import { MIGRATIONS, type Migration, runMigrations } from '../../src/lifecycle/migrations.js';
+import { refreshLeaseHolder, takeRefreshLease } from '../../src/lifecycle/refresh-lease.js';
+import { SimulatedSnap } from './snap-env.js';
+
+const snap = new SimulatedSnap('hooks');
+const blocked = new SimulatedSnap('hooks-blocked');
+// A loopback address of this test's own: the node listens there, not on the host's interfaces.
+for (const s of [snap, blocked]) writeFileSync(join(s.common, '.microk8s.yaml'), 'address: 127.0.18.1\n');
+
+test.after(async () => {
+  await snap.stop();
+  snap.remove();
+  blocked.remove();
+});
+
+function nodeRecord(s: SimulatedSnap, revision = s.revision): Record<string, unknown> {
+  return JSON.parse(readFileSync(join(s.data(revision), 'node.json'), 'utf8')) as Record<string, unknown>;
+}
+
+test('strict with a plug missing: configure reports blocked health naming it and starts nothing', () => {
+  const install = blocked.hook('install');
+  assert.is(install.code, 0, install.stderr);
+  blocked.setMissingPlugs(['k8s-kubelet']);
+  blocked.clearCalls();
+  const r = blocked.hook('configure');
+  assert.is(r.code, 0, r.stderr);
+  const calls = blocked.calls();
+  const health = calls.filter((c) => c.startsWith('set-health'));
+  assert.equal(health.length, 1, calls.join('\n'));
+  assert.match(health[0]!, /^set-health blocked not connected: k8s-kubelet /);
+  assert.equal(
+    calls.filter((c) => c.startsWith('start')),
+    [],
+  );
+});
+
+test('install, then configure: certificates, args, the daemons started in order, a running datastore', () => {
+  const install = snap.hook('install');
+  assert.is(install.code, 0, install.stderr);
+  assert.match(install.stdout, 'set up on 127.0.18.1 as a new single-node cluster');
+  const data = snap.data();
+  for (const file of ['certs/ca.crt', 'args/kube-apiserver', 'args/datastore', 'args/kubelet', 'node.json'])
+    assert.ok(readFileSync(join(data, file)).length > 0, file);
+  assert.equal(snap.calls(), [], 'install starts nothing');
+  const r = snap.hook('configure');
+  assert.is(r.code, 0, r.stderr);
+  const starts = snap.calls().filter((c) => c.startsWith('start'));
+  assert.is(starts[0], 'start --enable microk8s.daemon-datastore');
+  assert.ok(starts.includes('start --enable microk8s.daemon-kubelet'));
+  assert.ok(snap.calls().includes('set-health okay'));
+  const status = snap.app(['status', '--wait-ready', '--timeout', '60'], 90_000);
+  assert.is(status.code, 0, status.stderr);
+  assert.match(status.stdout, 'microk8s is running');
+});
+
+test('refresh N -> N+1: backup and lease before, SNAP_DATA copied, node record v1 -> v2 and lease released after', async () => {
+  // Revision N wrote a schema 1 record and knew no migrations.
+  const v1 = { ...nodeRecord(snap), schema: 1 } as Record<string, unknown>;
+  delete v1.writtenBy;
+  writeFileSync(join(snap.data(), 'node.json'), `${JSON.stringify(v1, null, 2)}\n`);
+  writeFileSync(join(snap.data(), 'migrations.json'), '{"applied":[]}\n');
+  const pre = snap.hook('pre-refresh');
+  assert.is(pre.code, 0, pre.stderr);
+  assert.match(pre.stdout, /refresh lease taken by \S+\/1/);
+  const backupFile = /backup (\S+):/.exec(pre.stdout)?.[1];
+  assert.ok(backupFile, pre.stdout);
+  const backup = JSON.parse(readFileSync(backupFile!, 'utf8')) as {
+    sha256: string;
+    kvs: { key: string; value: string }[];
+  };
+  assert.ok(backup.kvs.length >= 1);
+  assert.is(backup.sha256, keyspaceDigest(backup.kvs));
+  // Another node's pre-refresh is refused while this one holds the lease.
+  const paths = resolvePaths(snap.env());
+  const socket = nodeEtcdSocket(paths);
+  const holder = await refreshLeaseHolder(socket);
+  assert.ok(holder?.node.endsWith('/1'));
+  try {
+    await takeRefreshLease(socket, `${holder!.node.split('/')[0]}/2`, '1');
+    assert.unreachable('the lease is held');
+  } catch (error) {
+    assert.ok(isMicroK8sError(error, 'MK_REFRESH_REFUSED'), String(error));
+    assert.match((error as Error).message, holder!.node);
+  }
+  snap.refreshData();
+  const post = snap.hook('post-refresh');
+  assert.is(post.code, 0, post.stderr);
+  assert.match(post.stdout, 'migrations: 1');
+  assert.match(post.stdout, 'refresh lease released');
+  const record = nodeRecord(snap);
+  assert.is(record.schema, 2);
+  assert.equal(record.writtenBy, { version: '1.36.3', revision: '2' });
+  assert.is(nodeRecord(snap, 1).schema, 1, "revision N's copy is left as it was");
+  assert.is(await refreshLeaseHolder(socket), undefined);
+});
+
+test('a migration made to fail rolls back every one of the run; the node serves on its old data', async () => {
+  snap.refreshData();
+  const recordFile = join(snap.data(), 'node.json');
+  const v1 = { ...nodeRecord(snap), schema: 1 } as Record<string, unknown>;
+  delete v1.writtenBy;
+  writeFileSync(recordFile, `${JSON.stringify(v1, null, 2)}\n`);
+  writeFileSync(join(snap.data(), 'migrations.json'), '{"applied":[]}\n');
+  const before = readFileSync(recordFile);
+  const failing: Migration = {
+    id: 99,
+    name: 'made to fail',
+    files: (p) => [join(p.args, 'kubelet')],
+    commit: async (p) => {
+      writeFileSync(join(p.args, 'kubelet'), 'half written');
+      throw new Error('disk full (made up by the test)');
+    },
+  };
+  const kubeletArgs = readFileSync(join(snap.data(), 'args', 'kubelet'));
+  const paths = resolvePaths(snap.env());
+  try {
+    await runMigrations(paths, [...MIGRATIONS, failing]);
+    assert.unreachable('the migration fails');
+  } catch (error) {
+    assert.ok(isMicroK8sError(error, 'MK_MIGRATION_FAILED'), String(error));
+  }
+  assert.equal(readFileSync(recordFile), before, 'migration 1 rolled back too');
+  assert.equal(readFileSync(join(snap.data(), 'args', 'kubelet')), kubeletArgs);
+  assert.is(readFileSync(join(snap.data(), 'migrations.json'), 'utf8'), '{"applied":[]}\n');
+  const status = snap.app(['status', '--wait-ready', '--timeout', '30'], 60_000);
+  assert.is(status.code, 0, status.stderr);
+  assert.match(status.stdout, 'microk8s is running');
+});
+
+test.run();

@@ -1,0 +1,162 @@
+/**
+ * A simulated snap environment for the hooks: the prime tree assembled from the real parts
+ * (what `npm run snap` packs), SNAP, SNAP_DATA (one folder per revision, copied on a refresh as
+ * snapd does), SNAP_COMMON, SNAP_REVISION, and a stand-in `snapctl` on PATH. snapd cannot run
+ * here, so snapctl is MOCKED: the stand-in records every call, answers is-connected from a list
+ * of missing plugs, keeps the daemons' enabled state for `snapctl services`, and for
+ * `start microk8s.daemon-datastore` runs that app's real command (commands/run-daemon datastore)
+ * in the background, as snapd would start the service. Nothing else is started.
+ */
+import { spawnSync } from 'node:child_process';
+import {
+  chmodSync,
+  cpSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
+import { join } from 'node:path';
+import { assemblePrime } from '../../snap/local/pack/assemble.js';
+import { snapCacheDir } from '../../snap/local/pack/project.js';
+import { upstreamCacheDir } from '../../src/lib/upstream-paths.js';
+
+const STAND_IN = `#!/bin/sh
+# snapctl stand-in (MOCKED: snapd cannot run here); see test/snap/snap-env.ts.
+echo "$*" >> "$STUB_DIR/calls"
+case "$1" in
+  is-connected) grep -qx "$2" "$STUB_DIR/missing-plugs" 2>/dev/null && exit 1; exit 0 ;;
+  get) cat "$STUB_DIR/options.json" 2>/dev/null || echo '{}' ;;
+  services)
+    echo "Service  Startup  Current  Notes"
+    [ -f "$STUB_DIR/enabled" ] && sort -u "$STUB_DIR/enabled" | while read -r app; do echo "$app  enabled  active  -"; done ;;
+  start)
+    shift
+    if [ "$1" = --enable ]; then shift; echo "$1" >> "$STUB_DIR/enabled"; fi
+    if [ "$1" = microk8s.daemon-datastore ] && [ ! -s "$STUB_DIR/datastore.pid" ]; then
+      "$SNAP/commands/run-daemon" datastore >> "$STUB_DIR/datastore.log" 2>&1 &
+      echo $! > "$STUB_DIR/datastore.pid"
+    fi ;;
+esac
+exit 0
+`;
+
+export interface HookRun {
+  readonly code: number | null;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+export class SimulatedSnap {
+  readonly work: string;
+  readonly prime: string;
+  readonly stub: string;
+  readonly common: string;
+  revision = 1;
+
+  constructor(label: string) {
+    mkdirSync(snapCacheDir(), { recursive: true });
+    this.work = mkdtempSync(join(snapCacheDir(), `${label}-`));
+    this.prime = join(this.work, 'prime');
+    this.stub = join(this.work, 'stub');
+    this.common = join(this.work, 'common');
+    const bin = join(upstreamCacheDir(), 'bin', 'kubelet');
+    if (!existsSync(bin))
+      throw new Error(`no upstream build at ${bin}: run \`npm run build:upstream\` first`);
+    assemblePrime({ prime: this.prime, upstreamCache: upstreamCacheDir() });
+    mkdirSync(join(this.stub, 'bin'), { recursive: true });
+    mkdirSync(this.common, { recursive: true });
+    mkdirSync(this.data(), { recursive: true });
+    writeFileSync(join(this.stub, 'bin', 'snapctl'), STAND_IN);
+    chmodSync(join(this.stub, 'bin', 'snapctl'), 0o755);
+  }
+
+  data(revision = this.revision): string {
+    return join(this.work, 'data', String(revision));
+  }
+
+  env(): Record<string, string> {
+    return {
+      PATH: `${join(this.stub, 'bin')}:/usr/sbin:/usr/bin:/sbin:/bin`,
+      HOME: this.work,
+      SNAP: this.prime,
+      SNAP_DATA: this.data(),
+      SNAP_COMMON: this.common,
+      SNAP_NAME: 'microk8s',
+      SNAP_REVISION: String(this.revision),
+      SNAP_VERSION: '1.36.3',
+      STUB_DIR: this.stub,
+    };
+  }
+
+  /** Runs meta/hooks/NAME as snapd would (its environment, no terminal). */
+  hook(name: string, timeoutMs = 180_000): HookRun {
+    const r = spawnSync(join(this.prime, 'meta', 'hooks', name), [], {
+      env: this.env(),
+      encoding: 'utf8',
+      timeout: timeoutMs,
+    });
+    return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+  }
+
+  /** The microk8s app, as a user runs it. */
+  app(args: readonly string[], timeoutMs = 60_000): HookRun {
+    const r = spawnSync(join(this.prime, 'commands', 'microk8s'), args, {
+      env: this.env(),
+      encoding: 'utf8',
+      timeout: timeoutMs,
+    });
+    return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+  }
+
+  calls(): string[] {
+    const file = join(this.stub, 'calls');
+    return existsSync(file) ? readFileSync(file, 'utf8').trim().split('\n') : [];
+  }
+
+  clearCalls(): void {
+    rmSync(join(this.stub, 'calls'), { force: true });
+  }
+
+  setMissingPlugs(plugs: readonly string[]): void {
+    writeFileSync(join(this.stub, 'missing-plugs'), plugs.map((p) => `${p}\n`).join(''));
+  }
+
+  /** A refresh to the next revision: SNAP_DATA copied as snapd copies it, the revision moved on. */
+  refreshData(): void {
+    cpSync(this.data(), this.data(this.revision + 1), { recursive: true, preserveTimestamps: true });
+    this.revision++;
+  }
+
+  datastorePid(): number | undefined {
+    const file = join(this.stub, 'datastore.pid');
+    const pid = existsSync(file) ? Number.parseInt(readFileSync(file, 'utf8'), 10) : Number.NaN;
+    return Number.isInteger(pid) ? pid : undefined;
+  }
+
+  /** Stops the datastore the stand-in started (SIGTERM to its runner, which passes it on). */
+  async stop(): Promise<void> {
+    const pid = this.datastorePid();
+    if (pid === undefined) return;
+    try {
+      process.kill(pid, 'SIGTERM');
+    } catch {
+      return;
+    }
+    for (let i = 0; i < 200; i++) {
+      try {
+        process.kill(pid, 0);
+      } catch {
+        return;
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    process.kill(pid, 'SIGKILL');
+  }
+
+  remove(): void {
+    rmSync(this.work, { recursive: true, force: true });
+  }
+}
