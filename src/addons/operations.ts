@@ -57,7 +57,7 @@ export async function isEnabled(kube: KubeClient, spec: AddonSpec): Promise<bool
 }
 
 /** Requests resolved to addons, with their dependencies first (each once). */
-function resolveRequests(
+export function resolveRequests(
   repos: readonly Repository[],
   requests: readonly AddonRequest[],
 ): { spec: AddonSpec; args: AddonArgs }[] {

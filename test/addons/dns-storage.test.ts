@@ -209,7 +209,7 @@ test('disable removes the objects; --purge removes the volumes folder', async ()
     '',
   );
   assert.is(existsSync(storageDir), false);
-  assert.doesNotMatch(readFileSync(join(node.home, 'data', 'args', 'kubelet'), 'utf8'), /--cluster-dns/);
+  assert.not.match(readFileSync(join(node.home, 'data', 'args', 'kubelet'), 'utf8'), /--cluster-dns/);
   assert.is((await node.ok(['status', '-a', 'dns'])).trim(), 'disabled');
   assert.is((await node.ok(['status', '-a', 'hostpath-storage'])).trim(), 'disabled');
   // What the claim left behind (its volume outlived the provisioner).

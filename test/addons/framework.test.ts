@@ -10,6 +10,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { parseAddonWords, resolveArgs } from '../../src/addons/args.js';
 import { nodeFacts } from '../../src/addons/context.js';
+import { resolveRequests } from '../../src/addons/operations.js';
 import { loadPlugin } from '../../src/addons/plugin-loader.js';
 import { parseObjects, renderAddon } from '../../src/addons/render.js';
 import { findAddon, loadRepository, repositories } from '../../src/addons/repository.js';
@@ -158,6 +159,43 @@ test('a repository without an index, or with a broken one, is MK_ADDON_REPOSITOR
     'MK_ADDON_REPOSITORY',
     /addons\[0\]\.dependancies is not a known field/,
   );
+});
+
+function addonEntry(name: string, deps: string[]): string {
+  return [
+    `  - name: ${name}`,
+    `    description: ${name}`,
+    '    version: "1"',
+    '    architectures: [amd64, arm64]',
+    `    dependencies: [${deps.join(', ')}]`,
+    `    status: {apiVersion: v1, kind: ConfigMap, namespace: default, name: ${name}}`,
+  ].join('\n');
+}
+
+function repoOf(name: string, entries: [string, string[]][]) {
+  const dir = join(scratch, name);
+  for (const [addon] of entries) mkdirSync(join(dir, addon), { recursive: true });
+  writeFileSync(
+    join(dir, 'addons.yaml'),
+    `addons:\n${entries.map(([a, d]) => addonEntry(a, d)).join('\n')}\n`,
+  );
+  return loadRepository(name, dir);
+}
+
+test('dependencies are declared and come first, each once; a cycle is refused', () => {
+  const repo = repoOf('deps-repo', [
+    ['app', ['db', 'cache']],
+    ['db', ['base']],
+    ['cache', ['base']],
+    ['base', []],
+  ]);
+  const order = resolveRequests([repo], parseAddonWords(['app', 'cache'])).map((r) => r.spec.name);
+  assert.equal(order, ['base', 'db', 'cache', 'app']);
+  const cyclic = repoOf('cycle-repo', [
+    ['a', ['b']],
+    ['b', ['a']],
+  ]);
+  throwsCode(() => resolveRequests([cyclic], parseAddonWords(['a'])), 'MK_ADDON_REPOSITORY', /cycle/);
 });
 
 test('a template variable without a value is refused, not left empty', () => {
