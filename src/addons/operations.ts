@@ -19,7 +19,8 @@ import type { KubeObject } from './kube/object.js';
 import { withAddonLock } from './lock.js';
 import { loadPlugin } from './plugin-loader.js';
 import { renderAddon } from './render.js';
-import { findAddon, type Repository, repositories } from './repository.js';
+import { repositories } from './repo-store.js';
+import { findAddon, type Repository } from './repository.js';
 import type { AddonSpec } from './spec.js';
 
 export type Progress = (line: string) => void;
@@ -108,7 +109,7 @@ export async function enableAddons(
   words: readonly string[],
   progress: Progress,
 ): Promise<AddonOutcome[]> {
-  const repos = repositories();
+  const repos = repositories(paths);
   const wanted = resolveRequests(repos, parseAddonWords(words));
   const explicit = new Set(parseAddonWords(words).map((r) => findAddon(repos, r.requested).name));
   for (const { spec } of wanted) checkArchitecture(spec);
@@ -178,7 +179,7 @@ export async function disableAddons(
   options: DisableOptions,
   progress: Progress,
 ): Promise<AddonOutcome[]> {
-  const repos = repositories();
+  const repos = repositories(paths);
   const requests = parseAddonWords(words);
   const named = requests.map((r) => {
     const spec = findAddon(repos, r.requested);
@@ -250,7 +251,7 @@ export async function addonStatuses(paths: Paths): Promise<AddonStatus[]> {
   const kube = new KubeClient(adminCredentials(paths), { quick: true });
   try {
     const out: AddonStatus[] = [];
-    for (const repo of repositories()) {
+    for (const repo of repositories(paths)) {
       for (const spec of repo.addons) {
         out.push({
           name: spec.name,
@@ -269,7 +270,7 @@ export async function addonStatuses(paths: Paths): Promise<AddonStatus[]> {
 
 /** `status -a NAME`: enabled or disabled. */
 export async function addonState(paths: Paths, name: string): Promise<'enabled' | 'disabled'> {
-  const spec = findAddon(repositories(), name);
+  const spec = findAddon(repositories(paths), name);
   const kube = new KubeClient(adminCredentials(paths));
   try {
     return (await isEnabled(kube, spec)) ? 'enabled' : 'disabled';

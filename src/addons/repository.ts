@@ -66,9 +66,9 @@ export function loadRepository(name: string, dir: string): Repository {
   return { name, dir, addons };
 }
 
-/** The repositories this node knows, in lookup order. */
-export function repositories(): Repository[] {
-  return [loadRepository('core', coreRepositoryDir())];
+/** The built-in repository. */
+export function coreRepository(): Repository {
+  return loadRepository('core', coreRepositoryDir());
 }
 
 /** An addon by NAME, alias or REPO/NAME; MK_ADDON_UNKNOWN lists what exists. */
