@@ -7,7 +7,7 @@
  * run one after the other under the cluster-wide lock. Needs root, cgroups and the upstream
  * build with the addon images (`npm run build:upstream`); without them it fails and says why.
  */
-import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -89,6 +89,48 @@ test('bad input is refused with a stable code, and nothing is applied', async ()
   }
   assert.equal(await objectsOf('deployment,service,configmap', 'kube-system'), []);
   assert.is(existsSync(storageDir), false);
+});
+
+test('a failed enable rolls back what it applied and names the failed step', async () => {
+  const repo = join(node.home, 'test-repo');
+  mkdirSync(join(repo, 'failing'), { recursive: true });
+  writeFileSync(
+    join(repo, 'addons.yaml'),
+    [
+      'addons:',
+      '  - name: failing',
+      '    description: applies a ConfigMap, then fails',
+      '    version: "0.1"',
+      '    architectures: [amd64, arm64]',
+      '    manifests: [probe.yaml]',
+      '    plugin: plugin.ts',
+      '    status: {apiVersion: v1, kind: ConfigMap, namespace: default, name: rollback-probe}',
+      '',
+    ].join('\n'),
+  );
+  writeFileSync(
+    join(repo, 'failing', 'probe.yaml'),
+    'apiVersion: v1\nkind: ConfigMap\nmetadata: {name: rollback-probe, namespace: default}\ndata: {a: b}\n',
+  );
+  writeFileSync(
+    join(repo, 'failing', 'plugin.ts'),
+    [
+      'export async function enable(ctx: any): Promise<void> {',
+      '  await ctx.apply(ctx.manifests);',
+      "  await ctx.step('the step that fails', async () => { throw new Error('on purpose'); });",
+      '}',
+      '',
+    ].join('\n'),
+  );
+  assert.is((await node.run(['addons', 'repo', 'add', 'test', repo])).code, 0);
+  const run = await node.run(['enable', 'test/failing', '--json'], ADDON_COMMAND_MS);
+  const error = errorOf(run);
+  assert.is(error.code, 'MK_ADDON_FAILED');
+  assert.match(error.message, /at step 'the step that fails': on purpose; what it applied was rolled back/);
+  assert.is(run.code, 1);
+  assert.equal(await objectsOf('configmap', 'default', undefined), ['configmap/kube-root-ca.crt']);
+  assert.is((await node.ok(['status', '-a', 'test/failing'])).trim(), 'disabled');
+  assert.is((await node.run(['addons', 'repo', 'remove', 'test'])).code, 0);
 });
 
 test('enable dns storage returns once both are ready', async () => {
