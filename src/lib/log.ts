@@ -3,6 +3,7 @@
  * never writes to stdout; only commands do.
  */
 import { appendFileSync } from 'node:fs';
+import { LOG_FILE_MODE } from './file-modes.js';
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 const LEVEL_RANK: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40 };
@@ -23,7 +24,7 @@ export interface LogSink {
 export const stderrSink: LogSink = { write: (line) => process.stderr.write(line) };
 
 export function fileSink(path: string): LogSink {
-  return { write: (line) => appendFileSync(path, line) };
+  return { write: (line) => appendFileSync(path, line, { mode: LOG_FILE_MODE }) };
 }
 
 export interface LoggerOptions {

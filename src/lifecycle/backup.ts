@@ -11,6 +11,7 @@ import { localEtcdCall } from '../cluster/local-etcd.js';
 import { assert } from '../lib/assert.js';
 import type { Paths } from '../lib/paths.js';
 import { writeFileAtomic } from '../node/atomic-write.js';
+import { pruneBackups } from '../node/backups.js';
 
 export const BACKUP_LIMITS = {
   pageKeys: 500,
@@ -69,5 +70,6 @@ export async function backupKeyspace(paths: Paths, socket: string, label: string
     kvs,
   };
   await writeFileAtomic(file, `${JSON.stringify(archive)}\n`, { mode: 0o600 });
+  pruneBackups(dir, `${label.replace(/-r\d+$/, '-r')}`);
   return { file, revision, keys: kvs.length, sha256 };
 }

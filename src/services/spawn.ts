@@ -4,9 +4,10 @@
  * pid file <run>/<name>.pid, which is what `microk8s status` and a restart read.
  */
 import { spawn } from 'node:child_process';
-import { closeSync, mkdirSync, openSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { MicroK8sError } from '../lib/errors.js';
+import { openLogFile } from '../lib/file-modes.js';
 import { type Paths, packageRoot } from '../lib/paths.js';
 import { DATASTORE_NODE_FLAGS } from '../lib/runtime-flags.js';
 
@@ -25,7 +26,7 @@ export function spawnDaemon(
 ): number {
   mkdirSync(paths.logs, { recursive: true });
   mkdirSync(paths.run, { recursive: true });
-  const out = openSync(join(paths.logs, `${name}.log`), 'a');
+  const out = openLogFile(join(paths.logs, `${name}.log`));
   try {
     const [command, ...rest] = daemonCommand(args);
     const child = spawn(command!, rest, {

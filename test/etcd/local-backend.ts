@@ -198,12 +198,12 @@ export class LocalBackend implements EtcdBackend {
     };
   }
 
-  hashKV(revision: number): { hash: number; compactRevision: number; hashRevision: number } {
+  hashKV(revision: number): Promise<{ hash: number; compactRevision: number; hashRevision: number }> {
     return this.sm.hashKV(revision);
   }
 
-  async defragment(): Promise<void> {
-    this.sm.defragment();
+  defragment(): Promise<void> {
+    return this.sm.defragment();
   }
 
   alarms(): { memberId: bigint; alarm: 'NOSPACE' }[] {

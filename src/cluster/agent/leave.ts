@@ -17,6 +17,7 @@ import { basename, dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { MicroK8sError } from '../../lib/errors.js';
 import { utcStamp } from '../../lib/process.js';
+import { pruneBackups } from '../../node/backups.js';
 import { stopService } from '../../services/restart.js';
 import { spawnDaemon } from '../../services/spawn.js';
 import { type AgentContext, readDatastoreConfig } from './context.js';
@@ -43,6 +44,7 @@ async function keepAside(path: string, backups: string[]): Promise<void> {
   const target = join(dirname(path), `${basename(path)}-before-leave-${utcStamp()}`);
   await rename(path, target);
   backups.push(target);
+  pruneBackups(dirname(path), `${basename(path)}-before-leave-`);
 }
 
 export async function runLeave(ctx: AgentContext, options: LeaveOptions = {}): Promise<LeaveResult> {

@@ -9,6 +9,7 @@
  */
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import { DAEMON_UMASK } from '../../lib/file-modes.js';
 import { createLogger } from '../../lib/log.js';
 import type { Paths } from '../../lib/paths.js';
 import { writeFileAtomic } from '../../node/atomic-write.js';
@@ -36,6 +37,8 @@ export interface ProxyDaemonHandle {
 }
 
 export async function runProxyDaemon(paths: Paths, argsFile: string): Promise<ProxyDaemonHandle> {
+  // The daemon's own umask, not its starter's (its state file says its mode: it is public).
+  process.umask(DAEMON_UMASK);
   const config = readProxyArgsFile(argsFile);
   const proxy = await startApiServerProxy({
     listen: config.listen,

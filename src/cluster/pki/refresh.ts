@@ -9,6 +9,7 @@ import { cp, mkdir, readFile } from 'node:fs/promises';
 import { networkInterfaces, hostname as osHostname } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { createLogger } from '../../lib/log.js';
+import { BACKUPS_KEPT, pruneBackups } from '../../node/backups.js';
 import { PRIVATE_DIR_MODE } from '../files.js';
 import { usableAddresses } from '../join/addresses.js';
 import { parseSubjectAltNames } from '../pki.js';
@@ -81,7 +82,8 @@ export async function refreshCertificates(dir: string, options: RefreshOptions =
     ...(await loopbackAliases(layout.leaves.server.certPath)),
   ];
   const backupDir = await backup(dir, now());
-  log.info('backed up the certificates', { backupDir });
+  const pruned = pruneBackups(dirname(dir), `${basename(dir)}-backup-`);
+  log.info('backed up the certificates', { backupDir, pruned, kept: BACKUPS_KEPT });
   const { actions } = await ensureNodeCertificates(dir, {
     hostname: options.hostname ?? osHostname(),
     ips,

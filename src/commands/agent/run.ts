@@ -2,6 +2,7 @@ import { Flags } from '@oclif/core';
 import { agentContext, parseBind } from '../../cluster/agent/context.js';
 import { startAgent } from '../../cluster/agent/daemon.js';
 import { MicroK8sCommand } from '../../lib/command.js';
+import { DAEMON_UMASK } from '../../lib/file-modes.js';
 import { resolvePaths } from '../../lib/paths.js';
 
 export default class AgentRun extends MicroK8sCommand {
@@ -18,6 +19,8 @@ export default class AgentRun extends MicroK8sCommand {
 
   async run() {
     const { flags } = await this.parse(AgentRun);
+    // The daemon's own umask, not its starter's: what it writes is never readable by others.
+    process.umask(DAEMON_UMASK);
     const ctx = agentContext(resolvePaths());
     const agent = await startAgent(ctx, flags.bind === undefined ? undefined : parseBind(flags.bind));
     this.log(`cluster agent listening on ${agent.address.address}:${agent.address.port}`);

@@ -69,8 +69,11 @@ export interface EtcdBackend {
   ): Promise<{ ttl: number; grantedTtl: number; keys: Uint8Array[] }>;
   leases(): number[];
   status(): EtcdStatus;
-  /** etcd's HashKV of this member's store up to `revision` (0: current); comparable across members. */
-  hashKV(revision: number): { hash: number; compactRevision: number; hashRevision: number };
+  /**
+   * etcd's HashKV of this member's store up to `revision` (0: current); comparable across members.
+   * Runs in slices (the event loop stays free); one at a time per member.
+   */
+  hashKV(revision: number): Promise<{ hash: number; compactRevision: number; hashRevision: number }>;
   /** Give free pages of the database back to the file system. */
   defragment(): Promise<void>;
   /** Raised alarms (NOSPACE when the database is over its quota). */

@@ -73,14 +73,14 @@ export class MaintenanceService {
     return { header: headerOut(this.backend.header()), alarms };
   }
 
-  hashKV(req: { revision?: string | number }): {
+  async hashKV(req: { revision?: string | number }): Promise<{
     header: OutHeader;
     hash: number;
     compact_revision: string;
     hash_revision: string;
-  } {
+  }> {
     const revision = Number(req.revision ?? 0);
-    const r = this.backend.hashKV(Number.isFinite(revision) && revision > 0 ? revision : 0);
+    const r = await this.backend.hashKV(Number.isFinite(revision) && revision > 0 ? revision : 0);
     return {
       header: headerOut(this.backend.header()),
       hash: r.hash,

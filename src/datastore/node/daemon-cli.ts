@@ -11,6 +11,7 @@
  * This module imports nothing heavy at load time: the daemon is imported when it is started.
  */
 import { isMicroK8sError } from '../../lib/errors.js';
+import { DATASTORE_UMASK } from '../../lib/file-modes.js';
 import { tuneDatastoreHeap } from '../../lib/runtime-flags.js';
 import { DATASTORE_FLAGS, type DatastoreFlag } from './config.js';
 import type { RolesPlanner } from './roles-agent.js';
@@ -77,6 +78,8 @@ export async function runDatastore(
   }
   // Before the daemon's modules load: V8 applies the heap setting from here on.
   tuneDatastoreHeap();
+  // Before anything is created: a fresh --data-dir and its files are the owner's alone.
+  process.umask(DATASTORE_UMASK);
   const { startDaemon } = await import('./daemon.js');
   const daemon = await startDaemon(tokens, argsFile, { rolesPlanner: options.rolesPlanner });
   return daemon.done;

@@ -755,7 +755,7 @@ export class DatastoreNode implements EtcdBackend {
     return {
       version: '3.5.13',
       dbSize: this.sm.dbSize(),
-      dbSizeInUse: this.sm.dbSize(),
+      dbSizeInUse: this.sm.dbSizeInUse(),
       leader: BigInt(r.lead),
       raftIndex: r.log.committed,
       raftTerm: r.term,
@@ -765,12 +765,12 @@ export class DatastoreNode implements EtcdBackend {
     };
   }
 
-  hashKV(revision: number): { hash: number; compactRevision: number; hashRevision: number } {
+  hashKV(revision: number): Promise<{ hash: number; compactRevision: number; hashRevision: number }> {
     return this.sm.hashKV(revision);
   }
 
-  async defragment(): Promise<void> {
-    this.sm.defragment();
+  defragment(): Promise<void> {
+    return this.sm.defragment();
   }
 
   alarms(): { memberId: bigint; alarm: 'NOSPACE' }[] {

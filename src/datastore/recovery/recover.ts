@@ -23,6 +23,7 @@ import { MicroK8sError } from '../../lib/errors.js';
 import { createLogger, type Logger } from '../../lib/log.js';
 import { utcStamp } from '../../lib/process.js';
 import { editArgsFile } from '../../node/args-file.js';
+import { BACKUPS_KEPT, pruneBackups } from '../../node/backups.js';
 import { buildDaemonConfig, readDatastoreArgs } from '../node/config.js';
 import { applyConfChange, encodeConfChange } from '../raft/membership.js';
 import { type ConfChange, type ConfState, type Entry, EntryType, type NodeId } from '../raft/types.js';
@@ -164,7 +165,8 @@ export async function executeRecovery(
       filter: (src) => !src.endsWith('.sock'),
     });
     backups.push(backup);
-    logger.info('backed up a survivor', { node: s.id, backup });
+    const pruned = pruneBackups(dirname(s.dataDir), `${basename(s.dataDir)}.backup-`);
+    logger.info('backed up a survivor', { node: s.id, backup, pruned, kept: BACKUPS_KEPT });
   }
   const source = plan.survivors.find((s) => s.id === plan.source)!;
   await appendForcedMembership(join(source.dataDir, 'raft'), plan, source.log);

@@ -33,7 +33,14 @@ import { applyPayload } from './apply.js';
 import { plainBytes } from './bytes.js';
 import { compactedError, futureRevisionError } from './failures.js';
 import { readHistory } from './history.js';
-import { SQLITE_CACHE_KIB, WAL_CHECKPOINT_BACKSTOP_PAGES, WAL_CHECKPOINT_PAGES } from './limits.js';
+import {
+  DEFRAG_STEP_PAGES,
+  HASH_KV_ATTEMPTS,
+  HASH_KV_STEP_ROWS,
+  SQLITE_CACHE_KIB,
+  WAL_CHECKPOINT_BACKSTOP_PAGES,
+  WAL_CHECKPOINT_PAGES,
+} from './limits.js';
 import { KvCore } from './mvcc.js';
 import { checkKey, readRange } from './range.js';
 import { checkIntegrity, createSchema, isEmptyDb, readPersistedState } from './schema.js';
@@ -59,6 +66,8 @@ export interface AppliedEntry {
 }
 
 const SQLITE_MAGIC = 'SQLite format 3\0';
+/** PRAGMA auto_vacuum's value for INCREMENTAL. */
+const AUTO_VACUUM_INCREMENTAL = 2;
 /** Offsets of the file format bytes in the SQLite header: 2 = WAL, 1 = rollback journal. */
 const HEADER_WRITE_VERSION = 18;
 const HEADER_READ_VERSION = 19;
@@ -77,6 +86,9 @@ function configure(db: Database.Database, memory: boolean): void {
     // no lock system calls per transaction; reads and commits are ~1.5x faster) and makes a second
     // node opening the same data directory fail instead of applying to it too.
     db.pragma('locking_mode = EXCLUSIVE');
+    // Defragment frees pages a slice at a time (see defragment); a new file takes the mode only
+    // if it is set before journal_mode writes the header, an older one at its conversion below.
+    db.pragma('auto_vacuum = INCREMENTAL');
     db.pragma('journal_mode = WAL');
     // Checkpoints are started by KvStateMachine once the WAL holds about WAL_CHECKPOINT_PAGES,
     // after an fdatasync of the WAL on the thread pool (see maybeCheckpoint). SQLite's own
@@ -86,6 +98,18 @@ function configure(db: Database.Database, memory: boolean): void {
   db.pragma('synchronous = NORMAL');
   db.pragma('temp_store = MEMORY');
   db.pragma(`cache_size = -${SQLITE_CACHE_KIB}`);
+}
+
+/**
+ * A database made before Defragment ran in slices has no free-page map: one VACUUM, at open
+ * (before this node serves or votes), gives it one. Never again for that file.
+ */
+function convertToIncrementalVacuum(db: Database.Database, path: string): void {
+  if (isMemoryPath(path) || db.pragma('auto_vacuum', { simple: true }) === AUTO_VACUUM_INCREMENTAL) return;
+  createLogger('datastore.state').info('converting the state database to incremental vacuum (once)', {
+    path,
+  });
+  db.exec('VACUUM');
 }
 
 /** Open (and create if empty) a state database; anything that is not ours is MK_DATA_CORRUPTION. */
@@ -98,6 +122,7 @@ function openDatabase(path: string): Database.Database {
     configure(db, isMemoryPath(path));
     if (isEmptyDb(db)) createSchema(db);
     readPersistedState(db);
+    convertToIncrementalVacuum(db, path);
     return db;
   } catch (error) {
     db?.close();
@@ -138,6 +163,9 @@ export class KvStateMachine {
    * and the file keeps its size across WAL resets, so its size does not tell either).
    */
   private commitsPerCheckpoint = WAL_CHECKPOINT_PAGES / 5;
+  /** A Defragment or a HashKV is running (one of each at a time). */
+  private defragmenting = false;
+  private hashing = false;
   /** Bumped when the db is replaced, so a flush of the old one does not checkpoint the new one. */
   private generation = 0;
   private applyBatch: (
@@ -255,11 +283,27 @@ export class KvStateMachine {
     if (!this.hasWal) return;
     this.commitsSinceCheckpoint++;
     if (this.walFlushing || this.commitsSinceCheckpoint < this.commitsPerCheckpoint) return;
+    void this.flushAndCheckpoint();
+  }
+
+  /** The WAL flushed on the thread pool, then a passive checkpoint; resolves when both are done. */
+  private flushAndCheckpoint(): Promise<void> {
     const wal = `${this.path}-wal`;
-    if (!existsSync(wal)) return;
+    if (this.walFlushing || !existsSync(wal)) return Promise.resolve();
     this.walFlushing = true;
     const generation = this.generation;
+    let resolve!: () => void;
+    const finished = new Promise<void>((r) => {
+      resolve = r;
+    });
     const done = (error: unknown) => {
+      try {
+        checkpoint(error);
+      } finally {
+        resolve();
+      }
+    };
+    const checkpoint = (error: unknown) => {
       this.walFlushing = false;
       if (this.closed || generation !== this.generation) return;
       if (error) {
@@ -283,6 +327,7 @@ export class KvStateMachine {
       if (openError) return done(openError);
       fdatasync(fd, (syncError) => closeFd(fd, () => done(syncError)));
     });
+    return finished;
   }
 
   /**
@@ -490,36 +535,77 @@ export class KvStateMachine {
    * etcd's HashKV: a CRC-32 over every revision still stored up to `revision` (0: the current
    * one), in revision order. Replicas with the same history and compactions agree, so members
    * can be compared for consistency.
+   *
+   * Read in slices of HASH_KV_STEP_ROWS rows with the event loop free between them (a full scan
+   * of a large store would hold up Raft's heartbeats). Rows up to the hash revision only change
+   * by a compaction or a restored snapshot: either restarts the scan (bounded), and one HashKV
+   * runs at a time on a member.
    */
-  hashKV(revision: number): { hash: number; compactRevision: number; hashRevision: number } {
+  async hashKV(revision: number): Promise<{ hash: number; compactRevision: number; hashRevision: number }> {
+    if (this.hashing) {
+      throw new MicroK8sError('MK_LIMIT_EXCEEDED', 'a HashKV is already running on this member', {
+        limit: 'HASH_KV_CONCURRENCY',
+      });
+    }
+    this.hashing = true;
+    try {
+      for (let attempt = 0; attempt < HASH_KV_ATTEMPTS; attempt++) {
+        const result = await this.hashKvOnce(revision);
+        if (result !== undefined) return result;
+      }
+      throw new MicroK8sError(
+        'MK_TIMEOUT',
+        `HashKV: the store changed under ${HASH_KV_ATTEMPTS} scans in a row`,
+      );
+    } finally {
+      this.hashing = false;
+    }
+  }
+
+  private async hashKvOnce(
+    revision: number,
+  ): Promise<{ hash: number; compactRevision: number; hashRevision: number } | undefined> {
     const core = this.live();
+    const generation = this.generation;
+    const compactAtStart = core.compactRevision;
     const rev = revision > 0 ? revision : core.revision;
     if (rev > core.revision) throw futureRevisionError();
     if (revision > 0 && rev < core.compactRevision) throw compactedError();
     let crc = 0;
     const numbers = Buffer.alloc(8 * 5);
-    const rows = core.db
-      .prepare(
-        'SELECT key, rev, deleted, create_rev, version, lease, value FROM log WHERE rev <= +? ORDER BY id',
-      )
-      .iterate(rev) as Iterable<{
-      key: Buffer;
-      rev: number;
-      deleted: number;
-      create_rev: number;
-      version: number;
-      lease: number;
-      value: Buffer;
-    }>;
-    for (const row of rows) {
-      numbers.writeDoubleBE(row.rev, 0);
-      numbers.writeDoubleBE(row.deleted, 8);
-      numbers.writeDoubleBE(row.create_rev, 16);
-      numbers.writeDoubleBE(row.version, 24);
-      numbers.writeDoubleBE(row.lease, 32);
-      crc = crc32(numbers, crc);
-      crc = crc32(row.key, crc);
-      crc = crc32(row.value, crc);
+    const slice = core.db.prepare(
+      'SELECT id, key, rev, deleted, create_rev, version, lease, value FROM log WHERE id > ? AND rev <= +? ORDER BY id LIMIT ?',
+    );
+    let lastId = 0;
+    for (;;) {
+      const rows = slice.all(lastId, rev, HASH_KV_STEP_ROWS) as {
+        id: number;
+        key: Buffer;
+        rev: number;
+        deleted: number;
+        create_rev: number;
+        version: number;
+        lease: number;
+        value: Buffer;
+      }[];
+      for (const row of rows) {
+        numbers.writeDoubleBE(row.rev, 0);
+        numbers.writeDoubleBE(row.deleted, 8);
+        numbers.writeDoubleBE(row.create_rev, 16);
+        numbers.writeDoubleBE(row.version, 24);
+        numbers.writeDoubleBE(row.lease, 32);
+        crc = crc32(numbers, crc);
+        crc = crc32(row.key, crc);
+        crc = crc32(row.value, crc);
+        lastId = row.id;
+      }
+      if (rows.length < HASH_KV_STEP_ROWS) break;
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      if (this.live() !== core || this.generation !== generation) return undefined;
+      if (core.compactRevision !== compactAtStart) {
+        if (revision > 0 && rev < core.compactRevision) throw compactedError();
+        return undefined;
+      }
     }
     // etcd answers -1 as the compact revision of a store that was never compacted.
     return {
@@ -529,10 +615,40 @@ export class KvStateMachine {
     };
   }
 
-  /** Rebuild the database file without its free pages (etcd's Defragment). */
-  defragment(): void {
+  /**
+   * Give the database file's free pages back (etcd's Defragment), DEFRAG_STEP_PAGES at a time on
+   * this connection, with the WAL checkpointed and the event loop free between slices.
+   *
+   * Not a VACUUM on a second connection: the state database is opened with locking_mode=EXCLUSIVE
+   * (no other connection can even read it while the node runs), and a VACUUM holds the write lock
+   * for its whole run, so the applier's transactions (busy timeout 0) would fail meanwhile. An
+   * incremental vacuum step is a short write transaction of its own, taken between two applies.
+   * It returns free pages; it does not re-pack the pages in use, which etcd's defragmentation does
+   * but which is not what a client asks Defragment for (the space). One runs at a time.
+   */
+  async defragment(): Promise<void> {
     if (isMemoryPath(this.path)) return;
-    this.live().db.exec('VACUUM');
+    if (this.defragmenting) {
+      throw new MicroK8sError('MK_LIMIT_EXCEEDED', 'a defragment is already running on this member', {
+        limit: 'DEFRAG_CONCURRENCY',
+      });
+    }
+    this.defragmenting = true;
+    try {
+      const core = this.live();
+      const generation = this.generation;
+      const free = core.db.pragma('freelist_count', { simple: true }) as number;
+      // Bounded: pages freed meanwhile (a compaction) are left for the next defragment.
+      const steps = Math.ceil(free / DEFRAG_STEP_PAGES);
+      for (let step = 0; step < steps; step++) {
+        if (this.closed || this.core !== core || this.generation !== generation) return;
+        core.db.pragma(`incremental_vacuum(${DEFRAG_STEP_PAGES})`);
+        await this.flushAndCheckpoint();
+        await new Promise<void>((resolve) => setImmediate(resolve));
+      }
+    } finally {
+      this.defragmenting = false;
+    }
   }
 
   /** Bytes of the database file (pages in use and free). */
@@ -542,6 +658,15 @@ export class KvStateMachine {
       (db.pragma('page_count', { simple: true }) as number) *
       (db.pragma('page_size', { simple: true }) as number)
     );
+  }
+
+  /** Bytes of the pages in use (what a Defragment would leave). */
+  dbSizeInUse(): number {
+    const db = this.live().db;
+    const pages =
+      (db.pragma('page_count', { simple: true }) as number) -
+      (db.pragma('freelist_count', { simple: true }) as number);
+    return pages * (db.pragma('page_size', { simple: true }) as number);
   }
 
   close(): void {

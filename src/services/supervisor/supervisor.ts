@@ -6,11 +6,12 @@
  * SIGKILL of its whole process group. It writes its report (state.ts) on every change.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { closeSync, mkdirSync, openSync, renameSync, statSync } from 'node:fs';
+import { closeSync, mkdirSync, renameSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { assert } from '../../lib/assert.js';
 import { MicroK8sError } from '../../lib/errors.js';
+import { openLogFile } from '../../lib/file-modes.js';
 import type { Logger } from '../../lib/log.js';
 import { isProcessAlive } from '../../lib/process.js';
 import { writeFileAtomicSync } from '../../node/atomic-write.js';
@@ -170,7 +171,7 @@ export class Supervisor {
     } catch {
       // No log yet.
     }
-    return openSync(path, 'a');
+    return openLogFile(path);
   }
 
   async #spawn(runner: Runner): Promise<void> {
