@@ -1,6 +1,8 @@
 /** Maintenance.Status and Alarm, Cluster.MemberList and grpc.health.v1.Health. */
+import { isMicroK8sError } from '../../lib/errors.js';
 import type { EtcdBackend } from './backend.js';
 import { headerOut } from './convert.js';
+import { ETCD_ERRORS, EtcdApiError } from './errors.js';
 import type { OutHeader, OutInt64, WireAlarmRequest } from './proto.js';
 
 /** The oldest etcd version we claim: kube-apiserver enables its watch progress features from 3.5.13. */
@@ -30,6 +32,22 @@ function versionAtLeast(version: string, minimum: string): boolean {
     if (x !== y) return x > y;
   }
   return true;
+}
+
+/**
+ * A HashKV or Defragment refused because one is running (MK_LIMIT_EXCEEDED): etcd's "too many
+ * requests" status with the reason after it, so the client sees which limit it hit.
+ */
+async function busy<T>(work: Promise<T>): Promise<T> {
+  try {
+    return await work;
+  } catch (error) {
+    if (!isMicroK8sError(error, 'MK_LIMIT_EXCEEDED')) throw error;
+    throw new EtcdApiError({
+      code: ETCD_ERRORS.tooManyRequests.code,
+      message: `${ETCD_ERRORS.tooManyRequests.message}: ${error.message}`,
+    });
+  }
 }
 
 export class MaintenanceService {
@@ -80,7 +98,7 @@ export class MaintenanceService {
     hash_revision: string;
   }> {
     const revision = Number(req.revision ?? 0);
-    const r = await this.backend.hashKV(Number.isFinite(revision) && revision > 0 ? revision : 0);
+    const r = await busy(this.backend.hashKV(Number.isFinite(revision) && revision > 0 ? revision : 0));
     return {
       header: headerOut(this.backend.header()),
       hash: r.hash,
@@ -90,7 +108,7 @@ export class MaintenanceService {
   }
 
   async defragment(): Promise<{ header: OutHeader }> {
-    await this.backend.defragment();
+    await busy(this.backend.defragment());
     return { header: headerOut(this.backend.header()) };
   }
 

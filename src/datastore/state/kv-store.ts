@@ -28,6 +28,7 @@ import Database from 'better-sqlite3';
 import { assert } from '../../lib/assert.js';
 import { MicroK8sError } from '../../lib/errors.js';
 import { createLogger, type Logger } from '../../lib/log.js';
+import { RateLimitedLog } from '../../lib/rate-limited-log.js';
 import { fsyncDirectorySync } from '../../node/atomic-write.js';
 import { applyPayload } from './apply.js';
 import { plainBytes } from './bytes.js';
@@ -166,6 +167,7 @@ export class KvStateMachine {
   /** A Defragment or a HashKV is running (one of each at a time). */
   private defragmenting = false;
   private hashing = false;
+  private readonly limitLog: RateLimitedLog;
   /** Bumped when the db is replaced, so a flush of the old one does not checkpoint the new one. */
   private generation = 0;
   private applyBatch: (
@@ -181,6 +183,7 @@ export class KvStateMachine {
     private readonly logger: Logger,
   ) {
     this.hub = new WatchHub(logger);
+    this.limitLog = new RateLimitedLog(logger);
     this.core = new KvCore(db);
     this.applyBatch = this.makeApplyBatch();
     this.hasWal = !isMemoryPath(path);
@@ -542,11 +545,7 @@ export class KvStateMachine {
    * runs at a time on a member.
    */
   async hashKV(revision: number): Promise<{ hash: number; compactRevision: number; hashRevision: number }> {
-    if (this.hashing) {
-      throw new MicroK8sError('MK_LIMIT_EXCEEDED', 'a HashKV is already running on this member', {
-        limit: 'HASH_KV_CONCURRENCY',
-      });
-    }
+    if (this.hashing) throw this.busy('a HashKV is already running on this member', 'HASH_KV_CONCURRENCY');
     this.hashing = true;
     try {
       for (let attempt = 0; attempt < HASH_KV_ATTEMPTS; attempt++) {
@@ -628,11 +627,8 @@ export class KvStateMachine {
    */
   async defragment(): Promise<void> {
     if (isMemoryPath(this.path)) return;
-    if (this.defragmenting) {
-      throw new MicroK8sError('MK_LIMIT_EXCEEDED', 'a defragment is already running on this member', {
-        limit: 'DEFRAG_CONCURRENCY',
-      });
-    }
+    if (this.defragmenting)
+      throw this.busy('a defragment is already running on this member', 'DEFRAG_CONCURRENCY');
     this.defragmenting = true;
     try {
       const core = this.live();
@@ -649,6 +645,13 @@ export class KvStateMachine {
     } finally {
       this.defragmenting = false;
     }
+  }
+
+  /** One HashKV and one Defragment at a time: a second is refused, with a rate-limited line. */
+  private busy(message: string, limit: string): MicroK8sError {
+    const error = new MicroK8sError('MK_LIMIT_EXCEEDED', message, { limit });
+    this.limitLog.warn(limit, 'refused a maintenance request', { error });
+    return error;
   }
 
   /** Bytes of the database file (pages in use and free). */
