@@ -7,11 +7,15 @@
 // `npm run bench -- codecs [--iterations N]`: ns per operation of the binary codecs (protobuf against
 // protobufjs, wire.ts, the Raft log's commands, the transport's batches; bench/codecs.ts).
 // `npm run bench -- transport [--messages N]`: the peer transport's rate and stop() times (bench/transport.ts).
+// `npm run bench -- kube [--runs R] [--seconds S] [--pods N] [--list-objects N] [--failovers N]
+//   [--datastores ours,etcd-3.6,etcd-3.4] [--profile DIR] [--quick]`: the same kube-apiserver on our
+//   datastore, etcd 3.6 and etcd 3.4 (bench/kube.ts); takes the test lock, runs in a network namespace.
 // Results go to stdout as a table and to bench/results/<name>-<time>.json for comparison.
 import './quiet-logs.js';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { inOwnNetns } from '../test/kubernetes/node-netns.js';
 import { runCodecBench } from './codecs.js';
 import {
   type CompareRow,
@@ -21,15 +25,23 @@ import {
   WORKLOAD_GROUPS,
   type WorkloadGroup,
 } from './compare.js';
+import { KUBE_BENCH_ADDRESS, type KubeBenchResult, runKubeBench } from './kube.js';
+import { DATASTORES, type DatastoreName } from './kube-datastores.js';
 import { runLabBench } from './lab.js';
 import { type MemoryProbeResult, nodeRssFloor, runMemoryProbe, summarizeMemory } from './memory.js';
 import { runCoreBench } from './raft-core.js';
+import { cell, printErrors, printTable, ratioCell, targetCell, targetsMet } from './table.js';
+import { underTestLock } from './test-lock.js';
 import { runTransportBench } from './transport.js';
 
 // Ctrl-C or SIGTERM exits through 'exit', where the peers' hooks and the lab's stop what they started.
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.once(signal, () => process.exit(signal === 'SIGINT' ? 130 : 143));
+function exitOnSignals(): void {
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.removeAllListeners(signal);
+    process.once(signal, () => process.exit(signal === 'SIGINT' ? 130 : 143));
+  }
 }
+exitOnSignals();
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
@@ -48,6 +60,10 @@ const { values, positionals } = parseArgs({
     fill: { type: 'string' },
     iterations: { type: 'string' },
     messages: { type: 'string' },
+    pods: { type: 'string' },
+    'list-objects': { type: 'string' },
+    datastores: { type: 'string' },
+    profile: { type: 'string' },
   },
 });
 // With no benchmark named, the full comparison against both peers.
@@ -56,7 +72,16 @@ const defaultAgainst = positionals[0] === undefined ? 'etcd,dqlite' : 'etcd';
 const quick = values.quick;
 /** A flag's number, or the default of this benchmark (a smaller one with --quick). */
 function num(
-  name: 'seconds' | 'runs' | 'failovers' | 'list-keys' | 'fill' | 'iterations' | 'messages',
+  name:
+    | 'seconds'
+    | 'runs'
+    | 'failovers'
+    | 'list-keys'
+    | 'fill'
+    | 'iterations'
+    | 'messages'
+    | 'pods'
+    | 'list-objects',
   normal: number,
   quickValue: number,
 ): number {
@@ -148,14 +173,9 @@ if (which === 'compare') {
       console.error(`[${((Date.now() - started) / 1000).toFixed(0).padStart(3)} s] ${line}`),
   });
   printCompare(result.rows, against);
-  for (const [system, errors] of Object.entries(result.errors)) {
-    const list = Object.entries(errors).filter(([, n]) => n > 0);
-    if (list.length > 0) console.log(`${system}: ${list.map(([k, n]) => `${k}: ${n}`).join('; ')}`);
-  }
-  const met = result.rows.filter((r) => r.met === true).length;
-  const targets = result.rows.filter((r) => r.target !== undefined).length;
+  printErrors(result.errors);
   console.log(
-    `targets met: ${met} of ${targets}; ${runs} runs of ${seconds} s per phase, ${result.options.failovers} failovers; ` +
+    `${targetsMet(result.rows)}; ${runs} runs of ${seconds} s per phase, ${result.options.failovers} failovers; ` +
       `total ${result.seconds.toFixed(0)} s; ${Object.entries(result.versions)
         .map(([k, v]) => `${k} ${v}`)
         .join(', ')}`,
@@ -171,29 +191,81 @@ if (which === 'compare') {
 
 /** The table: medians, [min-max] over the runs, and the ratios (above 1: ours better). */
 function printCompare(rows: CompareRow[], against: PeerName[]): void {
-  const fmt = (n: number) => (Number.isFinite(n) ? (Math.abs(n) >= 100 ? n.toFixed(0) : n.toFixed(1)) : '-');
-  const cell = (median: number, [min, max]: [number, number]) =>
-    Number.isFinite(median) ? `${fmt(median)} [${fmt(min)}-${fmt(max)}]` : '-';
-  const ratio = (n: number) => (Number.isFinite(n) ? `${n.toFixed(2)}x` : '-');
   const header = ['workload', 'ours', ...against, ...against.map((p) => `ours/${p}`), 'target'];
   const table = rows.map((r) => [
     r.workload,
     cell(r.ours, r.oursRange),
     ...against.map((p) => (p === 'etcd' ? cell(r.etcd, r.etcdRange) : cell(r.dqlite, r.dqliteRange))),
-    ...against.map((p) => ratio(p === 'etcd' ? r.advantage : r.advantageDqlite)),
-    r.target === undefined ? '' : `${r.target} ${r.met === undefined ? '?' : r.met ? 'met' : 'MISSED'}`,
+    ...against.map((p) => ratioCell(p === 'etcd' ? r.advantage : r.advantageDqlite)),
+    targetCell(r.target, r.met),
   ]);
-  const widths = header.map((h, i) => Math.max(h.length, ...table.map((row) => row[i]!.length)));
-  const line = (cells: string[]) =>
-    cells
-      .map((c, i) => (i === 0 || i === cells.length - 1 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!)))
-      .join('  ');
   console.log(
     'medians over the runs [min-max]; ours/peer > 1 means ours is better (rates: ours/peer, times and sizes: peer/ours)',
   );
   console.log('clients on plain TCP; the Raft peers of ours and of etcd on mutual TLS');
-  console.log(line(header).trimEnd());
-  for (const row of table) console.log(line(row).trimEnd());
+  printTable(header, table);
+}
+if (which === 'kube') {
+  await underTestLock();
+  // Outside the namespace, a signal goes to the run inside, then the namespace is removed
+  // (inOwnNetns's own handlers); inside, it exits through the hooks that stop what was started.
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) process.removeAllListeners(signal);
+  const address = await inOwnNetns(import.meta.filename, KUBE_BENCH_ADDRESS);
+  exitOnSignals();
+  const datastores = (values.datastores ?? DATASTORES.join(','))
+    .split(',')
+    .map((d) => d.replace('-', ' ')) as DatastoreName[];
+  if (datastores.some((d) => !DATASTORES.includes(d)) || !datastores.includes('ours')) {
+    console.error(`--datastores takes ours and any of etcd-3.6, etcd-3.4 (got '${values.datastores}')`);
+    process.exit(2);
+  }
+  const started = Date.now();
+  const result = await runKubeBench({
+    address,
+    seconds,
+    runs,
+    // 0 failovers: a profiled run keeps its leader (a SIGKILLed node writes no profile).
+    failovers: values.failovers === '0' ? 0 : num('failovers', 3, 1),
+    pods: Math.round(num('pods', 100, 10)),
+    listObjects: Math.round(num('list-objects', 10_000, 1000)),
+    watchEvents: quick ? 50 : 200,
+    datastores,
+    ...(values.profile ? { profileDir: values.profile } : {}),
+    onProgress: (line) =>
+      console.error(`[${((Date.now() - started) / 1000).toFixed(0).padStart(4)} s] ${line}`),
+  });
+  printKube(result);
+  save('kube', result);
+  process.exit(0);
+}
+
+/** The kube bench's table, in the compare bench's format, with a column per datastore. */
+function printKube(result: KubeBenchResult): void {
+  const names = result.options.datastores;
+  const peers = names.filter((d) => d !== 'ours');
+  console.log(
+    'medians over the runs [min-max]; ours/peer > 1 means ours is better (rates: ours/peer, times and sizes: peer/ours)',
+  );
+  console.log(
+    'one kube-apiserver per datastore (the same binary), on a whole node started with --etcd-endpoints; ' +
+      'load: undici, one HTTP/2 connection, the admin client certificate; pods: the pause image',
+  );
+  for (const name of names)
+    console.log(`${name} (${result.versions[name] ?? '?'}): ${result.transports[name] ?? 'did not start'}`);
+  printTable(
+    ['workload', ...names, ...peers.map((p) => `ours/${p}`), 'target'],
+    result.rows.map((r) => [
+      r.workload,
+      ...names.map((d) => cell(r.medians[d]!, r.ranges[d]!)),
+      ...peers.map((p) => ratioCell(r.advantage[p]!)),
+      targetCell(r.target, r.met),
+    ]),
+  );
+  printErrors(result.errors);
+  console.log(
+    `${targetsMet(result.rows)}; ${result.options.runs} runs of ${result.options.seconds} s per phase, ` +
+      `${result.options.failovers} failovers; total ${result.seconds.toFixed(0)} s`,
+  );
 }
 if (which === 'memory') {
   const env: Record<string, string> = {};
@@ -225,7 +297,7 @@ if (which === 'memory') {
 }
 if (which !== 'raft-core') {
   console.error(
-    `unknown benchmark '${which}'; available: raft-core, lab, compare, memory, codecs, transport`,
+    `unknown benchmark '${which}'; available: raft-core, lab, compare, memory, codecs, transport, kube`,
   );
   process.exit(2);
 }

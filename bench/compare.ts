@@ -161,7 +161,7 @@ function metrics(listKeys: number): Metric[] {
 }
 
 /** SIGKILL the lab's datastore processes, by the pids in its file (an exit hook: synchronous). */
-function killLabNodes(labDir: string): void {
+export function killLabNodes(labDir: string): void {
   let pids: number[];
   try {
     pids = readLab(labDir).nodes.map((n) => n.pid);
@@ -201,11 +201,12 @@ interface EtcdLike {
   killLeader(): Promise<{ survivors: string[]; restart: () => Promise<void> }>;
 }
 
-class Recorder {
+/** The samples and error counts of one system, phase by phase (the compare and kube benches). */
+export class Recorder {
   readonly samples: Record<string, number[]> = {};
   readonly errors: Record<string, number> = {};
   constructor(
-    readonly name: SystemName,
+    readonly name: string,
     private readonly progress: (line: string) => void,
   ) {}
   add(workload: string, value: number): void {
@@ -387,7 +388,7 @@ export function installPeers(peers: readonly PeerName[]): void {
   });
 }
 
-const range = (v: number[]): [number, number] => {
+export const range = (v: number[]): [number, number] => {
   const f = v.filter((x) => !Number.isNaN(x));
   return f.length === 0 ? [Number.NaN, Number.NaN] : [Math.min(...f), Math.max(...f)];
 };

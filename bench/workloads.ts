@@ -236,6 +236,17 @@ export interface WatchLatency {
   missed: number;
 }
 
+/** p50 and p99 of the latencies seen (sorted in place), and how many of `expected` never came. */
+export function latencySummary(latencies: number[], expected: number): WatchLatency {
+  latencies.sort((a, b) => a - b);
+  return {
+    p50Ms: percentile(latencies, 50),
+    p99Ms: percentile(latencies, 99),
+    events: latencies.length,
+    missed: expected - latencies.length,
+  };
+}
+
 /**
  * Delivery latency of watch events: `writer` puts keys one at a time (concurrency 1) while
  * `watcher` (connected to the member under test) watches their prefix; latency is from the start
@@ -268,13 +279,7 @@ export async function watchLatency(
     }
     const drain = performance.now() + 2000;
     while (latencies.length < n && performance.now() < drain) await sleep(5);
-    latencies.sort((a, b) => a - b);
-    return {
-      p50Ms: percentile(latencies, 50),
-      p99Ms: percentile(latencies, 99),
-      events: latencies.length,
-      missed: n - latencies.length,
-    };
+    return latencySummary(latencies, n);
   } finally {
     await w.cancel().catch(() => undefined);
   }

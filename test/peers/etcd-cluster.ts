@@ -15,6 +15,7 @@ import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, 
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { Agent, request } from 'undici';
 import { isProcessAlive } from '../../src/lib/process.js';
 
 export interface EtcdMember {
@@ -96,6 +97,18 @@ export interface EtcdClusterOptions {
    * it must name each member's address (IP SAN) and allow both server and client use.
    */
   peerTls?: { caFile: string; certFile: string; keyFile: string };
+  /**
+   * Serve clients over TLS with client certificates checked (https client URLs), as an external
+   * etcd for kube-apiserver runs. `certFile` must name each member's address and allow server
+   * use; `clientCertFile`/`clientKeyFile` are what this module's own Status calls present.
+   */
+  clientTls?: {
+    caFile: string;
+    certFile: string;
+    keyFile: string;
+    clientCertFile: string;
+    clientKeyFile: string;
+  };
 }
 
 export const ETCD_CLUSTER_LIMITS = {
@@ -203,7 +216,7 @@ export async function startEtcdCluster(options: EtcdClusterOptions = {}): Promis
     return {
       name,
       pid: 0,
-      clientUrl: `http://${host}:${cp}`,
+      clientUrl: `${options.clientTls ? 'https' : 'http'}://${host}:${cp}`,
       peerUrl: `${options.peerTls ? 'https' : 'http'}://${host}:${pp}`,
       dataDir: join(dir, name, 'data'),
       logFile: join(dir, name, 'etcd.log'),
@@ -236,6 +249,14 @@ export async function startEtcdCluster(options: EtcdClusterOptions = {}): Promis
           '--peer-client-cert-auth',
         ]
       : []),
+    ...(options.clientTls
+      ? [
+          `--trusted-ca-file=${options.clientTls.caFile}`,
+          `--cert-file=${options.clientTls.certFile}`,
+          `--key-file=${options.clientTls.keyFile}`,
+          '--client-cert-auth',
+        ]
+      : []),
     ...(options.extraArgs ?? []),
   ];
 
@@ -254,22 +275,33 @@ export async function startEtcdCluster(options: EtcdClusterOptions = {}): Promis
     }
   };
 
+  // With client TLS, Status presents the client certificate (undici's Agent; fetch cannot).
+  const tlsAgent = options.clientTls
+    ? new Agent({
+        connect: {
+          ca: readFileSync(options.clientTls.caFile),
+          cert: readFileSync(options.clientTls.clientCertFile),
+          key: readFileSync(options.clientTls.clientKeyFile),
+        },
+      })
+    : undefined;
   const status = async (i: number): Promise<EtcdMemberStatus | undefined> => {
     const m = members[i];
     if (!m || !isProcessAlive(m.pid)) return undefined;
     try {
       // etcd's gRPC gateway: the same Status as gRPC, as JSON with int64 as strings.
-      const res = await fetch(`${m.clientUrl}/v3/maintenance/status`, {
+      const res = await request(`${m.clientUrl}/v3/maintenance/status`, {
         method: 'POST',
         body: '{}',
         headers: { 'content-type': 'application/json' },
         signal: AbortSignal.timeout(ETCD_CLUSTER_LIMITS.statusTimeoutMs),
+        ...(tlsAgent ? { dispatcher: tlsAgent } : {}),
       });
-      if (res.status !== 200) {
-        await res.body?.cancel();
+      if (res.statusCode !== 200) {
+        await res.body.dump();
         return undefined;
       }
-      const j = (await res.json()) as {
+      const j = (await res.body.json()) as {
         header?: { member_id?: string; revision?: string };
         leader?: string;
         version?: string;
@@ -376,6 +408,7 @@ export async function startEtcdCluster(options: EtcdClusterOptions = {}): Promis
     );
     if (!options.keepDir) rmSync(dir, { recursive: true, force: true });
     folders.delete(dir);
+    await tlsAgent?.close();
   };
 
   try {
