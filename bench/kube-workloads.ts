@@ -198,13 +198,16 @@ export async function podsToRunning(
   const sent = new Map<string, number>();
   const running = new Map<string, number>();
   const deleted = new Set<string>();
+  let lastRunning = 0;
   const rv = await listVersion(api, path);
   const watch = await api.watch(`${path}?watch=1&resourceVersion=${rv}`, (event: WatchEvent) => {
     const name = event.object.metadata.name;
     if (event.type === 'DELETED') deleted.add(name);
     const t0 = sent.get(name);
-    if (t0 !== undefined && event.object.status?.phase === 'Running' && !running.has(name))
+    if (t0 !== undefined && event.object.status?.phase === 'Running' && !running.has(name)) {
       running.set(name, performance.now() - t0);
+      lastRunning = performance.now();
+    }
   });
   const start = performance.now();
   try {
@@ -220,8 +223,7 @@ export async function podsToRunning(
     );
     const deadline = start + timeoutMs;
     while (running.size < count && performance.now() < deadline) await sleep(20);
-    const allMs =
-      running.size === count ? Math.max(...running.values()) + (sent.get('p0') ?? start) - start : Number.NaN;
+    const allMs = running.size === count ? lastRunning - start : Number.NaN;
     const result = { ...latencySummary([...running.values()], count), allRunningMs: allMs };
     await api.call('DELETE', `${path}?gracePeriodSeconds=0`);
     const gone = performance.now() + timeoutMs;
