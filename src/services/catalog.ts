@@ -1,8 +1,8 @@
 /**
  * The catalog of a node's daemons: their names (what args files, pid files and snap apps are
  * called after) and, for the daemons this project runs itself, the command that starts one.
- * Upstream daemons (containerd, the Kubernetes components) are started by the node's supervisor
- * outside a snap (services/supervisor, src/cluster/kubernetes) and by snapd inside one.
+ * Upstream daemons (containerd, the Kubernetes components, flanneld) are started by the node's
+ * supervisor outside a snap (services/supervisor, src/cluster/kubernetes) and by snapd inside one.
  */
 import { join } from 'node:path';
 import { MicroK8sError } from '../lib/errors.js';
@@ -17,6 +17,7 @@ export const SERVICE_NAMES = [
   'kube-apiserver',
   'kube-controller-manager',
   'kube-scheduler',
+  'flanneld',
   'kubelet',
   'kube-proxy',
 ] as const;
@@ -36,6 +37,7 @@ const SPECS: Record<ServiceName, ServiceSpec> = {
   'kube-apiserver': { name: 'kube-apiserver' },
   'kube-controller-manager': { name: 'kube-controller-manager' },
   'kube-scheduler': { name: 'kube-scheduler' },
+  flanneld: { name: 'flanneld' },
   kubelet: { name: 'kubelet' },
   'kube-proxy': { name: 'kube-proxy' },
   'apiserver-proxy': { name: 'apiserver-proxy', run: (f) => ['apiserver-proxy', 'run', '--args-file', f] },

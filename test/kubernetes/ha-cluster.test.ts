@@ -2,9 +2,10 @@
  * Three control-plane nodes formed as users form them (issue 16's first scenario, at the product
  * level): node 1 started alone, then `add-node` on it and `join` + `start` on each other node.
  * Each node is a network namespace of its own with a veth into a bridge, made with the Kubernetes
- * lab's network (src/lab/kube/network.ts, on 10.201.7.0/24): pods of node N get 10.1.N.0/24,
- * routed between the namespaces as a host-gw network would. All nodes Ready, high availability, and a
- * Deployment spread over the three nodes with its Service answering from every node.
+ * lab's network (src/lab/kube/network.ts, on 10.201.7.0/24). Each node's pods get the /24 the
+ * controller manager gave its Node, routed between the namespaces by flanneld (host-gw). All nodes
+ * Ready, high availability, a Deployment spread over the nodes, pods reaching pods on the other
+ * nodes by pod IP, and its Service answering from every node.
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -72,7 +73,7 @@ test('node 1 starts alone; nodes 2 and 3 join it through add-node and join, then
   await worker!.ok(['join', joinString, '--worker', '--address', address(SIZE), '--hostname', 'worker1']);
   await worker!.ok(['start']);
   const services = worker!.supervisorReport().services.map((s) => s.name);
-  assert.equal(services, ['containerd', 'apiserver-proxy', 'kubelet', 'kube-proxy']);
+  assert.equal(services, ['containerd', 'apiserver-proxy', 'flanneld', 'kubelet', 'kube-proxy']);
 });
 
 test('every node is Ready with the real version, and the datastore is highly available', async () => {
@@ -152,10 +153,50 @@ test('a Deployment spreads over the four nodes, the worker included; its Service
   }
 });
 
+test('each node has its own pod subnet, and a pod on every node reaches a pod on another by pod IP', async () => {
+  const list = await nodes[0]!.kubectlJson<{
+    items: { metadata: { name: string }; spec: { podCIDR?: string } }[];
+  }>('get', 'nodes');
+  const cidrs = list.items.map((n) => n.spec.podCIDR);
+  assert.ok(
+    cidrs.every((c) => c?.startsWith('10.1.') && c.endsWith('/24')),
+    `podCIDRs: ${cidrs.join(', ')}`,
+  );
+  assert.is(new Set(cidrs).size, SIZE + 1, `one /24 each: ${cidrs.join(', ')}`);
+  const pods = (
+    await nodes[0]!.kubectlJson<{ items: PodItem[] }>('get', 'pods', '-l', 'app=web')
+  ).items.filter((p) => p.status.containerStatuses?.[0]?.ready && p.status.podIP);
+  const onNode = (name: string) => pods.find((p) => p.spec.nodeName === name);
+  const names = ['node1', 'node2', 'node3', 'worker1'];
+  for (const [i, from] of names.entries()) {
+    const to = names[(i + 1) % names.length]!;
+    const [a, b] = [onNode(from), onNode(to)];
+    if (!a || !b) throw new Error(`no ready web pod on ${from} or on ${to}`);
+    // busybox's static wget cannot resolve; nc speaks HTTP/1.0 to the other pod's IP directly.
+    const page = await until(`${from}'s pod reaches ${to}'s pod`, WAITS.recoverMs, async () => {
+      const r = await nodes[0]!.run(
+        [
+          'kubectl',
+          'exec',
+          a.metadata.name,
+          '--',
+          'sh',
+          '-c',
+          `printf 'GET /index.html HTTP/1.0\\r\\n\\r\\n' | nc -w 5 ${b.status.podIP} 8080`,
+        ],
+        30_000,
+      );
+      return r.code === 0 && r.stdout.includes('hello from') ? r.stdout : undefined;
+    });
+    assert.match(page, `hello from ${b.metadata.name}`);
+  }
+});
+
 interface PodItem {
   metadata: { name: string };
   spec: { nodeName?: string };
   status: {
+    podIP?: string;
     phase: string;
     containerStatuses?: { containerID?: string; restartCount: number; ready: boolean }[];
   };

@@ -40,6 +40,8 @@ test('start in a snap: the node is set up, then snapctl starts and enables each 
   assert.match(r.stdout, 'started by snapd:');
   assert.ok(existsSync(join(snapEnv.SNAP_DATA, 'args', 'kube-apiserver')));
   assert.ok(existsSync(join(snapEnv.SNAP_DATA, 'args', 'containerd.toml')));
+  assert.ok(existsSync(join(snapEnv.SNAP_DATA, 'args', 'flanneld')));
+  assert.ok(existsSync(join(snapEnv.SNAP_DATA, 'args', 'flannel-network-mgr-config')));
   assert.equal(readFileSync(calls, 'utf8').trim().split('\n'), [
     'start --enable microk8s.daemon-datastore',
     'start --enable microk8s.daemon-cluster-agent',
@@ -47,6 +49,7 @@ test('start in a snap: the node is set up, then snapctl starts and enables each 
     'start --enable microk8s.daemon-kube-apiserver',
     'start --enable microk8s.daemon-kube-controller-manager',
     'start --enable microk8s.daemon-kube-scheduler',
+    'start --enable microk8s.daemon-flanneld',
     'start --enable microk8s.daemon-kubelet',
     'start --enable microk8s.daemon-kube-proxy',
   ]);
@@ -59,7 +62,7 @@ test('stop in a snap: snapctl stops and disables them in reverse order', async (
   const lines = readFileSync(calls, 'utf8').trim().split('\n');
   assert.is(lines[0], 'stop --disable microk8s.daemon-kube-proxy');
   assert.is(lines.at(-1), 'stop --disable microk8s.daemon-datastore');
-  assert.is(lines.length, 8);
+  assert.is(lines.length, 9);
 });
 
 test.run();

@@ -111,4 +111,41 @@ test('start, restart after SIGKILL, a binary that cannot start, stop with nothin
   }
 });
 
+test('a file probe; onReady runs before the daemon counts as ready, and a failing one is tried again', async () => {
+  const runDir = join(dir, 'run-ready');
+  const file = join(dir, 'written.env');
+  const script = `
+    setTimeout(() => require('node:fs').writeFileSync(${JSON.stringify(file)}, 'x'), 200);
+    setInterval(() => {}, 1000);
+    process.on('SIGTERM', () => process.exit(0));`;
+  const statesSeen: string[] = [];
+  const writer: DaemonSpec = {
+    name: 'writer',
+    command: () => [process.execPath, '-e', script],
+    dependsOn: [],
+    probe: { kind: 'file', path: file },
+    onReady: async () => {
+      statesSeen.push(readSupervisorReport(runDir)!.services[0]!.state);
+      if (statesSeen.length === 1) throw new Error('the first try fails');
+      return 'follow-up written';
+    },
+    stopTimeoutMs: 5_000,
+  };
+  const supervisor = new Supervisor([writer], {
+    runDir,
+    logDir: join(dir, 'logs'),
+    log: createLogger('test.supervisor'),
+  });
+  await supervisor.start();
+  const report = () => readSupervisorReport(runDir)!.services[0]!;
+  await until('writer ready', () => report().state === 'ready');
+  // Not ready while its work had not been done: the failure is a warning, the next probe retried.
+  assert.equal(statesSeen, ['starting', 'starting']);
+  assert.ok(
+    report().warnings.some((w) => w.includes('the first try fails')),
+    report().warnings.join('; '),
+  );
+  await supervisor.stop();
+});
+
 test.run();

@@ -5,6 +5,7 @@
  */
 import { spawn } from 'node:child_process';
 import type { GoBinary, GoPart } from './parts.js';
+import { type Overlay, trimmedMainOverlay } from './trimmed-main.js';
 
 const PROGRESS_EVERY_MS = 15_000;
 
@@ -27,10 +28,17 @@ export function goBuild(
   const tags = [...part.tags, ...(binary.extraTags ?? [])];
   const args = ['build', '-v', '-trimpath', '-o', output, '-ldflags', part.ldflags.join(' ')];
   if (tags.length > 0) args.push('-tags', tags.join(','));
+  const env = goEnv(part);
+  let overlay: Overlay | undefined;
+  if (binary.trimmedMain) {
+    overlay = trimmedMainOverlay(binary.trimmedMain, binary.pkg, moduleDir, env);
+    args.push('-overlay', overlay.file);
+  }
   args.push(binary.pkg);
   const started = Date.now();
-  return new Promise((resolveBuild, rejectBuild) => {
-    const child = spawn('go', args, { cwd: moduleDir, env: goEnv(part), stdio: ['ignore', 'pipe', 'pipe'] });
+  const built = new Promise<void>((resolveBuild, rejectBuild) => {
+    // nice: a cold build takes both cores for minutes; the machine stays usable meanwhile.
+    const child = spawn('nice', ['go', ...args], { cwd: moduleDir, env, stdio: ['ignore', 'pipe', 'pipe'] });
     let packages = 0;
     let tail = '';
     const onOutput = (chunk: Buffer) => {
@@ -55,4 +63,5 @@ export function goBuild(
       else rejectBuild(new Error(`go build ${binary.pkg} failed (exit ${code}):\n${tail}`));
     });
   });
+  return built.finally(() => overlay?.remove());
 }

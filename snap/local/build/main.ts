@@ -5,7 +5,7 @@
  * version, spec, wrapper module files) is already in the cache is not built again, so a
  * second run is a no-op. Ends with each binary's version and sha256.
  */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import {
   existsSync,
   mkdirSync,
@@ -102,16 +102,14 @@ function prune(cache: string, part: string, keep: string): void {
   }
 }
 
+/** The first line a binary prints for its version (flanneld prints it on stderr). */
 function reportedVersion(bin: string, name: string, args: readonly string[]): string {
-  try {
-    const out = execFileSync(join(bin, name), [...args], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-      timeout: 30_000,
-    });
-    return out.toString().split('\n')[0]?.trim() ?? '';
-  } catch (error) {
-    return `(version check failed: ${(error as Error).message.split('\n')[0]})`;
+  const run = spawnSync(join(bin, name), [...args], { stdio: ['ignore', 'pipe', 'pipe'], timeout: 30_000 });
+  if (run.error || run.status !== 0) {
+    const why = run.error?.message ?? `exit ${run.status ?? run.signal}`;
+    return `(version check failed: ${why.split('\n')[0]})`;
   }
+  return (run.stdout.toString().trim() || run.stderr.toString().trim()).split('\n')[0]?.trim() ?? '';
 }
 
 async function main(): Promise<void> {

@@ -11,6 +11,20 @@ export interface GoBinary {
   readonly name: string;
   /** Build tags for this binary alone, added to the part's tags. */
   readonly extraTags?: readonly string[];
+  /**
+   * An upstream main package built with some of its imports left out, because a module that
+   * only those imports need is not served (go-build.ts puts the trimmed file into an overlay;
+   * `pkg` is then the overlay's folder in the wrapper module).
+   */
+  readonly trimmedMain?: TrimmedMain;
+}
+
+export interface TrimmedMain {
+  readonly module: string;
+  /** The main package's one source file, relative to the module's root. */
+  readonly file: string;
+  /** Blank imports (`_ "path"`) to leave out; each must appear exactly once. */
+  readonly dropImports: readonly string[];
 }
 
 export interface GoPart {
@@ -37,6 +51,7 @@ export const CONTAINERD_VERSION = 'v2.2.9';
 export const RUNC_VERSION = '1.4.4';
 export const CNI_PLUGINS_VERSION = 'v1.9.1';
 export const ETCD_VERSION = 'v3.6.16';
+export const FLANNEL_VERSION = 'v0.28.10';
 
 const [kubeMajor, kubeMinor] = KUBERNETES_VERSION.slice(1).split('.');
 
@@ -56,6 +71,7 @@ function kubernetesVersionFlags(): string[] {
 
 const containerdPkg = 'github.com/containerd/containerd/v2';
 const cniPkg = 'github.com/containernetworking/plugins';
+const flannelPkg = 'github.com/flannel-io/flannel';
 
 export const PARTS: readonly GoPart[] = [
   {
@@ -142,5 +158,29 @@ export const PARTS: readonly GoPart[] = [
       { pkg: 'go.etcd.io/etcd/etcdctl/v3', name: 'etcdctl' },
     ],
     versionArgs: { etcd: ['--version'], etcdctl: ['version'] },
+  },
+  {
+    // flanneld: the pod network across nodes (kube subnet manager, host-gw backend). Its main
+    // package registers every backend; the Tencent Cloud VPC one needs an SDK module the module
+    // proxy does not serve, so that one import is left out. cgo as in upstream's amd64 build:
+    // the UDP backend's packet proxy is C there, and without cgo that package does not compile.
+    name: 'flannel',
+    moduleDir: 'flannel',
+    version: FLANNEL_VERSION,
+    cgo: true,
+    tags: ['netgo', 'osusergo'],
+    ldflags: ['-s', '-w', `-X ${flannelPkg}/pkg/version.Version=${FLANNEL_VERSION}`],
+    binaries: [
+      {
+        pkg: './flanneld',
+        name: 'flanneld',
+        trimmedMain: {
+          module: flannelPkg,
+          file: 'main.go',
+          dropImports: [`${flannelPkg}/pkg/backend/tencentvpc`],
+        },
+      },
+    ],
+    versionArgs: { flanneld: ['--version'] },
   },
 ];

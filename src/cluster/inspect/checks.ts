@@ -32,6 +32,7 @@ const UPSTREAM_BINARIES = [
   'containerd-shim-runc-v2',
   'ctr',
   'runc',
+  'flanneld',
 ];
 const CNI_PLUGINS = ['bridge', 'host-local', 'loopback', 'portmap'];
 

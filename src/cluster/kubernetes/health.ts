@@ -3,16 +3,13 @@
  * with the admin identity, then this node's Node object (its Ready condition and the kubelet's
  * version). `microk8s status` shows it, and --wait-ready waits for both.
  */
-import { request } from 'node:https';
 import { join } from 'node:path';
 import type { Paths } from '../../lib/paths.js';
 import { readArgsFile } from '../../node/args-file.js';
 import { readSupervisorReport } from '../../services/supervisor/state.js';
 import type { ClientTls } from '../../services/upstream/daemons.js';
-import { NETWORK } from '../../services/upstream/layout.js';
+import { localApiRequest } from './local-api.js';
 import { adminTls } from './node-daemons.js';
-
-const REQUEST_TIMEOUT_MS = 3_000;
 
 export interface KubernetesHealth {
   /** /readyz answered 200. */
@@ -22,30 +19,7 @@ export interface KubernetesHealth {
 }
 
 function get(path: string, tls: ClientTls): Promise<{ status: number; body: string } | undefined> {
-  return new Promise((resolveGet) => {
-    const req = request(
-      {
-        host: '127.0.0.1',
-        port: NETWORK.apiServerPort,
-        path,
-        method: 'GET',
-        timeout: REQUEST_TIMEOUT_MS,
-        ...tls,
-      },
-      (res) => {
-        let body = '';
-        res.setEncoding('utf8');
-        res.on('data', (chunk: string) => {
-          if (body.length < 1_000_000) body += chunk;
-        });
-        res.on('end', () => resolveGet({ status: res.statusCode ?? 0, body }));
-        res.on('error', () => resolveGet(undefined));
-      },
-    );
-    req.once('timeout', () => req.destroy());
-    req.once('error', () => resolveGet(undefined));
-    req.end();
-  });
+  return localApiRequest(tls, { method: 'GET', path });
 }
 
 /** The node name the kubelet registers (its --hostname-override). */

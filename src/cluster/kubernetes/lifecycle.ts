@@ -101,7 +101,7 @@ export interface StartResult {
 /** The binaries a start needs, checked before anything is set up or spawned. */
 function requireUpstream(): void {
   const bin = resolveUpstreamPaths().bin;
-  for (const name of ['kube-apiserver', 'kubelet', 'containerd', 'runc']) {
+  for (const name of ['kube-apiserver', 'kubelet', 'containerd', 'runc', 'flanneld']) {
     if (!existsSync(join(bin, name))) {
       throw new MicroK8sError('MK_UPSTREAM_MISSING', `${name} is not installed at ${join(bin, name)}`, {
         binary: name,

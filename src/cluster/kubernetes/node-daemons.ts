@@ -1,7 +1,8 @@
 /**
  * The supervisor's catalog for this node: the services' specs (services/upstream/daemons.ts)
  * with what only this layer knows, the admin identity from the node's kubeconfig (to ask the
- * API server's /readyz) and which datastore the API server uses (read from its args file).
+ * API server's /readyz, and to grant flanneld its read of Nodes: flannel-rbac.ts) and which
+ * datastore the API server uses (read from its args file).
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -17,6 +18,7 @@ import { upstreamLayout } from '../../services/upstream/layout.js';
 import { importLocalImages } from '../../services/upstream/local-images.js';
 import { parseKubeconfig } from '../pki/kubeconfig.js';
 import { certsLayout } from '../pki/layout.js';
+import { ensureFlannelNodeReader } from './flannel-rbac.js';
 
 export function adminTls(paths: Paths): ClientTls {
   const file = certsLayout(paths.certs).kubeconfigs.admin;
@@ -42,12 +44,13 @@ export function nodeDaemons(paths: Paths): DaemonSpec[] {
   const upstream = resolveUpstreamPaths();
   const layout = upstreamLayout(paths);
   const worker = currentNodeRecord(paths).kind === 'worker';
+  const admin = worker ? undefined : adminTls(paths);
   return nodeDaemonSpecs({
     paths,
     upstream,
     layout,
     role: worker ? 'worker' : 'control-plane',
-    ...(worker ? {} : { adminTls: adminTls(paths) }),
+    ...(admin ? { adminTls: admin, prepareFlanneld: () => ensureFlannelNodeReader(admin) } : {}),
     embeddedDatastore: !worker && usesEmbeddedDatastore(paths),
     prepareKubelet: async () => [
       ...prepareHost(),

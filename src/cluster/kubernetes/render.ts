@@ -1,8 +1,10 @@
 /**
  * The default configuration of a node's upstream daemons, from its certificate set: one args
  * file per service under $SNAP_DATA/args (one flag per line, editable by operators, as MicroK8s
- * has them), plus the files a flag points at (containerd.toml, kubelet.yaml, the CNI network).
- * MicroK8s's defaults: API server on 16443, services in 10.152.183.0/24, pods in 10.1.0.0/16.
+ * has them), plus the files a flag points at (containerd.toml, kubelet.yaml, flannel's network).
+ * MicroK8s's defaults: API server on 16443, services in 10.152.183.0/24, pods in 10.1.0.0/16 (a
+ * /24 of it per node, allocated by the controller manager and routed by flanneld). The CNI
+ * conflist is not rendered here: it follows flanneld's subnet file (services/upstream/flannel-cni.ts).
  */
 import { join } from 'node:path';
 import { assert } from '../../lib/assert.js';
@@ -21,8 +23,6 @@ export interface RenderContext {
   readonly etcd?: EtcdTarget;
   /** The sandbox image, by its full local name. */
   readonly sandboxImage: string;
-  /** Which /24 of the pod CIDR this node hands out: its member id (a worker: see setup.ts). */
-  readonly memberId: number;
   /** False where the host withholds CAP_SYS_RESOURCE (see canLowerOomScore). */
   readonly canLowerOomScore: boolean;
 }
@@ -102,7 +102,10 @@ export function controllerManagerArgs(ctx: RenderContext): string {
     `--cluster-signing-cert-file=${certs.ca.certPath}`,
     `--cluster-signing-key-file=${certs.ca.keyPath}`,
     '--use-service-account-credentials=true',
+    // Each Node gets a podCIDR; flanneld's kube subnet manager routes and hands out from it.
+    '--allocate-node-cidrs=true',
     `--cluster-cidr=${NETWORK.podCidr}`,
+    `--node-cidr-mask-size=${NETWORK.nodePodCidrMaskSize}`,
     `--service-cluster-ip-range=${NETWORK.serviceCidr}`,
     '--profiling=false',
   ]);
@@ -231,37 +234,29 @@ export function containerdConfig(ctx: RenderContext): string {
 }
 
 /**
- * This node's share of the pod CIDR: 10.1.<member id>.0/24, so the nodes of a cluster never hand
- * out the same pod address (routes between the nodes' subnets come with the cluster network).
+ * flanneld on every node: the kube subnet manager with the kubelet's identity (its own Node and
+ * Node status through the Node authorizer; the other Nodes through flannel-rbac.ts), the node's
+ * address for the routes other nodes add to it, masquerading of traffic that leaves the pod
+ * network. The node's name is the kubelet's --hostname-override (services/upstream/daemons.ts).
  */
-export function nodePodSubnet(memberId: number): string {
-  const [a, b] = NETWORK.podCidr.split('.');
-  return `${a}.${b}.${memberId % 256}.0/24`;
+export function flanneldArgs(ctx: RenderContext): string {
+  return argsText('flanneld', [
+    '--kube-subnet-mgr',
+    `--kubeconfig-file=${ctx.certs.kubeconfigs.kubelet}`,
+    `--iface=${ctx.address}`,
+    `--public-ip=${ctx.address}`,
+    '--ip-masq',
+    `--subnet-file=${ctx.layout.flannelSubnetFile}`,
+    `--net-config-path=${ctx.layout.flannelNetConf}`,
+  ]);
 }
 
-/** A node's pod network: a bridge with host-local addresses from its subnet, port mappings. */
-export function cniNetwork(ctx: RenderContext): string {
-  const conf = {
-    cniVersion: '1.0.0',
-    name: 'microk8s',
-    plugins: [
-      {
-        type: 'bridge',
-        bridge: 'mk8s0',
-        isGateway: true,
-        ipMasq: true,
-        hairpinMode: true,
-        ipam: {
-          type: 'host-local',
-          ranges: [[{ subnet: nodePodSubnet(ctx.memberId) }]],
-          routes: [{ dst: '0.0.0.0/0' }],
-          dataDir: join(ctx.layout.cniDataDir, 'networks'),
-        },
-      },
-      { type: 'portmap', capabilities: { portMappings: true } },
-    ],
-  };
-  return `${JSON.stringify(conf, null, 2)}\n`;
+/**
+ * flannel's network: MicroK8s's pod CIDR, host-gw (a route per node through its address: the
+ * nodes share one L2 segment, and no encapsulation needs a kernel module).
+ */
+export function flannelNetConf(): string {
+  return `${JSON.stringify({ Network: NETWORK.podCidr, Backend: { Type: 'host-gw' } }, null, 2)}\n`;
 }
 
 /** Every file of the upstream daemons' configuration; a worker runs no control plane. */
@@ -274,7 +269,8 @@ export function renderUpstreamConfig(
   return [
     arg('containerd', containerdArgs(ctx)),
     { path: ctx.layout.containerdConfig, text: containerdConfig(ctx), mode: 0o644 },
-    { path: join(ctx.layout.cniConfDir, '10-microk8s.conflist'), text: cniNetwork(ctx), mode: 0o644 },
+    arg('flanneld', flanneldArgs(ctx)),
+    { path: ctx.layout.flannelNetConf, text: flannelNetConf(), mode: 0o644 },
     ...(role === 'control-plane'
       ? [
           arg('kube-apiserver', apiServerArgs(ctx)),

@@ -12,7 +12,7 @@ import { dirname, join } from 'node:path';
 import { MicroK8sError } from '../../lib/errors.js';
 import type { Paths } from '../../lib/paths.js';
 import { resolveUpstreamPaths } from '../../lib/upstream-paths.js';
-import { editArgsFile, readArgsFile } from '../../node/args-file.js';
+import { editArgsFile } from '../../node/args-file.js';
 import { writeFileAtomic } from '../../node/atomic-write.js';
 import { currentNodeRecord } from '../../node/record.js';
 import { SANDBOX_IMAGE } from '../../services/images/names.js';
@@ -69,15 +69,6 @@ function kubeletNodeNameFromCertificate(kubeconfig: string): string | undefined 
   }
 }
 
-/**
- * A worker's share of the pod CIDR: 10.1.<100 + last octet of its address>.0/24, apart from the
- * members' 10.1.<id>.0/24 (a static scheme until the cluster network allocates them).
- */
-function workerSubnetIndex(address: string): number {
-  const last = Number(address.split('.').at(-1));
-  return 100 + (Number.isInteger(last) ? last % 150 : 0);
-}
-
 /** Writes the files that do not exist yet (existing ones may hold an operator's edits). */
 async function writeMissing(files: readonly RenderedFile[]): Promise<string[]> {
   const written: string[] = [];
@@ -113,7 +104,6 @@ export async function ensureKubernetesNode(paths: Paths, options: SetupOptions =
       nodeHostname(options.hostname ?? osHostname()),
     address,
     etcd: options.externalEtcd ?? { kind: 'embedded', socket: etcdSocketPath(ctx.datastoreDir) },
-    memberId: Number(readArgsFile(ctx.datastoreArgs, { missingOk: true }).get('id')?.[0] ?? 1),
     sandboxImage: SANDBOX_IMAGE,
     canLowerOomScore: canLowerOomScore(),
   };
@@ -155,7 +145,6 @@ async function ensureWorkerNode(paths: Paths, address: string): Promise<SetupRes
     hostname: kubeletNodeNameFromCertificate(ctx.certs.kubeconfigs.kubelet) ?? nodeHostname(osHostname()),
     address,
     sandboxImage: SANDBOX_IMAGE,
-    memberId: workerSubnetIndex(address),
     canLowerOomScore: canLowerOomScore(),
   };
   return {

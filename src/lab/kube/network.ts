@@ -1,8 +1,8 @@
 /**
  * The Kubernetes lab's network: one network namespace per node, each with a veth into a bridge
  * this module creates (the bridge holds .254 of the lab's /24 and is each node's default route,
- * as a router would be), and the pod subnets routed between the nodes (node N's pods are in
- * 10.1.N.0/24 and reached through node N's address, as a host-gw network does). Processes of a
+ * as a router would be). The bridge is the one L2 segment of all the nodes, so flanneld's host-gw
+ * backend routes each node's pod subnet through that node's address by itself. Processes of a
  * node run inside its namespace through `nsenter --net` (not `ip netns exec`, which remounts
  * /sys and would hide the cgroup hierarchies the kubelet and runc need).
  * Needs root and iproute2.
@@ -47,15 +47,6 @@ export function launcherOf(spec: LabNetworkSpec, index: number): string[] {
   return ['nsenter', `--net=/run/netns/${namespaceOf(spec, index)}`];
 }
 
-/**
- * A node's pods (see the CNI configuration): a member's 10.1.<member id>.0/24 (member ids follow
- * the join order), a worker's 10.1.<100 + last octet of its address>.0/24.
- */
-export function podSubnetOf(spec: LabNetworkSpec, index: number): string {
-  const controlPlane = spec.controlPlane ?? spec.size;
-  return index < controlPlane ? `10.1.${index + 1}.0/24` : `10.1.${100 + index + 1}.0/24`;
-}
-
 export function createLabNetwork(spec: LabNetworkSpec): void {
   const bridge = `${spec.tag}br`;
   ip('link', 'add', bridge, 'type', 'bridge');
@@ -74,12 +65,6 @@ export function createLabNetwork(spec: LabNetworkSpec): void {
     ip('-n', ns, 'addr', 'add', `${addressOf(spec, i)}/24`, 'dev', inner);
     ip('-n', ns, 'link', 'set', inner, 'up');
     ip('-n', ns, 'route', 'add', 'default', 'via', `${spec.subnet}.254`);
-  }
-  for (let i = 0; i < spec.size; i++) {
-    for (let j = 0; j < spec.size; j++) {
-      if (i !== j)
-        ip('-n', namespaceOf(spec, i), 'route', 'add', podSubnetOf(spec, j), 'via', addressOf(spec, j));
-    }
   }
 }
 

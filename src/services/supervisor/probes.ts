@@ -1,4 +1,5 @@
 /** One bounded readiness check of a daemon (see Probe). Never throws: false means not ready. */
+import { access } from 'node:fs/promises';
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { connect } from 'node:net';
@@ -46,5 +47,10 @@ export function probeOnce(probe: Probe): Promise<boolean> {
       return connects({ host: probe.host, port: probe.port });
     case 'http':
       return answers200(probe);
+    case 'file':
+      return access(probe.path).then(
+        () => true,
+        () => false,
+      );
   }
 }

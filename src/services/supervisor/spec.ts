@@ -9,6 +9,8 @@ export type Probe =
   | { readonly kind: 'unix'; readonly path: string }
   /** A TCP port accepts a connection. */
   | { readonly kind: 'tcp'; readonly host: string; readonly port: number }
+  /** A file exists: what the daemon writes once it has done its work (flanneld's subnet file). */
+  | { readonly kind: 'file'; readonly path: string }
   /**
    * An HTTP(S) GET answers 200. TLS material is PEM text; without a CA the server's certificate
    * is not verified (components' own self-signed health endpoints on loopback).
@@ -31,6 +33,12 @@ export interface DaemonSpec {
   readonly probe: Probe;
   /** Work done before each start (host preparation, folders); a failure is logged, not fatal. */
   readonly prestart?: () => Promise<string[]>;
+  /**
+   * Work done each time the probe passes after a start or a lapse, before the daemon counts as
+   * ready: files that follow what the daemon wrote (the CNI conflist from flanneld's subnet).
+   * Returns a line for the log; a failure is a warning, and the next probe tries again.
+   */
+  readonly onReady?: () => Promise<string>;
   /** How long SIGTERM gets before SIGKILL. */
   readonly stopTimeoutMs: number;
 }

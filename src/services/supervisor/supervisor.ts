@@ -234,7 +234,9 @@ export class Supervisor {
   async #probeLoop(runner: Runner, child: ChildProcess): Promise<void> {
     const startedAt = Date.now();
     while (runner.child === child && !this.#stopping) {
-      const ok = await probeOnce(runner.spec.probe);
+      let ok = await probeOnce(runner.spec.probe);
+      if (runner.child !== child || this.#stopping) return;
+      if (ok && runner.state !== 'ready') ok = await this.#readyWork(runner);
       if (runner.child !== child || this.#stopping) return;
       if (ok) {
         if (runner.state !== 'ready') this.#setState(runner, 'ready');
@@ -243,6 +245,24 @@ export class Supervisor {
         this.#setState(runner, 'starting');
       }
       await sleep(ok ? SUPERVISOR_LIMITS.probeReadyEveryMs : SUPERVISOR_LIMITS.probeEveryMs);
+    }
+  }
+
+  /** The spec's onReady work; false (not ready yet) while it fails, each new failure logged. */
+  async #readyWork(runner: Runner): Promise<boolean> {
+    const { onReady, name } = runner.spec;
+    if (!onReady) return true;
+    try {
+      this.#options.log.info(`${name}: ${await onReady()}`);
+      return true;
+    } catch (error) {
+      const warning = `on ready: ${(error as Error).message}`;
+      if (!runner.warnings.includes(warning)) {
+        runner.warnings = [...runner.warnings, warning];
+        this.#options.log.warn(`${name}: ${warning}`);
+        this.#publish();
+      }
+      return false;
     }
   }
 

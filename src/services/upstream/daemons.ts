@@ -4,6 +4,8 @@
  * on the next restart), what it waits for, how it is known to serve, and how long it may take
  * to stop. The layer that knows the node's certificates builds the context.
  */
+import { rm } from 'node:fs/promises';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { parseHostPort } from '../../datastore/node/config.js';
 import type { Paths } from '../../lib/paths.js';
@@ -11,6 +13,7 @@ import type { UpstreamPaths } from '../../lib/upstream-paths.js';
 import { type ArgsFlags, readArgsFile } from '../../node/args-file.js';
 import { daemonCommand } from '../spawn.js';
 import type { DaemonSpec } from '../supervisor/spec.js';
+import { writeFlannelConflist } from './flannel-cni.js';
 import { NETWORK, type UpstreamLayout } from './layout.js';
 
 export interface ClientTls {
@@ -31,6 +34,8 @@ export interface NodeDaemonContext {
   readonly embeddedDatastore: boolean;
   /** Before each kubelet start: host preparation and the local images; returns what failed. */
   readonly prepareKubelet: () => Promise<string[]>;
+  /** Before each flanneld start (control plane): what the cluster must grant it; returns what failed. */
+  readonly prepareFlanneld?: () => Promise<string[]>;
 }
 
 export function argsFile(paths: Paths, service: string): string {
@@ -121,7 +126,7 @@ export function nodeDaemonSpecs(ctx: NodeDaemonContext): DaemonSpec[] {
   return specs;
 }
 
-/** A worker: containerd, its API-server proxy (the local API endpoint), the kubelet, kube-proxy. */
+/** A worker: containerd, its API-server proxy (the local API endpoint), flanneld, the kubelet, kube-proxy. */
 function workerSpecs(
   ctx: NodeDaemonContext,
   containerd: DaemonSpec,
@@ -143,9 +148,38 @@ function workerSpecs(
   ];
 }
 
-/** The kubelet and kube-proxy of every node; `api` is what serves them the API on this node. */
+/** The name this node's kubelet registers under (flanneld finds its Node by it). */
+function kubeletNodeName(ctx: NodeDaemonContext): string {
+  const flags = readArgsFile(argsFile(ctx.paths, 'kubelet'), { missingOk: true });
+  return flags.get('hostname-override')?.[0] ?? hostname().toLowerCase();
+}
+
+/**
+ * flanneld: ready once it has written this node's subnet file in this run (an old one is removed
+ * before each start), and then the CNI conflist follows it (flannel-cni.ts). The kubelet needs
+ * no wait: it reports the node NotReady until a conflist exists.
+ */
+function flanneld(ctx: NodeDaemonContext, api: string): DaemonSpec {
+  const { layout } = ctx;
+  return {
+    name: 'flanneld',
+    command: upstreamCommand(ctx, 'flanneld', 'flanneld'),
+    env: { NODE_NAME: kubeletNodeName(ctx) },
+    dependsOn: [api],
+    probe: { kind: 'file', path: layout.flannelSubnetFile },
+    prestart: async () => {
+      await rm(layout.flannelSubnetFile, { force: true });
+      return (await ctx.prepareFlanneld?.()) ?? [];
+    },
+    onReady: () => writeFlannelConflist(layout),
+    stopTimeoutMs: 10 * SECOND,
+  };
+}
+
+/** Every node's flanneld, kubelet and kube-proxy; `api` is what serves them the API on this node. */
 function nodeAgents(ctx: NodeDaemonContext, env: Record<string, string>, api: string): DaemonSpec[] {
   return [
+    flanneld(ctx, api),
     {
       name: 'kubelet',
       command: upstreamCommand(ctx, 'kubelet', 'kubelet'),

@@ -17,7 +17,13 @@ export interface UpstreamLayout {
   readonly kubeletConfig: string;
   readonly kubeletRoot: string;
   readonly cniConfDir: string;
+  /** The node's pod network, written from flanneld's subnet file (flannel-cni.ts). */
+  readonly cniConfList: string;
   readonly cniDataDir: string;
+  /** flanneld's network configuration (net-conf.json): the pod CIDR and the backend. */
+  readonly flannelNetConf: string;
+  /** Where flanneld writes this node's subnet, MTU and masquerade setting once it has them. */
+  readonly flannelSubnetFile: string;
   /** The kubelet's cgroup root: one per node folder, so nodes on one machine stay apart. */
   readonly cgroupRoot: string;
 }
@@ -33,7 +39,10 @@ export function upstreamLayout(paths: Paths): UpstreamLayout {
     kubeletConfig: join(paths.args, 'kubelet.yaml'),
     kubeletRoot: join(paths.common, 'var', 'lib', 'kubelet'),
     cniConfDir: join(paths.args, 'cni-network'),
+    cniConfList: join(paths.args, 'cni-network', '10-flannel.conflist'),
     cniDataDir: join(paths.common, 'var', 'lib', 'cni'),
+    flannelNetConf: join(paths.args, 'flannel-network-mgr-config'),
+    flannelSubnetFile: join(paths.run, 'flannel', 'subnet.env'),
     cgroupRoot: `microk8s-${createHash('sha256').update(paths.common).digest('hex').slice(0, 12)}`,
   };
 }
@@ -48,11 +57,12 @@ export const KUBE_COMPONENTS = [
 ] as const;
 export type KubeComponent = (typeof KUBE_COMPONENTS)[number];
 
-/** MicroK8s's network defaults. */
+/** MicroK8s's network defaults; each node's pods get a /24 of podCidr (its Node's podCIDR). */
 export const NETWORK = {
   apiServerPort: 16443,
   serviceCidr: '10.152.183.0/24',
   clusterDns: '10.152.183.10',
   podCidr: '10.1.0.0/16',
+  nodePodCidrMaskSize: 24,
   clusterDomain: 'cluster.local',
 } as const;
