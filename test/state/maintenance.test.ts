@@ -23,7 +23,15 @@ function referenceHash(path: string, rev: number): number {
       .prepare(
         'SELECT key, rev, deleted, create_rev, version, lease, value FROM log WHERE rev <= ? ORDER BY id',
       )
-      .iterate(rev) as Iterable<Record<string, number> & { key: Buffer; value: Buffer }>) {
+      .iterate(rev) as Iterable<{
+      rev: number;
+      deleted: number;
+      create_rev: number;
+      version: number;
+      lease: number;
+      key: Buffer;
+      value: Buffer;
+    }>) {
       numbers.writeDoubleBE(row.rev, 0);
       numbers.writeDoubleBE(row.deleted, 8);
       numbers.writeDoubleBE(row.create_rev, 16);

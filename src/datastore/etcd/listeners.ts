@@ -210,6 +210,8 @@ export async function listenTcp(
     // handshake work.
     guard.admission.attach(secure);
     secure.on('tlsClientError', (error, socket) => {
+      // With a listener, Node leaves a failed (or timed-out) handshake's socket open: close it.
+      socket.destroy();
       const parent = (socket as unknown as { _parent?: net.Socket })._parent;
       onTlsError(error, guard.admission.wasRefused(parent));
     });
