@@ -10,7 +10,7 @@
  * issues itself a client certificate from the cluster CA.
  */
 import { spawn } from 'node:child_process';
-import { closeSync, mkdirSync, openSync } from 'node:fs';
+import { closeSync, mkdirSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -20,6 +20,7 @@ import { runJoin } from '../cluster/agent/join.js';
 import { initSingleNode } from '../cluster/agent/node-init.js';
 import { issueCertificate } from '../cluster/pki.js';
 import { MicroK8sError } from '../lib/errors.js';
+import { openLogFile } from '../lib/file-modes.js';
 import { packageRoot, resolvePaths } from '../lib/paths.js';
 import { editArgsText, rewriteArgsFile } from '../node/args-file.js';
 
@@ -101,7 +102,7 @@ export async function applyLabArgs(
 /** `microk8s agent run` of one node, detached; its pid is the lab's to stop. */
 export function spawnAgent(home: NodeHome): number {
   mkdirSync(home.ctx.paths.logs, { recursive: true });
-  const out = openSync(home.agentLogFile, 'a');
+  const out = openLogFile(home.agentLogFile);
   const env: NodeJS.ProcessEnv = { ...process.env, MICROK8S_HOME: home.home, MICROK8S_LOG_FILE: '' };
   delete env.SNAP;
   const child = spawn(process.execPath, [join(packageRoot(), 'bin', 'run.js'), 'agent', 'run'], {

@@ -4,12 +4,13 @@
  * socket. Liveness is the recorded pid and start time (a reused pid is not the node).
  */
 import { spawn } from 'node:child_process';
-import { mkdirSync, openSync, rmSync } from 'node:fs';
+import { mkdirSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { adminRequest } from '../cluster/agent/local-datastore.js';
 import type { NodeStatusReport } from '../datastore/node/driver.js';
 import { MicroK8sError } from '../lib/errors.js';
+import { openLogFile } from '../lib/file-modes.js';
 import { packageRoot } from '../lib/paths.js';
 import { isProcessAlive, waitProcessExit } from '../lib/process.js';
 import { DATASTORE_NODE_FLAGS } from '../lib/runtime-flags.js';
@@ -38,7 +39,7 @@ export async function nodeReport(node: LabNode): Promise<NodeStatusReport | unde
 }
 
 export function spawnNode(node: LabNode): number {
-  const out = openSync(node.logFile, 'a');
+  const out = openLogFile(node.logFile);
   const command = [
     ...(node.launcher ?? []),
     process.execPath,
