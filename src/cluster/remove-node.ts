@@ -10,6 +10,8 @@ import { MicroK8sError } from '../lib/errors.js';
 import type { Paths } from '../lib/paths.js';
 import { localStatus, requestRemoval } from './agent/local-datastore.js';
 import { defaultDatastoreDir, localEtcdSocket } from './status.js';
+import { revokeNodeCertificates } from './workers/certificates.js';
+import { releaseNodeName } from './workers/names.js';
 import { findWorker, forgetWorker } from './workers/registry.js';
 
 export const REMOVE_LIMITS = { pollMs: 200, defaultTimeoutS: 60 } as const;
@@ -34,7 +36,14 @@ function resolve(node: string, members: readonly { id: number; peerAddress?: str
 
 export type RemoveResult =
   | { readonly kind: 'member'; readonly id: number; readonly removed: true }
-  | { readonly kind: 'worker'; readonly hostname: string; readonly address: string; readonly removed: true };
+  | {
+      readonly kind: 'worker';
+      readonly hostname: string;
+      readonly address: string;
+      readonly removed: true;
+      /** The serials of its certificates, revoked now (the datastore and the agents refuse them). */
+      readonly revoked: readonly string[];
+    };
 
 export async function removeNode(options: RemoveOptions): Promise<RemoveResult> {
   const dir = options.datastoreDir ?? defaultDatastoreDir(options.paths);
@@ -44,8 +53,13 @@ export async function removeNode(options: RemoveOptions): Promise<RemoveResult> 
     // Not a datastore member: a worker the cluster admitted, or nobody.
     const socket = localEtcdSocket(options.paths, dir);
     const worker = await findWorker(socket, options.node);
-    if (worker && (await forgetWorker(socket, worker.hostname))) {
-      return { kind: 'worker', hostname: worker.hostname, address: worker.address, removed: true };
+    if (worker) {
+      // Revoked first: a removal that stops half-way leaves no usable certificate behind.
+      const revoked = await revokeNodeCertificates(socket, worker.hostname);
+      if (await forgetWorker(socket, worker.hostname)) {
+        await releaseNodeName(socket, worker.hostname);
+        return { kind: 'worker', hostname: worker.hostname, address: worker.address, removed: true, revoked };
+      }
     }
     throw new MicroK8sError(
       'MK_INVALID_ARGUMENT',

@@ -3,6 +3,7 @@ import { agentContext } from '../cluster/agent/context.js';
 import { runJoin } from '../cluster/agent/join.js';
 import { AGENT_LIMITS } from '../cluster/agent/limits.js';
 import { formatJoin } from '../cluster/agent/output.js';
+import { readJoinLine } from '../cluster/join/join-line.js';
 import { MicroK8sCommand } from '../lib/command.js';
 import { resolvePaths } from '../lib/paths.js';
 
@@ -15,21 +16,33 @@ export default class Join extends MicroK8sCommand {
     'Exit codes: 0 joined; 3 the agent is unreachable (MK_AGENT_UNREACHABLE), no leader, or the wait timed out;',
     '4 a bad join string (MK_JOIN_STRING_*), a wrong certificate hash (MK_AGENT_CERT_MISMATCH),',
     'an invalid, expired or used token (MK_JOIN_TOKEN_*), already a member, or an address in use; 78 version skew.',
+    'The join line may be read from a file or stdin (--token-file F, or - for stdin) so the token is not in the process list.',
+    'A certificate hash shorter than 32 hex digits is refused (MK_JOIN_SHORT_PIN) unless --allow-short-pin; --skip-verify is refused.',
   ].join(' ');
   static override examples = [
     '<%= config.bin %> join 10.0.0.1:25000/4f2c…/9ab1…',
     '<%= config.bin %> join 10.0.0.1:25000/4f2c…/9ab1… --worker',
+    'echo 10.0.0.1:25000/4f2c…/9ab1… | <%= config.bin %> join --token-file - --worker',
   ];
   static override enableJsonFlag = true;
   static override args = {
     joinString: Args.string({
-      description: 'IP:PORT/TOKEN[/CERTHASH] as printed by add-node',
-      required: true,
+      description: 'IP:PORT/TOKEN/CERTHASH as printed by add-node (or give --token-file)',
+      required: false,
     }),
   };
   static override flags = {
     worker: Flags.boolean({ description: 'join as a worker: signed certificates only, no datastore' }),
-    'skip-verify': Flags.boolean({ description: "do not compare the agent's certificate with CERTHASH" }),
+    'token-file': Flags.string({
+      description: 'read the join line (IP:PORT/TOKEN/CERTHASH) from this file, or - for stdin',
+    }),
+    'allow-short-pin': Flags.boolean({
+      description: 'accept a certificate hash shorter than 32 hex digits (weaker; a warning is printed)',
+    }),
+    'skip-verify': Flags.boolean({
+      description: 'refused: it would send the token to whoever answers (kept to say so)',
+      hidden: true,
+    }),
     address: Flags.string({
       description: 'the address other nodes reach this one at (default: the route to the agent)',
     }),
@@ -51,8 +64,10 @@ export default class Join extends MicroK8sCommand {
 
   async run() {
     const { args, flags } = await this.parse(Join);
+    const joinString = await readJoinLine(args.joinString, flags['token-file']);
     const result = await runJoin(agentContext(resolvePaths()), {
-      joinString: args.joinString,
+      joinString,
+      allowShortPin: flags['allow-short-pin'],
       worker: flags.worker,
       skipVerify: flags['skip-verify'],
       start: flags.start,

@@ -41,7 +41,7 @@ export default class RemoveNode extends MicroK8sCommand {
     this.log(
       result.kind === 'member'
         ? `node${result.id} is no longer a member`
-        : `worker ${result.hostname} (${result.address}) is no longer part of the cluster; its certificates stay valid until they expire`,
+        : `worker ${result.hostname} (${result.address}) is no longer part of the cluster; ${result.revoked.length} certificate(s) revoked (the datastore and the agents refuse them; the API servers until they expire)`,
     );
     return result;
   }

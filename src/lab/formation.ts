@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { AGENT_LIMITS } from '../cluster/agent/limits.js';
 import { ensureClusterCa, issueCertificate } from '../cluster/pki.js';
+import { DATASTORE_CLIENT_ORGANIZATION } from '../datastore/etcd/client-identity.js';
 import { readDatastoreArgs } from '../datastore/node/config.js';
 import { assert } from '../lib/assert.js';
 import { MicroK8sError } from '../lib/errors.js';
@@ -148,6 +149,7 @@ export async function labUp(options: LabUpOptions): Promise<LabNodeStatus[]> {
   if (anyIPv4) {
     const client = await issueCertificate(ca, join(certs, 'client'), 'client', {
       commonName: 'lab-client',
+      organization: DATASTORE_CLIENT_ORGANIZATION,
       usage: 'client',
     });
     clientTls = { ca: ca.certPath, cert: client.certPath, key: client.keyPath };

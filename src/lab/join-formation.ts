@@ -19,6 +19,7 @@ import { type AgentContext, agentContext } from '../cluster/agent/context.js';
 import { runJoin } from '../cluster/agent/join.js';
 import { initSingleNode } from '../cluster/agent/node-init.js';
 import { issueCertificate } from '../cluster/pki.js';
+import { DATASTORE_CLIENT_ORGANIZATION } from '../datastore/etcd/client-identity.js';
 import { MicroK8sError } from '../lib/errors.js';
 import { openLogFile } from '../lib/file-modes.js';
 import { packageRoot, resolvePaths } from '../lib/paths.js';
@@ -181,6 +182,7 @@ export async function labClientCertificate(
 ): Promise<{ ca: string; cert: string; key: string }> {
   const issued = await issueCertificate(first.ctx.certs.ca, join(labDir, 'client'), 'client', {
     commonName: 'lab-client',
+    organization: DATASTORE_CLIENT_ORGANIZATION,
     usage: 'client',
   });
   return { ca: first.ctx.certs.ca.certPath, cert: issued.certPath, key: issued.keyPath };

@@ -5,6 +5,7 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { request as httpsRequest } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -45,6 +46,44 @@ export async function until<T>(
     await sleep(250);
   }
   throw new Error(`timed out waiting for ${what}`);
+}
+
+/**
+ * POST a JSON body to a node's cluster agent, trusting the cluster CA (the agent's certificate
+ * names its node, not the address dialled), optionally with a client certificate.
+ */
+export function agentPost(
+  target: { host: string; port: number; path: string; ca: Buffer },
+  body: unknown,
+  client: { cert?: Buffer; key?: Buffer } = {},
+): Promise<{ status: number; body: { code?: string; certs?: object } }> {
+  return new Promise((resolve, reject) => {
+    const req = httpsRequest(
+      {
+        host: target.host,
+        port: target.port,
+        path: target.path,
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        ca: target.ca,
+        checkServerIdentity: () => undefined,
+        ...client,
+        timeout: 30_000,
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () =>
+          resolve({
+            status: res.statusCode ?? 0,
+            body: JSON.parse(Buffer.concat(chunks).toString() || '{}'),
+          }),
+        );
+      },
+    );
+    req.on('error', reject);
+    req.end(JSON.stringify(body));
+  });
 }
 
 export function expectError(r: Run, code: string, exit: number): void {

@@ -73,7 +73,7 @@ test('user-chosen tokens: 32 to 256 hex characters, lowercased', () => {
 });
 
 test('only the SHA-256 of a token is stored, in a 0600 file', async () => {
-  const { dir, store } = fixture();
+  const { clock, dir, store } = fixture();
   const token = generateToken();
   await store.add(token);
   const text = await readFile(join(dir, TOKEN_FILE), 'utf8');
@@ -81,14 +81,24 @@ test('only the SHA-256 of a token is stored, in a 0600 file', async () => {
   assert.ok(text.includes(createHash('sha256').update(token).digest('hex')));
   assert.is((await stat(join(dir, TOKEN_FILE))).mode & 0o777, 0o600);
   assert.ok(hashToken(token.toUpperCase()).equals(hashToken(token)), 'hex is case-insensitive');
-  assert.equal(await store.check(token.toUpperCase()), { ok: true, singleUse: true });
+  assert.equal(await store.check(token.toUpperCase()), {
+    ok: true,
+    role: 'control-plane',
+    singleUse: true,
+    expiresAt: clock.now + TOKEN_LIMITS.defaultTtlSeconds * 1000,
+  });
 });
 
 test('a single-use token works once; a second use is MK_JOIN_TOKEN_USED', async () => {
-  const { store } = fixture();
+  const { clock, store } = fixture();
   const token = generateToken();
   await store.add(token);
-  assert.equal(await store.check(token), { ok: true, singleUse: true });
+  assert.equal(await store.check(token), {
+    ok: true,
+    role: 'control-plane',
+    singleUse: true,
+    expiresAt: clock.now + TOKEN_LIMITS.defaultTtlSeconds * 1000,
+  });
   await store.consume(token);
   const second = await store.check(token);
   assert.is(second.ok, false);
@@ -97,12 +107,17 @@ test('a single-use token works once; a second use is MK_JOIN_TOKEN_USED', async 
 });
 
 test('a token consumed for a join that then failed is given back, and works again', async () => {
-  const { store } = fixture();
+  const { clock, store } = fixture();
   const token = generateToken();
   await store.add(token);
   await store.consume(token);
   await store.release(token);
-  assert.equal(await store.check(token), { ok: true, singleUse: true });
+  assert.equal(await store.check(token), {
+    ok: true,
+    role: 'control-plane',
+    singleUse: true,
+    expiresAt: clock.now + TOKEN_LIMITS.defaultTtlSeconds * 1000,
+  });
   await store.consume(token);
   await rejects(store.consume(token), 'MK_JOIN_TOKEN_USED');
   // Releasing an unknown or malformed token changes nothing.
@@ -140,7 +155,12 @@ test('a TTL token can be used many times until it expires (injected clock, no sl
   const token = generateToken();
   const start = clock.now;
   await store.add(token, { ttlSeconds: 60 });
-  assert.equal(await store.check(token), { ok: true, singleUse: false, expiresAt: start + 60_000 });
+  assert.equal(await store.check(token), {
+    ok: true,
+    role: 'control-plane',
+    singleUse: false,
+    expiresAt: start + 60_000,
+  });
   await store.consume(token);
   clock.now = start + 59_999;
   await store.consume(token);
@@ -149,6 +169,46 @@ test('a TTL token can be used many times until it expires (injected clock, no sl
   const expired = await store.check(token);
   assert.is(!expired.ok && expired.code, 'MK_JOIN_TOKEN_EXPIRED');
   await rejects(store.consume(token), 'MK_JOIN_TOKEN_EXPIRED');
+});
+
+test('every token expires: a single-use one after the default hour; a worker token says so', async () => {
+  const { clock, store } = fixture();
+  const token = generateToken();
+  await store.add(token, { role: 'worker' });
+  const ok = await store.check(token);
+  assert.ok(ok.ok && ok.role === 'worker' && ok.singleUse);
+  clock.now += TOKEN_LIMITS.defaultTtlSeconds * 1000;
+  const expired = await store.check(token);
+  assert.is(!expired.ok && expired.code, 'MK_JOIN_TOKEN_EXPIRED');
+  const once = generateToken();
+  await store.add(once, { ttlSeconds: 600, singleUse: true });
+  await store.consume(once);
+  assert.is(((await store.check(once)) as { code: string }).code, 'MK_JOIN_TOKEN_USED');
+});
+
+test('list shows ids, roles and states; revoke by token, by id, or all', async () => {
+  const { store } = fixture();
+  const [a, b, c] = [generateToken(), generateToken(), generateToken()];
+  await store.add(a, { role: 'worker' });
+  await store.add(b);
+  await store.add(c, { ttlSeconds: 60 });
+  await store.consume(b);
+  const listed = await store.list();
+  assert.equal(
+    listed.map((t) => [t.role, t.state, t.singleUse]),
+    [
+      ['worker', 'usable', true],
+      ['control-plane', 'used', true],
+      ['control-plane', 'usable', false],
+    ],
+  );
+  assert.not.ok(JSON.stringify(listed).includes(a), 'the token itself is never listed');
+  assert.is(await store.revoke({ token: a }), 1);
+  assert.is(((await store.check(a)) as { code: string }).code, 'MK_JOIN_TOKEN_INVALID');
+  assert.is(await store.revoke({ token: listed[2]!.id }), 1, 'by the id --list shows');
+  assert.is(((await store.check(c)) as { code: string }).code, 'MK_JOIN_TOKEN_INVALID');
+  assert.is(await store.revoke({ all: true }), 1);
+  assert.equal(await store.list(), []);
 });
 
 test('used and expired tokens are remembered for a day, then forgotten', async () => {

@@ -90,6 +90,7 @@ test('creates the full set; keys and kubeconfigs are 0600', async () => {
     [
       'apiserver-kubelet-client',
       'ca',
+      'datastore-client',
       'front-proxy-ca',
       'front-proxy-client',
       ...KUBECONFIG_NAMES.map((n) => `kubeconfig/${n}`),

@@ -5,7 +5,6 @@
 import { execFile } from 'node:child_process';
 import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { request as httpsRequest } from 'node:https';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -13,7 +12,7 @@ import { parseKubeconfig } from '../../src/cluster/pki/kubeconfig.js';
 import { certsLayout } from '../../src/cluster/pki/layout.js';
 import { nodeIdFromCertificate } from '../../src/datastore/transport/identity.js';
 import { isProcessAlive } from '../../src/lib/process.js';
-import { cliNodes, expectError, ROOT, type Run, until } from './cli-nodes.js';
+import { agentPost, cliNodes, expectError, ROOT, type Run, until } from './cli-nodes.js';
 
 const nodes = cliNodes({
   name: 'worker-certs',
@@ -85,7 +84,7 @@ test.before(async () => {
 test.after(() => nodes.stopAll([2, 3]));
 
 test('a worker joins: signed kubelet and proxy certificates, no datastore', async () => {
-  const pretty = await cli(1, ['add-node']);
+  const pretty = await cli(1, ['add-node', '--worker']);
   assert.is(pretty.code, 0, pretty.stderr);
   const line = /microk8s join (127\.0\.54\.1:25054\/[0-9a-f]{32}\/[0-9a-f]{32}) --worker/.exec(pretty.stdout);
   assert.ok(line, `no --worker line in: ${pretty.stdout}`);
@@ -205,41 +204,12 @@ test('node3 restarted on its new certificates: it is back online and serves writ
 });
 
 /** POST /v1/remove on node1's agent, with node n's peer certificate (or none). */
-async function agentRemove(
-  body: unknown,
-  asNode?: number,
-): Promise<{ status: number; body: { code?: string } }> {
+function agentRemove(body: unknown, asNode?: number) {
   const layout = certsLayout(certsDir(1));
   const peer = asNode === undefined ? undefined : certsLayout(certsDir(asNode)).leaves.peer;
   const clientCert = peer ? { cert: readFileSync(peer.certPath), key: readFileSync(peer.keyPath) } : {};
-  return await new Promise((resolve, reject) => {
-    const req = httpsRequest(
-      {
-        host: address(1),
-        port: 25054,
-        path: '/v1/remove',
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        ca: readFileSync(layout.ca.certPath),
-        // The agent's certificate names the node, not this address: trust the CA, skip the name.
-        checkServerIdentity: () => undefined,
-        ...clientCert,
-        timeout: 30_000,
-      },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () =>
-          resolve({
-            status: res.statusCode ?? 0,
-            body: JSON.parse(Buffer.concat(chunks).toString() || '{}'),
-          }),
-        );
-      },
-    );
-    req.on('error', reject);
-    req.end(JSON.stringify(body));
-  });
+  const ca = readFileSync(layout.ca.certPath);
+  return agentPost({ host: address(1), port: 25054, path: '/v1/remove', ca }, body, clientCert);
 }
 
 test('the agent removes a member only for a member, and not a live one without force', async () => {

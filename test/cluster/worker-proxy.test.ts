@@ -104,7 +104,7 @@ async function workerStatus(): Promise<WorkerStatusJson> {
 }
 
 async function joinString(): Promise<string> {
-  const t = await cli(1, ['add-node', '--format', 'json']);
+  const t = await cli(1, ['add-node', '--format', 'json', '--worker']);
   assert.is(t.code, 0, t.stderr);
   return (JSON.parse(t.stdout) as { joinStrings: string[] }).joinStrings[0]!;
 }

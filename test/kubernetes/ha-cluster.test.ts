@@ -68,7 +68,9 @@ test('node 1 starts alone; nodes 2 and 3 join it through add-node and join, then
   }
   for (const node of nodes) await waitReady(node);
   // A worker: signed certificates, no datastore; its components use its API-server proxy.
-  const token = JSON.parse(await nodes[0]!.ok(['add-node', '--format', 'json'])) as { joinStrings: string[] };
+  const token = JSON.parse(await nodes[0]!.ok(['add-node', '--format', 'json', '--worker'])) as {
+    joinStrings: string[];
+  };
   const joinString = token.joinStrings.find((s) => s.startsWith(`${address(0)}:`))!;
   await worker!.ok(['join', joinString, '--worker', '--address', address(SIZE), '--hostname', 'worker1']);
   await worker!.ok(['start']);

@@ -10,20 +10,25 @@ import { usableAddresses } from '../join/addresses.js';
 import { certificateHashPrefix } from '../join/cert-hash.js';
 import { formatJoinString } from '../join/join-string.js';
 import { checkUserToken, generateToken } from '../join/token.js';
-import { JoinTokenStore } from '../join/token-store.js';
+import { JoinTokenStore, TOKEN_LIMITS, type TokenRole, type TokenSummary } from '../join/token-store.js';
 import { type AgentContext, readAgentBind } from './context.js';
 
 export interface AddNodeOptions {
+  /** The token's life (default one hour); given alone it also makes the token reusable. */
   readonly ttlSeconds?: number;
+  /** With ttlSeconds: single use all the same. */
+  readonly singleUse?: boolean;
   readonly token?: string;
+  /** A worker token admits workers only (default: control plane, which may also admit workers). */
+  readonly worker?: boolean;
 }
 
 export interface AddNodeResult {
   readonly token: string;
   readonly certHash: string;
-  /** Undefined: single use, no expiry. */
-  readonly expiresAt?: string;
+  readonly expiresAt: string;
   readonly singleUse: boolean;
+  readonly role: TokenRole;
   readonly joinStrings: string[];
 }
 
@@ -56,14 +61,31 @@ export async function addNode(ctx: AgentContext, options: AddNodeOptions): Promi
   }
   const token = options.token === undefined ? generateToken() : checkUserToken(options.token);
   const store = new JoinTokenStore(ctx.credentials);
-  await store.add(token, options.ttlSeconds === undefined ? {} : { ttlSeconds: options.ttlSeconds });
+  const singleUse = options.singleUse === true || options.ttlSeconds === undefined;
+  const role: TokenRole = options.worker ? 'worker' : 'control-plane';
+  const ttlSeconds = options.ttlSeconds ?? TOKEN_LIMITS.defaultTtlSeconds;
+  await store.add(token, { ttlSeconds, singleUse, role });
   return {
     token,
     certHash,
-    singleUse: options.ttlSeconds === undefined,
-    ...(options.ttlSeconds === undefined
-      ? {}
-      : { expiresAt: new Date(Date.now() + options.ttlSeconds * 1000).toISOString() }),
+    singleUse,
+    role,
+    expiresAt: new Date(Date.now() + ttlSeconds * 1000).toISOString(),
     joinStrings: hosts.map((host) => formatJoinString({ host, port, token, certHash })),
   };
+}
+
+/** `add-node --list`: the tokens this node remembers. */
+export function listTokens(ctx: AgentContext): Promise<TokenSummary[]> {
+  return new JoinTokenStore(ctx.credentials).list();
+}
+
+/** `add-node --revoke TOKEN|ID` or `--all`: how many tokens were forgotten. */
+export async function revokeTokens(ctx: AgentContext, which: string | 'all'): Promise<{ revoked: number }> {
+  const store = new JoinTokenStore(ctx.credentials);
+  const revoked = await store.revoke(which === 'all' ? { all: true } : { token: which });
+  if (revoked === 0 && which !== 'all') {
+    throw new MicroK8sError('MK_JOIN_TOKEN_INVALID', 'no outstanding token has this value or id');
+  }
+  return { revoked };
 }

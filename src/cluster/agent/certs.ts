@@ -20,8 +20,11 @@ import { openssl } from '../pki/openssl.js';
 import { type CaFiles, issueCertificate } from '../pki.js';
 import type { PemPair, WorkerCertName } from './protocol.js';
 
-/** Worker certificates live a year; they are re-requested long before the CA's ten. */
-export const WORKER_CERT_DAYS = 365;
+/**
+ * Worker certificates live 90 days: a worker renews them when a third is left (renew.ts), and a
+ * removed worker's certificate, which the API servers cannot revoke, stops working soon after.
+ */
+export const WORKER_CERT_DAYS = 90;
 
 export async function issuePeerPair(
   ca: CaFiles,

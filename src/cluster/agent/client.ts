@@ -2,7 +2,7 @@
  * The joiner's side of the cluster agent: undici over a TLS connection we open ourselves, so
  * the agent's certificate can be pinned by the join string's hash (the joiner has no CA yet):
  * the SHA-256 of the presented leaf's DER must start with the hash, or the connection is
- * dropped before a byte (the token) is sent. --skip-verify skips exactly that comparison.
+ * dropped before a byte (the token) is sent. (`join --skip-verify`, which skipped it, is refused.)
  *
  * Between members (a configure passed on) there is a CA: `ca` verifies the agent by the cluster
  * CA instead, and `clientCert` presents the caller's member certificate (mutual TLS).

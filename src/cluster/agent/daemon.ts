@@ -81,6 +81,8 @@ export async function startAgent(
     address = await server.listen();
   }
   watcher?.start();
+  // Only a control-plane node (it has a datastore) holds a name the cluster must protect.
+  if (existsSync(ctx.datastoreArgs)) void handlers.claimOwnName();
   const { promise: done, resolve: finish } = Promise.withResolvers<void>();
   let stopping: Promise<void> | undefined;
   const closeAll = async () => {

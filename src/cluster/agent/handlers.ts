@@ -4,8 +4,10 @@
  * certificates issued) BEFORE it consumes the token, so a join refused for any other reason
  * leaves the token usable; recording the member comes last.
  */
+import { X509Certificate } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { isIP } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { DaemonConfig } from '../../datastore/node/config.js';
 import { parseFailureDomain, readDatastoreArgs } from '../../datastore/node/config.js';
 import { MicroK8sError } from '../../lib/errors.js';
@@ -13,17 +15,21 @@ import { createLogger } from '../../lib/log.js';
 import { checkArgsEdit } from '../../node/args-file.js';
 import { serviceSpec } from '../../services/catalog.js';
 import { exists } from '../files.js';
-import { JoinTokenStore } from '../join/token-store.js';
-import { nodeHostname } from '../pki/names.js';
+import { JoinTokenStore, type TokenRole } from '../join/token-store.js';
+import { parseKubeconfig } from '../pki/kubeconfig.js';
+import { clientIdentity, nodeHostname } from '../pki/names.js';
 import type { CaFiles } from '../pki.js';
 import type { RemoveResult } from '../remove-node.js';
-import { forgetWorker, recordWorker } from '../workers/registry.js';
+import { checkNotRevoked, recordCertificate } from '../workers/certificates.js';
+import { claimNodeName, nameClaim, releaseNodeName } from '../workers/names.js';
+import { findWorker, forgetWorker, recordWorker } from '../workers/registry.js';
 import { issuePeerPair, signWorkerCsr } from './certs.js';
 import { configureNodes } from './configure.js';
 import { type AgentContext, readDatastoreConfig } from './context.js';
 import { etcdSocketPath } from './datastore-args.js';
 import { AGENT_LIMITS } from './limits.js';
 import { localStatus, type MemberAddress, memberAddresses, recordMember } from './local-datastore.js';
+import { highestMemberId, recordMemberId } from './member-ids.js';
 import {
   type ConfigureRequest,
   type ConfigureResponse,
@@ -56,6 +62,33 @@ export class AgentHandlers {
     this.tokens = new JoinTokenStore(ctx.credentials);
   }
 
+  /**
+   * Claim this control-plane node's own name (its kubelet certificate's) in the cluster, so no
+   * worker can take it: the first node was never admitted by an agent. Retried while the local
+   * datastore is not serving yet; bounded, and a failure is only logged.
+   */
+  async claimOwnName(): Promise<void> {
+    for (let attempt = 1; attempt <= AGENT_LIMITS.nameClaimAttempts; attempt++) {
+      try {
+        const path = this.ctx.certs.kubeconfigs.kubelet;
+        const kubeconfig = parseKubeconfig(await readFile(path, 'utf8'), path);
+        const cn = /^CN=system:node:(.*)$/m.exec(new X509Certificate(kubeconfig.certPem).subject)?.[1];
+        if (cn === undefined) return;
+        const config = readDatastoreConfig(this.ctx);
+        await claimNodeName(
+          this.etcdSocket(config),
+          cn,
+          { kind: 'control-plane', address: config.peerListen.host, memberId: config.id },
+          { replace: true },
+        );
+        return;
+      } catch (error) {
+        if (attempt === AGENT_LIMITS.nameClaimAttempts) log.warn('could not claim this node name', { error });
+        else await sleep(AGENT_LIMITS.nameClaimRetryMs, undefined, { ref: false });
+      }
+    }
+  }
+
   health(): { status: 'ok'; version: string } {
     return { status: 'ok', version: this.version };
   }
@@ -69,11 +102,32 @@ export class AgentHandlers {
     return run;
   }
 
-  async signCsr(req: SignCsrRequest): Promise<{ certs: Partial<Record<WorkerCertName, string>> }> {
-    await this.checkToken(req.token);
-    const hostname = checkHostname(req.hostname);
-    const certs = await this.signAll(hostname, req.csrs);
-    await this.tokens.consume(req.token);
+  /**
+   * A worker renews its kubelet and kube-proxy certificates before they expire: it proves who it
+   * is with its current kubelet certificate (mutual TLS, the cluster CA), which must not be
+   * revoked and must name a worker the cluster still has; the new certificates are for that name
+   * only.
+   */
+  async signCsr(
+    req: SignCsrRequest,
+    caller: X509Certificate | undefined,
+  ): Promise<{ certs: Partial<Record<WorkerCertName, string>> }> {
+    const prefix = clientIdentity('kubelet', '').commonName;
+    const cn = /^CN=(.*)$/m.exec(caller?.subject ?? '')?.[1];
+    if (caller === undefined || cn === undefined || !cn.startsWith(prefix)) {
+      throw new MicroK8sError(
+        'MK_AGENT_UNAUTHORIZED',
+        "renewing a worker's certificates needs its current kubelet certificate (mutual TLS)",
+      );
+    }
+    const hostname = checkHostname(cn.slice(prefix.length));
+    const socket = this.etcdSocket(readDatastoreConfig(this.ctx));
+    await checkNotRevoked(socket, caller);
+    if ((await findWorker(socket, hostname)) === undefined) {
+      throw new MicroK8sError('MK_CERT_REVOKED', `${hostname} is not a worker of this cluster any more`);
+    }
+    const certs = await this.signAll(hostname, req.csrs, socket);
+    log.info('renewed the certificates of a worker', { hostname, names: Object.keys(certs) });
     return { certs };
   }
 
@@ -153,54 +207,79 @@ export class AgentHandlers {
     return config;
   }
 
-  private async checkToken(token: string): Promise<void> {
+  private async checkToken(token: string): Promise<TokenRole> {
     const result = await this.tokens.check(token);
     if (!result.ok) throw new MicroK8sError(result.code, result.message);
+    return result.role;
   }
 
-  private async common(req: JoinRequest): Promise<{ hostname: string }> {
-    await this.checkToken(req.token);
+  private async common(req: JoinRequest): Promise<{ hostname: string; role: TokenRole }> {
+    const role = await this.checkToken(req.token);
     const hostname = checkHostname(req.hostname);
     checkAddress(req.address);
     checkVersionSkew(this.version, req.version);
-    return { hostname };
+    return { hostname, role };
+  }
+
+  private etcdSocket(config: DaemonConfig): string {
+    return config.clientUnix ?? etcdSocketPath(config.dataDir);
   }
 
   private caFiles(): CaFiles {
     return this.ctx.certs.ca;
   }
 
+  /** Sign each request; every certificate is recorded (certificates.ts) before it is handed out. */
   private async signAll(
     hostname: string,
     csrs: Readonly<Partial<Record<WorkerCertName, string>>>,
+    etcdSocket: string,
   ): Promise<Partial<Record<WorkerCertName, string>>> {
     const out: Partial<Record<WorkerCertName, string>> = {};
     for (const name of WORKER_CERT_NAMES) {
       const csr = csrs[name];
-      if (csr !== undefined)
-        out[name] = await signWorkerCsr(this.caFiles(), this.ctx.certs.dir, name, hostname, csr);
+      if (csr === undefined) continue;
+      const pem = await signWorkerCsr(this.caFiles(), this.ctx.certs.dir, name, hostname, csr);
+      await recordCertificate(etcdSocket, pem, hostname, 'worker');
+      out[name] = pem;
     }
     return out;
+  }
+
+  /** A worker may not take a name the cluster already gave a node (its kubelet identity). */
+  private async checkNameFree(etcdSocket: string, hostname: string): Promise<void> {
+    const claim = await nameClaim(etcdSocket, hostname);
+    const worker = claim ? undefined : await findWorker(etcdSocket, hostname);
+    if (claim || worker) {
+      throw new MicroK8sError(
+        'MK_JOIN_NAME_TAKEN',
+        `the name ${hostname} belongs to ${claim?.kind === 'control-plane' ? 'a control-plane node' : 'a worker'} of this cluster (${claim?.address ?? worker?.address}); a worker cannot take it`,
+      );
+    }
   }
 
   private async joinWorker(req: JoinRequest): Promise<WorkerJoinResponse> {
     const { hostname } = await this.common(req);
     const config = readDatastoreConfig(this.ctx);
+    const etcdSocket = this.etcdSocket(config);
+    await this.checkNameFree(etcdSocket, hostname);
     const members = await this.members(config);
-    const certs = await this.signAll(hostname, req.csrs ?? {});
+    const certs = await this.signAll(hostname, req.csrs ?? {}, etcdSocket);
     // Recorded before the token is consumed: a record that cannot be written fails the join
     // with the token still usable. Every control-plane node can then list it and remove-node it.
-    const etcdSocket = config.clientUnix ?? etcdSocketPath(config.dataDir);
-    await recordWorker(etcdSocket, {
-      hostname,
-      address: req.address,
-      joinedAt: new Date().toISOString(),
-    });
+    // The name claim is the atomic step: of two joiners racing for one name, one wins.
+    await claimNodeName(etcdSocket, hostname, { kind: 'worker', address: req.address }, { replace: false });
     try {
+      await recordWorker(etcdSocket, {
+        hostname,
+        address: req.address,
+        joinedAt: new Date().toISOString(),
+      });
       await this.tokens.consume(req.token);
     } catch (error) {
-      // The join failed after all (the token was used meanwhile): forget the record it left.
+      // The join failed after all (the token was used meanwhile): forget what it left.
       await forgetWorker(etcdSocket, hostname).catch(() => undefined);
+      await releaseNodeName(etcdSocket, hostname).catch(() => undefined);
       throw error;
     }
     log.info('a worker joined', { hostname, address: req.address });
@@ -214,7 +293,14 @@ export class AgentHandlers {
   }
 
   private async joinControlPlane(req: JoinRequest): Promise<ControlPlaneJoinResponse> {
-    const { hostname } = await this.common(req);
+    const { hostname, role } = await this.common(req);
+    if (role !== 'control-plane') {
+      // Refused before anything else is read: a worker token never reaches the cluster's keys.
+      throw new MicroK8sError(
+        'MK_JOIN_TOKEN_ROLE',
+        'this token admits a worker only (add-node --worker); a control-plane join needs a control-plane token',
+      );
+    }
     const failureDomain = parseDomain(req.failureDomain);
     const config = readDatastoreConfig(this.ctx);
     const status = await localStatus(config.dataDir);
@@ -233,9 +319,12 @@ export class AgentHandlers {
       );
     }
     this.forgetJoined(status.members.map((m) => m.id));
+    const etcdSocket = this.etcdSocket(config);
+    // Ids are never reused: the cluster records the highest it ever issued (member-ids.ts).
     let nodeId =
       Math.max(
         config.id,
+        await highestMemberId(etcdSocket),
         ...status.members.map((m) => m.id),
         ...members.map((m) => m.id),
         ...this.pending.keys(),
@@ -274,6 +363,19 @@ export class AgentHandlers {
       }
     }
     this.pending.set(nodeId, Date.now());
+    // The member is in the log: what follows only records it (a failure is logged, not fatal).
+    await recordMemberId(etcdSocket, nodeId).catch((error: unknown) =>
+      log.warn('could not record the highest member id', { nodeId, error }),
+    );
+    await recordCertificate(etcdSocket, peer.cert, `node-${nodeId}`, 'member').catch((error: unknown) =>
+      log.warn('could not record the peer certificate', { nodeId, error }),
+    );
+    await claimNodeName(
+      etcdSocket,
+      hostname,
+      { kind: 'control-plane', address: req.address, memberId: nodeId },
+      { replace: true },
+    ).catch((error: unknown) => log.warn('could not claim the node name', { hostname, error }));
     log.info('a control-plane node joined', { nodeId, hostname, address: req.address });
     return {
       kind: 'control-plane',

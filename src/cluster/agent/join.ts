@@ -28,6 +28,7 @@ import { daemonCommand, spawnDaemon } from '../../services/spawn.js';
 import { DEFAULT_PROXY_LISTEN, parseEndpoint, renderProxyArgs } from '../apiserver-proxy/config.js';
 import { type Endpoint, endpointKey } from '../apiserver-proxy/upstreams.js';
 import { PRIVATE_DIR_MODE, PRIVATE_MODE, PUBLIC_MODE } from '../files.js';
+import { CERT_HASH_PRINTED_HEX } from '../join/cert-hash.js';
 import { parseJoinString } from '../join/join-string.js';
 import { API_SERVER_URL, renderKubeconfig } from '../pki/kubeconfig.js';
 import { certsLayout } from '../pki/layout.js';
@@ -49,11 +50,15 @@ import {
   type WorkerCertName,
   type WorkerJoinResponse,
 } from './protocol.js';
+import { type AgentEndpoint, recordAgentEndpoint } from './renew.js';
 
 export interface JoinOptions {
   readonly joinString: string;
   readonly worker: boolean;
+  /** Refused: it would send the token to whoever answers (kept so the refusal can say so). */
   readonly skipVerify: boolean;
+  /** Accept a certificate hash shorter than CERT_HASH_PRINTED_HEX (with a warning). */
+  readonly allowShortPin?: boolean;
   /** The address other members reach this node at (default: the agent's --bind, else the route to the agent). */
   readonly address?: string;
   readonly hostname?: string;
@@ -159,10 +164,27 @@ async function backup(path: string): Promise<string | undefined> {
 export async function runJoin(ctx: AgentContext, options: JoinOptions): Promise<JoinResult> {
   const progress = options.onProgress ?? (() => {});
   const parsed = parseJoinString(options.joinString);
-  if (parsed.certHash === undefined && !options.skipVerify) {
+  if (options.skipVerify) {
+    throw new MicroK8sError(
+      'MK_JOIN_NO_CERT_HASH',
+      '--skip-verify is refused: the token would go to whoever answers at that address',
+    );
+  }
+  if (parsed.certHash === undefined) {
     throw new MicroK8sError(
       'MK_JOIN_NO_CERT_HASH',
       'the join string has no certificate hash to verify the agent with',
+    );
+  }
+  if (parsed.certHash.length < CERT_HASH_PRINTED_HEX) {
+    if (!options.allowShortPin) {
+      throw new MicroK8sError(
+        'MK_JOIN_SHORT_PIN',
+        `the certificate hash has ${parsed.certHash.length} hex digits; at least ${CERT_HASH_PRINTED_HEX} are needed to pin the agent (add-node prints ${CERT_HASH_PRINTED_HEX})`,
+      );
+    }
+    progress(
+      `WARNING: a ${parsed.certHash.length}-digit certificate hash (${parsed.certHash.length * 4} bits) is a weak pin: an attacker on the network may forge a matching certificate and take the token`,
     );
   }
   const dataDir = datastoreDirOf(ctx);
@@ -215,8 +237,8 @@ export async function runJoin(ctx: AgentContext, options: JoinOptions): Promise<
   const client = new AgentClient({
     host: parsed.host,
     port: parsed.port,
-    ...(parsed.certHash === undefined ? {} : { certHash: parsed.certHash }),
-    skipVerify: options.skipVerify,
+    certHash: parsed.certHash,
+    skipVerify: false,
     localAddress: address,
   });
   let response: JoinResponse;
@@ -227,7 +249,12 @@ export async function runJoin(ctx: AgentContext, options: JoinOptions): Promise<
   }
   checkSignedByCa(client.presentedCert, response.kind === 'worker' ? response.caCert : response.ca.cert);
   if (response.kind === 'worker') {
-    const worker = { keys: workerKeys, address, listen: proxyListen ?? DEFAULT_PROXY_LISTEN };
+    const worker = {
+      keys: workerKeys,
+      address,
+      listen: proxyListen ?? DEFAULT_PROXY_LISTEN,
+      agent: { host: parsed.host, port: parsed.port },
+    };
     return writeWorker(ctx, response, worker, options, progress);
   }
   progress(`accepted as node ${response.nodeId} of ${response.clusterId}; writing certificates`);
@@ -335,6 +362,8 @@ interface WorkerWrite {
   readonly keys: Partial<Record<WorkerCertName, string>>;
   readonly address: string;
   readonly listen: Endpoint;
+  /** The agent it joined through: where it renews its certificates (renew.ts). */
+  readonly agent: AgentEndpoint;
 }
 
 async function writeWorker(
@@ -361,6 +390,8 @@ async function writeWorker(
       await writeFile(l.kubeconfigs[name], text, { mode: PRIVATE_MODE });
     }
   });
+  await mkdir(ctx.credentials, { recursive: true, mode: PRIVATE_DIR_MODE });
+  await recordAgentEndpoint(ctx, w.agent);
   // A worker runs no datastore: its old single-node configuration would start a cluster of its
   // own with certificates that just moved aside, so it goes aside too.
   if (existsSync(ctx.datastoreArgs)) {

@@ -30,4 +30,7 @@ export const AGENT_LIMITS = {
   /** Datastore ports when nothing else is configured (etcd's, like MicroK8s's dqlite setup). */
   defaultPeerPort: 2380,
   defaultClientPort: 2379,
+  /** The agent claims its node's name at start, retried while the datastore is not serving yet. */
+  nameClaimAttempts: 30,
+  nameClaimRetryMs: 2_000,
 } as const;

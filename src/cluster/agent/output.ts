@@ -5,6 +5,7 @@
  */
 import { stringify } from 'yaml';
 import { MicroK8sError } from '../../lib/errors.js';
+import type { TokenSummary } from '../join/token-store.js';
 import type { AddNodeResult } from './add-node.js';
 import type { JoinResult } from './join.js';
 import type { ConfigureResponse } from './protocol.js';
@@ -25,13 +26,22 @@ export function formatAddNode(result: AddNodeResult, format: AddNodeFormat): str
     case 'yaml':
       return [stringify(result).trimEnd()];
   }
-  const out = [
-    'From the node you wish to join to this cluster, run the following:',
-    lines[0]!,
-    '',
-    "Use the '--worker' flag to join a node as a worker not running the control plane, eg:",
-    `${lines[0]!} --worker`,
-  ];
+  const out =
+    result.role === 'worker'
+      ? [
+          'From the node you wish to join to this cluster as a worker, run the following:',
+          `${lines[0]!} --worker`,
+          '',
+          'This token admits a worker only: it cannot join a control-plane node.',
+        ]
+      : [
+          'From the node you wish to join to this cluster, run the following:',
+          lines[0]!,
+          '',
+          "Use the '--worker' flag to join a node as a worker not running the control plane, eg:",
+          `${lines[0]!} --worker`,
+          '(`microk8s add-node --worker` makes a token that admits a worker only.)',
+        ];
   if (lines.length > 1) {
     out.push(
       '',
@@ -41,9 +51,23 @@ export function formatAddNode(result: AddNodeResult, format: AddNodeFormat): str
   }
   out.push(
     '',
-    result.singleUse ? 'The token can be used once.' : `The token can be used until ${result.expiresAt}.`,
+    result.singleUse
+      ? `The token can be used once, until ${result.expiresAt}.`
+      : `The token can be used until ${result.expiresAt}.`,
   );
   return out;
+}
+
+/** `add-node --list`: one line per token the node remembers. */
+export function formatTokenList(tokens: readonly TokenSummary[]): string[] {
+  if (tokens.length === 0) return ['No join tokens.'];
+  return [
+    'ID            ROLE           USE       STATE    EXPIRES',
+    ...tokens.map(
+      (t) =>
+        `${t.id.padEnd(14)}${t.role.padEnd(15)}${(t.singleUse ? 'once' : 'reusable').padEnd(10)}${t.state.padEnd(9)}${t.expiresAt ?? 'never'}`,
+    ),
+  ];
 }
 
 /** What a join did, and what is left to start by hand. */

@@ -67,9 +67,11 @@ export interface WorkerJoinResponse {
 
 export type JoinResponse = ControlPlaneJoinResponse | WorkerJoinResponse;
 
+/**
+ * A worker renews its certificates: authenticated by its current kubelet certificate (mutual
+ * TLS), never by a token, and only for the name that certificate carries.
+ */
 export interface SignCsrRequest {
-  readonly token: string;
-  readonly hostname: string;
   readonly csrs: Readonly<Partial<Record<WorkerCertName, string>>>;
 }
 
@@ -122,7 +124,12 @@ export function httpStatus(code: ErrorCode): number {
     case 'MK_JOIN_TOKEN_EXPIRED':
     case 'MK_JOIN_TOKEN_USED':
     case 'MK_AGENT_UNAUTHORIZED':
+    case 'MK_CERT_REVOKED':
       return 401;
+    case 'MK_JOIN_TOKEN_ROLE':
+      return 403;
+    case 'MK_JOIN_NAME_TAKEN':
+      return 409;
     case 'MK_JOIN_ADDRESS_IN_USE':
     case 'MK_JOIN_VERSION_SKEW':
       return 409;
@@ -214,7 +221,7 @@ export function parseSignCsrRequest(body: unknown): SignCsrRequest {
   const o = object(body);
   const csrs = csrMap(o);
   if (Object.keys(csrs).length === 0) bad('csrs must name at least one certificate request');
-  return { token: str(o, 'token', 256), hostname: str(o, 'hostname', 253), csrs };
+  return { csrs };
 }
 
 export function parseRemoveRequest(body: unknown): RemoveRequest {

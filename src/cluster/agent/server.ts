@@ -6,10 +6,11 @@
  *
  *   GET  /v1/health     {status, version}
  *   POST /v1/join       a control-plane or worker join (see handlers.ts)
- *   POST /v1/sign-csr   worker certificates for a token holder
+ *   POST /v1/sign-csr   a worker renews its certificates, with its current kubelet certificate
  *   POST /v1/remove     member removal, for a caller with a member's certificate (mutual TLS)
  *   POST /v1/configure  a service's args (+ restart) here or on every control-plane node, same rule
  */
+import type { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createServer, type Server } from 'node:https';
@@ -72,6 +73,12 @@ async function readJson(req: IncomingMessage): Promise<unknown> {
   }
 }
 
+/** The client certificate on this request when it chains to the cluster CA. */
+function verifiedClient(req: IncomingMessage): X509Certificate | undefined {
+  const socket = req.socket as TLSSocket;
+  return socket.authorized ? socket.getPeerX509Certificate() : undefined;
+}
+
 /** The node id of a verified member certificate on this request, if any. */
 function memberOf(req: IncomingMessage): number | undefined {
   const socket = req.socket as TLSSocket;
@@ -127,7 +134,7 @@ export class AgentServer {
       if (req.method === 'POST' && path === `${API_PREFIX}/join`)
         return send(res, 200, await h.join(parseJoinRequest(await readJson(req))));
       if (req.method === 'POST' && path === `${API_PREFIX}/sign-csr`)
-        return send(res, 200, await h.signCsr(parseSignCsrRequest(await readJson(req))));
+        return send(res, 200, await h.signCsr(parseSignCsrRequest(await readJson(req)), verifiedClient(req)));
       if (req.method === 'POST' && path === `${API_PREFIX}/remove`)
         return send(res, 200, await h.remove(parseRemoveRequest(await readJson(req)), memberOf(req)));
       if (req.method === 'POST' && path === `${API_PREFIX}/configure`)

@@ -13,6 +13,8 @@ import { DAEMON_UMASK } from '../../lib/file-modes.js';
 import { createLogger } from '../../lib/log.js';
 import type { Paths } from '../../lib/paths.js';
 import { writeFileAtomic } from '../../node/atomic-write.js';
+import { agentContext } from '../agent/context.js';
+import { RENEW_LIMITS, renewWorkerCertificates } from '../agent/renew.js';
 import { PUBLIC_MODE } from '../files.js';
 import { readProxyArgsFile } from './config.js';
 import { PROXY_DEFAULTS } from './limits.js';
@@ -60,6 +62,15 @@ export async function runProxyDaemon(paths: Paths, argsFile: string): Promise<Pr
   // The proxy checks on its own timer; this one only publishes what it found.
   const timer = setInterval(publish, config.tuning.healthIntervalMs ?? PROXY_DEFAULTS.healthIntervalMs);
   timer.unref();
+  // The proxy runs on every worker for as long as the worker does: it renews the worker's
+  // certificates before they expire (renew.ts decides whether it is time).
+  const renew = () =>
+    void renewWorkerCertificates(agentContext(paths), { force: false, restart: true }).catch(
+      (error: unknown) => log.warn('could not renew the worker certificates; trying again later', { error }),
+    );
+  const renewTimer = setInterval(renew, RENEW_LIMITS.checkEveryMs);
+  renewTimer.unref();
+  renew();
   const reload = async () => {
     try {
       await proxy.setUpstreams(readProxyArgsFile(argsFile).upstreams);
@@ -76,6 +87,7 @@ export async function runProxyDaemon(paths: Paths, argsFile: string): Promise<Pr
   const stop = () => {
     stopping ??= (async () => {
       clearInterval(timer);
+      clearInterval(renewTimer);
       process.off('SIGHUP', onHup);
       await proxy.stop();
       await writing;

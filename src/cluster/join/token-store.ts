@@ -7,9 +7,11 @@
  * `consume` only when the join is about to proceed. `consume` checks again under the lock, so
  * two joins racing for one single-use token cannot both win.
  *
- * A token is single use unless it was given a TTL; then it can be used until it expires.
- * Used and expired entries are kept for a while so a second attempt hears "already used" or
- * "expired" instead of "unknown".
+ * A token is single use unless it was given a TTL; then it can be used until it expires. Every
+ * token expires (a single-use one after an hour by default), and has a role: a worker token
+ * admits workers only and never unlocks the control-plane keys. Used and expired entries are
+ * kept for a while so a second attempt hears "already used" or "expired" instead of "unknown";
+ * a revoked entry is dropped (it is then unknown).
  */
 import { timingSafeEqual } from 'node:crypto';
 import { mkdir, readFile } from 'node:fs/promises';
@@ -30,6 +32,10 @@ const FORMAT_VERSION = 1;
 
 export const TOKEN_LIMITS = {
   ttlSeconds: { name: 'join.tokenTtlSeconds', min: 1, max: 365 * 24 * 3600, unit: 'seconds' },
+  /** The life of a token given no TTL (single use): a forgotten token does not stay usable. */
+  defaultTtlSeconds: 3600,
+  /** Hex digits of a token's hash that name it in `add-node --list` and `--revoke`. */
+  idHex: 12,
   /** How long a used or expired token is remembered, to name the failure precisely. */
   retainMs: 24 * 3600 * 1000,
   /** Tokens kept at once: bounds the file and the work of every check. */
@@ -39,14 +45,28 @@ export const TOKEN_LIMITS = {
 /** The comparison `check` uses; exported so tests can see it is the constant-time one. */
 export const DEFAULT_COMPARE: (a: Buffer, b: Buffer) => boolean = timingSafeEqual;
 
+export type TokenRole = 'worker' | 'control-plane';
+
 interface StoredToken {
   /** SHA-256 of the token, hex. */
   hash: string;
   createdAt: number;
-  /** Absent: no expiry (and then single use). */
+  /** Absent only in files written before tokens had a default life: no expiry. */
   expiresAt?: number;
   singleUse: boolean;
   usedAt?: number;
+  /** Absent in older files: a control-plane token, as every token was then. */
+  role?: TokenRole;
+}
+
+/** What `add-node --list` shows of a token (never the token itself: only its hash is kept). */
+export interface TokenSummary {
+  readonly id: string;
+  readonly role: TokenRole;
+  readonly singleUse: boolean;
+  readonly createdAt: string;
+  readonly expiresAt?: string;
+  readonly state: 'usable' | 'used' | 'expired';
 }
 
 interface TokenFile {
@@ -60,7 +80,12 @@ export type TokenFailureCode = Extract<
 >;
 
 export type TokenCheck =
-  | { readonly ok: true; readonly singleUse: boolean; readonly expiresAt?: number }
+  | {
+      readonly ok: true;
+      readonly singleUse: boolean;
+      readonly expiresAt?: number;
+      readonly role: TokenRole;
+    }
   | { readonly ok: false; readonly code: TokenFailureCode; readonly message: string };
 
 export interface TokenStoreOptions {
@@ -82,12 +107,19 @@ export class JoinTokenStore {
     this.compare = options.compare ?? DEFAULT_COMPARE;
   }
 
-  /** Store `token` (single use, or reusable until `ttlSeconds` from now). */
-  async add(token: string, options: { ttlSeconds?: number } = {}): Promise<void> {
+  /**
+   * Store `token`: single use (unless a TTL is given and `singleUse` is not set), valid for
+   * `ttlSeconds` (default one hour), for the given role (default control plane).
+   */
+  async add(
+    token: string,
+    options: { ttlSeconds?: number; singleUse?: boolean; role?: TokenRole } = {},
+  ): Promise<void> {
     if (!isWellFormedToken(token))
       throw new MicroK8sError('MK_INVALID_ARGUMENT', 'a token must be 32+ hex characters');
-    const ttl =
-      options.ttlSeconds === undefined ? undefined : checkLimit(TOKEN_LIMITS.ttlSeconds, options.ttlSeconds);
+    const ttl = checkLimit(TOKEN_LIMITS.ttlSeconds, options.ttlSeconds ?? TOKEN_LIMITS.defaultTtlSeconds);
+    const singleUse = options.singleUse ?? options.ttlSeconds === undefined;
+    const role = options.role ?? 'control-plane';
     await mkdir(this.dir, { recursive: true, mode: PRIVATE_DIR_MODE });
     await this.update((tokens, now) => {
       const hash = hashToken(token);
@@ -95,11 +127,60 @@ export class JoinTokenStore {
       if (kept.length >= TOKEN_LIMITS.maxTokens) {
         throw new MicroK8sError('MK_LIMIT_EXCEEDED', `${TOKEN_LIMITS.maxTokens} join tokens are outstanding`);
       }
-      const entry: StoredToken = { hash: hash.toString('hex'), createdAt: now, singleUse: ttl === undefined };
-      if (ttl !== undefined) entry.expiresAt = now + ttl * 1000;
+      const entry: StoredToken = {
+        hash: hash.toString('hex'),
+        createdAt: now,
+        expiresAt: now + ttl * 1000,
+        singleUse,
+        role,
+      };
       return [...kept, entry];
     });
-    log.info('stored a join token', { singleUse: ttl === undefined, ttlSeconds: ttl });
+    log.info('stored a join token', { singleUse, ttlSeconds: ttl, role });
+  }
+
+  /** The tokens this node still remembers (usable, used or expired), oldest first. */
+  async list(): Promise<TokenSummary[]> {
+    const now = this.now();
+    return (await this.read()).map((entry) => ({
+      id: entry.hash.slice(0, TOKEN_LIMITS.idHex),
+      role: entry.role ?? 'control-plane',
+      singleUse: entry.singleUse,
+      createdAt: new Date(entry.createdAt).toISOString(),
+      ...(entry.expiresAt === undefined ? {} : { expiresAt: new Date(entry.expiresAt).toISOString() }),
+      state:
+        entry.usedAt !== undefined
+          ? 'used'
+          : entry.expiresAt !== undefined && now >= entry.expiresAt
+            ? 'expired'
+            : 'usable',
+    }));
+  }
+
+  /**
+   * Forget tokens: the token itself, or the id `list` shows, or every token (`all`). Returns how
+   * many were forgotten; a forgotten token is then unknown to every join.
+   */
+  async revoke(which: { token: string } | { all: true }): Promise<number> {
+    let removed = 0;
+    await mkdir(this.dir, { recursive: true, mode: PRIVATE_DIR_MODE });
+    await this.update((tokens) => {
+      const kept =
+        'all' in which ? [] : tokens.filter((entry) => !this.names(entry, which.token.toLowerCase()));
+      removed = tokens.length - kept.length;
+      return kept;
+    });
+    log.info('revoked join tokens', { count: removed });
+    return removed;
+  }
+
+  /** Whether `given` is this entry's token, or the id `list` shows for it. */
+  private names(entry: StoredToken, given: string): boolean {
+    if (/^[0-9a-f]+$/.test(given) && given.length === TOKEN_LIMITS.idHex) {
+      return entry.hash.startsWith(given);
+    }
+    if (!isWellFormedToken(given)) return false;
+    return this.compare(Buffer.from(entry.hash, 'hex'), hashToken(given));
   }
 
   /** Whether `token` would be accepted now. Reads only: a failed join leaves the token as it was. */
@@ -176,6 +257,7 @@ export class JoinTokenStore {
     }
     const ok: TokenCheck = {
       ok: true,
+      role: entry.role ?? 'control-plane',
       singleUse: entry.singleUse,
       ...(entry.expiresAt ? { expiresAt: entry.expiresAt } : {}),
     };

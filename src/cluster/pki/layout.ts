@@ -19,7 +19,13 @@ export const KUBECONFIG_NAMES = ['admin', 'controller-manager', 'scheduler', 'ku
 export type KubeconfigName = (typeof KUBECONFIG_NAMES)[number];
 
 /** Issued (non-CA) certificates kept as files; the kubeconfigs hold their own. */
-export const LEAF_NAMES = ['server', 'front-proxy-client', 'peer', 'apiserver-kubelet-client'] as const;
+export const LEAF_NAMES = [
+  'server',
+  'front-proxy-client',
+  'peer',
+  'apiserver-kubelet-client',
+  'datastore-client',
+] as const;
 export type LeafName = (typeof LEAF_NAMES)[number];
 
 export interface CertsLayout {
@@ -47,6 +53,7 @@ export function certsLayout(dir: string): CertsLayout {
       'front-proxy-client': pair(dir, 'front-proxy-client'),
       peer: pair(dir, 'peer'),
       'apiserver-kubelet-client': pair(dir, 'apiserver-kubelet-client'),
+      'datastore-client': pair(dir, 'datastore-client'),
     },
     serviceAccount: {
       keyPath: join(dir, 'serviceaccount.key'),

@@ -11,6 +11,7 @@
 import { X509Certificate } from 'node:crypto';
 import { mkdir, readFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
+import { DATASTORE_CLIENT_ORGANIZATION } from '../../datastore/etcd/client-identity.js';
 import { nodeIdFromCertificate, peerCertificateNames } from '../../datastore/transport/identity.js';
 import { createLogger } from '../../lib/log.js';
 import { writeFileAtomic } from '../../node/atomic-write.js';
@@ -220,6 +221,13 @@ export async function ensureNodeCertificates(
     await ensureLeaf(ctx, ca, 'apiserver-kubelet-client', {
       commonName: 'kube-apiserver-kubelet-client',
       organization: 'system:masters',
+      usage: 'client',
+    });
+    // The identity the datastore's TLS port admits besides its members (operators' etcdctl, an
+    // API server on another machine); a worker can never be issued this subject.
+    await ensureLeaf(ctx, ca, 'datastore-client', {
+      commonName: 'datastore-admin',
+      organization: DATASTORE_CLIENT_ORGANIZATION,
       usage: 'client',
     });
     for (const name of KUBECONFIG_NAMES) await ensureKubeconfig(ctx, ca, hostname, name);

@@ -28,9 +28,9 @@ function keyOf(hostname: string): Buffer {
   return Buffer.from(`${WORKER_PREFIX}${hostname}`);
 }
 
-/** The end of the prefix range: the prefix with its last byte incremented. */
-function prefixEnd(): Buffer {
-  const end = Buffer.from(WORKER_PREFIX);
+/** The end of a prefix range: the prefix with its last byte incremented. */
+export function prefixEnd(prefix: string = WORKER_PREFIX): Buffer {
+  const end = Buffer.from(prefix);
   end[end.length - 1]! += 1;
   return end;
 }

@@ -9,12 +9,14 @@
  */
 import type net from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { TLSSocket } from 'node:tls';
 import { ConnectionAdmission } from '../../lib/connection-admission.js';
 import { MicroK8sError } from '../../lib/errors.js';
 import { createLogger, type Logger } from '../../lib/log.js';
 import { RateLimitedLog } from '../../lib/rate-limited-log.js';
 import { AuthorityRewritingConnection } from './authority.js';
 import type { EtcdBackend } from './backend.js';
+import { clientRefusal, type IdentityLookups, serveRefusal, tlsPeerCertificate } from './client-identity.js';
 import { ETCD_ERRORS, etcdError, mapError, toServiceError } from './errors.js';
 import {
   GrpcServer,
@@ -47,6 +49,8 @@ export interface EtcdServerOptions {
   readonly backend: EtcdBackend;
   readonly logger?: Logger;
   readonly limits?: Partial<EtcdServerLimits>;
+  /** Check every TLS client's identity (client-identity.ts); unset: any verified chain is accepted. */
+  readonly tlsClients?: IdentityLookups;
 }
 
 /**
@@ -94,9 +98,11 @@ export class EtcdServer {
   private readonly lease: LeaseService;
   private readonly maintenance: MaintenanceService;
   private stopping: Promise<void> | undefined;
+  private readonly tlsClients: IdentityLookups | undefined;
 
   constructor(options: EtcdServerOptions) {
     this.backend = options.backend;
+    this.tlsClients = options.tlsClients;
     this.logger = options.logger ?? createLogger('datastore.etcd');
     this.limitLog = new RateLimitedLog(this.logger);
     this.limits = validateEtcdLimits(options.limits);
@@ -277,6 +283,29 @@ export class EtcdServer {
 
   private accept(socket: net.Socket): void {
     if (this.stopping) {
+      socket.destroy();
+      return;
+    }
+    if (this.tlsClients && socket instanceof TLSSocket) {
+      // Bytes the client sends meanwhile wait in the socket: nothing reads it before the check.
+      const lookups = this.tlsClients;
+      clientRefusal(tlsPeerCertificate(socket), lookups)
+        .catch((error: unknown) => `its identity could not be checked (${(error as Error).message})`)
+        .then((refusal) => {
+          if (refusal === undefined) return this.serve(socket);
+          this.limitLog.warn('clientIdentity', 'etcd client refused', {
+            reason: refusal,
+            remote: socket.remoteAddress,
+          });
+          serveRefusal(socket, refusal);
+        });
+      return;
+    }
+    this.serve(socket);
+  }
+
+  private serve(socket: net.Socket): void {
+    if (this.stopping || socket.destroyed) {
       socket.destroy();
       return;
     }

@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { MicroK8sError } from '../../lib/errors.js';
 import { createLogger } from '../../lib/log.js';
+import { certRecordKey, type IdentityLookups, parseCertRecord } from '../etcd/client-identity.js';
 import { EtcdServer } from '../etcd/server.js';
 import { AdminServer } from './admin.js';
 import { buildDaemonConfig, type DaemonConfig, readDatastoreArgs } from './config.js';
@@ -45,7 +46,15 @@ export async function startDaemon(
     : undefined;
   const node = await DatastoreNode.start({ config, tls, logger, ...(clientUrl ? { clientUrl } : {}) });
   if (options.rolesPlanner) node.setRolesPlanner(options.rolesPlanner);
-  const etcd = new EtcdServer({ backend: node, logger: logger.child('etcd') });
+  // Only members and datastore clients may use the etcd API over TCP (client-identity.ts).
+  const tlsClients: IdentityLookups = {
+    members: () => node.members().map((m) => Number(m.id)),
+    record: async (serial) => {
+      const found = await node.range({ key: certRecordKey(serial), limit: 1 }, false);
+      return found.kvs[0] ? parseCertRecord(found.kvs[0].value) : undefined;
+    },
+  };
+  const etcd = new EtcdServer({ backend: node, logger: logger.child('etcd'), tlsClients });
   if (config.clientUnix) await etcd.listen({ unixSocket: config.clientUnix });
   if (config.clientListen)
     await etcd.listen({ tcp: { host: config.clientListen.host, port: config.clientListen.port } });

@@ -167,7 +167,8 @@ export async function kubeLabUp(options: KubeLabUpOptions): Promise<KubeLabSpec>
   for (const node of others) {
     const worker = node.role === 'worker';
     progress(`${node.name}: add-node on ${first!.name}, join${worker ? ' --worker' : ''}, start`);
-    const token = JSON.parse(await ok(spec, first!, ['add-node', '--format', 'json'])) as {
+    const addNode = ['add-node', '--format', 'json', ...(worker ? ['--worker'] : [])];
+    const token = JSON.parse(await ok(spec, first!, addNode)) as {
       joinStrings: string[];
     };
     const joinString =
