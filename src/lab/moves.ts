@@ -34,12 +34,19 @@ export async function labSetPlacement(
   name: string,
   placement: { failureDomain?: string; weight?: number },
 ): Promise<{ failureDomain: string; weight: number }> {
-  const node = findNode(readLab(dir), name);
+  return setNodePlacement(findNode(readLab(dir), name).dataDir, placement);
+}
+
+/** The placement call itself, through the datastore's admin socket in `dataDir`. */
+export async function setNodePlacement(
+  dataDir: string,
+  placement: { failureDomain?: string; weight?: number },
+): Promise<{ failureDomain: string; weight: number }> {
   const query = new URLSearchParams();
   if (placement.failureDomain !== undefined) query.set('failure-domain', placement.failureDomain);
   if (placement.weight !== undefined) query.set('weight', String(placement.weight));
   try {
-    return (await adminRequest(node.dataDir, 'POST', `/placement?${query}`)) as {
+    return (await adminRequest(dataDir, 'POST', `/placement?${query}`)) as {
       failureDomain: string;
       weight: number;
     };

@@ -43,6 +43,10 @@ export const ERROR_TABLE = {
     exitCode: ExitCode.unavailable,
     hint: 'The cluster has no leader right now (no quorum reachable); it recovers when a majority of voters is back.',
   },
+  MK_LEADER_LOST: {
+    exitCode: ExitCode.unavailable,
+    hint: 'The request was on its way to the leader when this node lost it (no quorum reachable); it may or may not have been applied. Check before retrying.',
+  },
   MK_LEADER_CHANGED: {
     exitCode: ExitCode.unavailable,
     hint: 'The leader changed while the request was in flight; it may or may not have been applied. Retry it.',

@@ -396,6 +396,11 @@ test('MicroK8sError codes and state machine messages map to etcd status and mess
     ],
     [new MicroK8sError('MK_NO_LEADER', 'no quorum'), status.UNAVAILABLE, 'etcdserver: no leader'],
     [new MicroK8sError('MK_TIMEOUT', 'slow'), status.UNAVAILABLE, 'etcdserver: request timed out'],
+    [
+      new MicroK8sError('MK_LEADER_LOST', 'in flight'),
+      status.UNAVAILABLE,
+      'etcdserver: request timed out, possibly due to previous leader failure',
+    ],
     [new MicroK8sError('MK_STOPPED', 'bye'), status.UNAVAILABLE, 'etcdserver: server stopped'],
     [new MicroK8sError('MK_PROPOSAL_DROPPED', 'dropped'), status.UNAVAILABLE, 'etcdserver: leader changed'],
     [

@@ -34,6 +34,7 @@ const net: LabNetworkSpec = {
   subnet: '10.201.7',
   size: SIZE + 1,
   controlPlane: SIZE,
+  hostnames: ['node1', 'node2', 'node3', 'worker1'],
 };
 const address = (i: number) => addressOf(net, i);
 const nodes: KubeNode[] = [];

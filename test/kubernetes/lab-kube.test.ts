@@ -1,5 +1,5 @@
 /**
- * `microk8s lab up --formation kube`, the README's "run the product" command: three whole
+ * `microk8s lab up` (the Kubernetes formation by default), the README's "run the product" command: three whole
  * Kubernetes nodes and a worker in network namespaces the lab creates, formed with add-node and join. Then
  * `lab status`, `lab kubectl`, and `lab down --purge`, which leaves no namespace, bridge or
  * process behind. (The checks of the cluster itself are in ha-cluster.test.ts.)
@@ -30,11 +30,8 @@ test.after(async () => {
   rmSync(parent, { recursive: true, force: true });
 });
 
-test('lab up --formation kube: three Ready nodes, high availability, with progress and hints', async () => {
-  const r = await cli(
-    ['lab', 'up', '--formation', 'kube', '--nodes', '3', '--workers', '1', '--dir', dir],
-    UP_TIMEOUT_MS,
-  );
+test('lab up: three Ready nodes, high availability, with progress and hints', async () => {
+  const r = await cli(['lab', 'up', '--nodes', '3', '--workers', '1', '--dir', dir], UP_TIMEOUT_MS);
   assert.is(r.code, 0, r.stderr);
   assert.match(r.stderr, 'node2: add-node on node1, join, start');
   assert.match(r.stdout, 'high-availability: yes');
@@ -63,6 +60,23 @@ test('lab kubectl goes through a live node; lab status shows roles and Kubernete
     json.nodes.every((n) => n.kubernetes.startsWith('Ready')),
     status.stdout,
   );
+});
+
+test('lab partition and lab heal: the CLI cuts a node off, status says so, heal plugs it back', async () => {
+  const cut = await cli(['lab', 'partition', 'node3', '--dir', dir]);
+  assert.is(cut.code, 0, cut.stderr);
+  assert.match(cut.stdout, 'cut off: node3; the rest: node1, node2, worker1');
+  const status = await cli(['lab', 'status', '--dir', dir]);
+  assert.match(status.stdout, 'partition: node3 cut off from the rest');
+  assert.match(status.stdout, /node3 .*\[cut off\]/);
+  const healed = await cli(['lab', 'heal', '--dir', dir]);
+  assert.is(healed.code, 0, healed.stderr);
+  assert.match(healed.stdout, 'healed: node3');
+  assert.not.match((await cli(['lab', 'status', '--dir', dir])).stdout, 'cut off');
+  assert.match((await cli(['lab', 'heal', '--dir', dir])).stdout, 'no partition');
+  const unknown = await cli(['lab', 'partition', 'node9', '--dir', dir]);
+  assert.is(unknown.code, 4, unknown.stdout);
+  assert.match(unknown.stderr, 'no node node9');
 });
 
 test('lab kill: a crash of node1; the others serve writes; lab start brings it back as a voter', async () => {

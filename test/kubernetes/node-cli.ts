@@ -47,12 +47,16 @@ export function runCli(
 export class KubeNode {
   readonly home: string;
 
-  /** `launcher` runs the node's commands elsewhere, e.g. `nsenter --net=...` into its namespace. */
+  /**
+   * `launcher` runs the node's commands elsewhere, e.g. `nsenter --net=...` into its namespace;
+   * `home`: an existing node's MICROK8S_HOME (a lab's node), else a new temporary one.
+   */
   constructor(
     name: string,
     readonly launcher: readonly string[] = [],
+    home?: string,
   ) {
-    this.home = mkdtempSync(join(tmpdir(), `${name}-`));
+    this.home = home ?? mkdtempSync(join(tmpdir(), `${name}-`));
   }
 
   run(

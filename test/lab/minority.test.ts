@@ -37,7 +37,9 @@ test('without a majority: "no leader" for writes and linearizable reads; back to
   for (const n of others) await labSignal(lab.dir, n.name, 'SIGKILL');
   const write = etcdctl(survivor.clientEndpoint, 'put', 'm/during', '2');
   assert.not.ok(write.ok, 'a write without a majority fails');
-  assert.match(write.out, /etcdserver: no leader/);
+  // "no leader" when the survivor knew it had lost its leader before the write came, etcd's
+  // ambiguous timeout when the write was already on its way (proposed or forwarded).
+  assert.match(write.out, /etcdserver: no leader|possibly due to previous leader failure/);
   const read = etcdctl(survivor.clientEndpoint, 'get', 'm/before');
   assert.not.ok(read.ok, 'a linearizable read without a majority fails');
   assert.match(read.out, /etcdserver: no leader/);

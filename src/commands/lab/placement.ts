@@ -1,4 +1,5 @@
 import { Args, Flags } from '@oclif/core';
+import { kubeLabPlacement, readKubeLab } from '../../lab/kube/cluster.js';
 import { labSetPlacement } from '../../lab/moves.js';
 import { labDirFlag, MicroK8sCommand } from '../../lib/command.js';
 
@@ -20,10 +21,13 @@ export default class LabPlacement extends MicroK8sCommand {
 
   async run() {
     const { args, flags } = await this.parse(LabPlacement);
-    const placement = await labSetPlacement(flags.dir, args.node, {
+    const wanted = {
       ...(flags['failure-domain'] !== undefined ? { failureDomain: flags['failure-domain'] } : {}),
       ...(flags.weight !== undefined ? { weight: flags.weight } : {}),
-    });
+    };
+    const placement = readKubeLab(flags.dir)
+      ? await kubeLabPlacement(flags.dir, args.node, wanted)
+      : await labSetPlacement(flags.dir, args.node, wanted);
     this.log(`${args.node}: failure domain ${placement.failureDomain}, weight ${placement.weight}`);
     return { node: args.node, ...placement };
   }

@@ -12,13 +12,17 @@ import { labDirFlag, MicroK8sCommand } from '../../lib/command.js';
 
 export default class LabUp extends MicroK8sCommand {
   static override summary =
-    'Start a local HA cluster lab: N real nodes on loopback addresses, formed with add-node and join.';
-  static override examples = ['<%= config.bin %> lab up', '<%= config.bin %> lab up --nodes 5 --json'];
+    'Start a local HA Kubernetes lab: N whole nodes, each in its own network namespace, formed with add-node and join (--formation join|seed: the datastore alone, on loopback addresses).';
+  static override examples = [
+    '<%= config.bin %> lab up',
+    '<%= config.bin %> lab up --nodes 5 --workers 1',
+    '<%= config.bin %> lab up --formation seed --nodes 5 --json',
+  ];
   static override enableJsonFlag = true;
   static override flags = {
     nodes: Flags.integer({ description: 'number of nodes', default: 3, min: 1, max: 9 }),
     workers: Flags.integer({
-      description: 'with --formation kube: worker-only nodes (join --worker) besides the control plane',
+      description: 'Kubernetes lab: worker-only nodes (join --worker) besides the control plane',
       default: 0,
       min: 0,
       max: 4,
@@ -30,9 +34,9 @@ export default class LabUp extends MicroK8sCommand {
     }),
     formation: Flags.string({
       description:
-        'join: each node is set up alone and joins node 1 (add-node/join, TLS clients); seed: all nodes start from one configuration (plain TCP clients); kube: whole Kubernetes nodes, each in its own network namespace (root)',
-      options: ['join', 'seed', 'kube'],
-      default: 'join',
+        'kube: whole Kubernetes nodes, each in its own network namespace (root); the datastore alone on loopback: join (each node set up alone and joined to node 1 with add-node/join, TLS clients) or seed (all nodes from one configuration, plain TCP clients)',
+      options: ['kube', 'join', 'seed'],
+      default: 'kube',
     }),
   };
 

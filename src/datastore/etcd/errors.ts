@@ -36,6 +36,10 @@ export const ETCD_ERRORS = {
   leaderChanged: spec(Status.UNAVAILABLE, 'etcdserver: leader changed'),
   stopped: spec(Status.UNAVAILABLE, 'etcdserver: server stopped'),
   timeout: spec(Status.UNAVAILABLE, 'etcdserver: request timed out'),
+  timeoutDueToLeaderFail: spec(
+    Status.UNAVAILABLE,
+    'etcdserver: request timed out, possibly due to previous leader failure',
+  ),
   watchCanceled: spec(Status.CANCELLED, 'etcdserver: watch canceled'),
   corrupt: spec(Status.DATA_LOSS, 'etcdserver: corrupt cluster'),
   noSpace: spec(Status.RESOURCE_EXHAUSTED, 'etcdserver: mvcc: database space exceeded'),
@@ -89,6 +93,8 @@ function specForCode(code: string, message: string): EtcdErrorSpec | undefined {
       return ETCD_ERRORS.leaderChanged;
     case 'MK_TIMEOUT':
       return ETCD_ERRORS.timeout;
+    case 'MK_LEADER_LOST':
+      return ETCD_ERRORS.timeoutDueToLeaderFail;
     case 'MK_STOPPED':
     case 'MK_NOT_RUNNING':
       return ETCD_ERRORS.stopped;

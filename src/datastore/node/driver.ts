@@ -493,16 +493,24 @@ export class DatastoreNode implements EtcdBackend {
     if (previous !== NONE && previous !== leader) {
       // Requests forwarded to (or proposed by) the old leader may be lost with it: fail them now,
       // so clients retry instead of waiting for a timeout (failover then costs an election, not a
-      // request timeout), and a node cut off from the majority answers "no leader" quickly
-      // instead of hanging. They may still have been applied, as with etcd's "leader changed".
+      // request timeout), and a node cut off from the majority answers quickly instead of
+      // hanging. They may still have been applied (a forwarded proposal can sit in a stalled
+      // connection and reach the leader after a heal), so they get etcd's ambiguous answers,
+      // never "no leader", which promises that nothing was proposed.
       const error = () =>
-        leader === NONE ? noLeader() : new MicroK8sError('MK_LEADER_CHANGED', 'etcdserver: leader changed');
+        leader === NONE
+          ? new MicroK8sError(
+              'MK_LEADER_LOST',
+              'etcdserver: request timed out, possibly due to previous leader failure',
+            )
+          : new MicroK8sError('MK_LEADER_CHANGED', 'etcdserver: leader changed');
       for (const [, p] of this.pending) {
         clearTimeout(p.timer);
         p.reject(error());
       }
       this.pending.clear();
-      this.failReads(error());
+      // Reads change nothing: without a leader they are plainly refused.
+      this.failReads(leader === NONE ? noLeader() : error());
     } else if (leader === NONE) {
       this.failReads(noLeader());
     }

@@ -1,5 +1,5 @@
 /**
- * `microk8s lab up --formation kube`: N whole Kubernetes nodes on this machine, each in its own
+ * `microk8s lab up` (the Kubernetes formation, the default): N whole Kubernetes nodes on this machine, each in its own
  * network namespace (network.ts) with its own MICROK8S_HOME under the lab folder, formed as
  * users form a cluster: node 1 started alone, then `add-node` on it and `join` + `start` on each
  * of the others. Every node runs the datastore, the cluster agent, containerd and the Kubernetes
@@ -11,6 +11,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { readDatastoreArgs } from '../../datastore/node/config.js';
 import { MicroK8sError } from '../../lib/errors.js';
 import { packageRoot, resolvePaths } from '../../lib/paths.js';
 import { resolveUpstreamPaths } from '../../lib/upstream-paths.js';
@@ -19,6 +20,7 @@ import { isRecordedProcessAlive } from '../../node/process-identity.js';
 import { runningSupervisor } from '../../services/supervisor/state.js';
 import { cleanupAfterStop } from '../../services/upstream/cleanup.js';
 import { upstreamLayout } from '../../services/upstream/layout.js';
+import { setNodePlacement } from '../moves.js';
 import {
   addressOf,
   createLabNetwork,
@@ -28,6 +30,7 @@ import {
   namespaceOf,
   pidsIn,
 } from './network.js';
+import { cutOffNodes, healNetwork, partitionNetwork } from './partition.js';
 
 export const KUBE_LAB_FILE = 'kube-lab.json';
 
@@ -121,6 +124,11 @@ export interface KubeLabUpOptions {
   readonly workers?: number;
   /** The first three octets of the lab's /24 (default 10.201.1). */
   readonly subnet?: string;
+  /**
+   * Failure domain of each control-plane node, in order (default zone-1, zone-2, zone-3, zone-1,
+   * ...: the roles planner spreads the three voters over three domains, as the seed lab does).
+   */
+  readonly failureDomains?: readonly string[];
   readonly onProgress?: (line: string) => void;
 }
 
@@ -143,9 +151,12 @@ export async function kubeLabUp(options: KubeLabUpOptions): Promise<KubeLabSpec>
     subnet: options.subnet ?? '10.201.1',
     size: options.nodes + workers,
     controlPlane: options.nodes,
+    hostnames: Array.from({ length: options.nodes + workers }, (_, index) =>
+      index < options.nodes ? `node${index + 1}` : `worker${index - options.nodes + 1}`,
+    ),
   };
   const nodes: KubeLabNode[] = Array.from({ length: options.nodes + workers }, (_, index) => {
-    const name = index < options.nodes ? `node${index + 1}` : `worker${index - options.nodes + 1}`;
+    const name = network.hostnames![index]!;
     return {
       name,
       role: index < options.nodes ? 'control-plane' : 'worker',
@@ -184,7 +195,52 @@ export async function kubeLabUp(options: KubeLabUpOptions): Promise<KubeLabSpec>
     );
     await ok(spec, node, ['status', '--wait-ready', '--timeout', String(KUBE_LAB_LIMITS.readyTimeoutS)]);
   }
+  const members = nodes.filter((n) => n.role === 'control-plane');
+  if (members.length > 1) {
+    const domains = members.map((_, i) => options.failureDomains?.[i] ?? `zone-${(i % 3) + 1}`);
+    progress(`failure domains: ${members.map((n, i) => `${n.name} ${domains[i]}`).join(', ')}`);
+    for (const [i, node] of members.entries())
+      await kubeLabPlacement(options.dir, node.name, { failureDomain: domains[i] });
+  }
   return spec;
+}
+
+/** The data folder of a control-plane node's datastore (its admin socket is there). */
+export function datastoreDirOf(node: KubeLabNode): string {
+  if (node.role === 'worker')
+    throw new MicroK8sError('MK_INVALID_ARGUMENT', `${node.name} is a worker: it has no datastore`);
+  const args = join(resolvePaths({ MICROK8S_HOME: node.home }).args, 'datastore');
+  const dataDir = readDatastoreArgs(args).get('data-dir')?.[0];
+  if (!dataDir) throw new MicroK8sError('MK_NOT_RUNNING', `${node.name} has no datastore set up`);
+  return dataDir;
+}
+
+/** A control-plane node's failure domain or weight, changed at run time (replicated). */
+export function kubeLabPlacement(
+  dir: string,
+  name: string,
+  placement: { failureDomain?: string; weight?: number },
+): Promise<{ failureDomain: string; weight: number }> {
+  return setNodePlacement(datastoreDirOf(findNode(dir, name).node), placement);
+}
+
+/** Cuts the named nodes off from the others (see partition.ts); the names of each side. */
+export function kubeLabPartition(dir: string, names: readonly string[]): { cut: string[]; rest: string[] } {
+  const spec = readKubeLab(dir);
+  if (!spec) throw new MicroK8sError('MK_NOT_RUNNING', `no Kubernetes lab in ${dir}`);
+  const cut = names.map((name) => findNode(dir, name).node.index);
+  partitionNetwork(spec.network, cut);
+  return {
+    cut: spec.nodes.filter((n) => cut.includes(n.index)).map((n) => n.name),
+    rest: spec.nodes.filter((n) => !cut.includes(n.index)).map((n) => n.name),
+  };
+}
+
+/** Ends a partition; the names of the nodes that were cut off. */
+export function kubeLabHeal(dir: string): string[] {
+  const spec = readKubeLab(dir);
+  if (!spec) throw new MicroK8sError('MK_NOT_RUNNING', `no Kubernetes lab in ${dir}`);
+  return healNetwork(spec.network).map((i) => spec.nodes[i]!.name);
 }
 
 /** Stops every node, removes the network; with purge, the lab folder too. */
@@ -202,12 +258,12 @@ export async function kubeLabDown(dir: string, purge: boolean): Promise<number> 
   return stopped;
 }
 
-/** The first node whose supervisor runs: where `lab kubectl` goes. */
+/**
+ * The first node whose supervisor runs, on the lab's side of a partition if it can be: where
+ * `lab kubectl` goes.
+ */
 export function liveNode(spec: KubeLabSpec): KubeLabNode {
-  // A control-plane node: a worker has no admin identity to run kubectl with.
-  const node = spec.nodes.find(
-    (n) => n.role !== 'worker' && runningSupervisor(resolvePaths({ MICROK8S_HOME: n.home }).run),
-  );
+  const [node] = liveNodes(spec);
   if (!node) throw new MicroK8sError('MK_NOT_RUNNING', 'no node of the Kubernetes lab is running');
   return node;
 }
@@ -225,11 +281,7 @@ export function labKubectlCommand(argv: readonly string[]): Promise<number> {
 /** kubectl through a live node, in the foreground; its exit code. */
 export async function kubeLabKubectl(dir: string, args: readonly string[]): Promise<number> {
   const spec = readKubeLab(dir);
-  if (!spec)
-    throw new MicroK8sError(
-      'MK_NOT_RUNNING',
-      `no Kubernetes lab in ${dir}: \`microk8s lab up --formation kube\``,
-    );
+  if (!spec) throw new MicroK8sError('MK_NOT_RUNNING', `no Kubernetes lab in ${dir}: \`microk8s lab up\``);
   const node = liveNode(spec);
   const r = await nodeCli(spec, node, ['kubectl', ...args], { inherit: true });
   return r.code ?? 1;
@@ -242,6 +294,8 @@ export interface KubeLabNodeStatus {
   readonly datastoreRole: string;
   readonly leader: boolean;
   readonly kubernetes: string;
+  /** On the far side of a `lab partition`. */
+  readonly cutOff: boolean;
 }
 
 interface NodeStatusJson {
@@ -257,17 +311,29 @@ interface NodeList {
   }[];
 }
 
-/** Each node as Kubernetes sees it (Ready, version), asked once through a live control-plane node. */
+/** The control-plane nodes whose supervisor runs, those on the lab's side of a partition first. */
+function liveNodes(spec: KubeLabSpec): KubeLabNode[] {
+  const cut = new Set(cutOffNodes(spec.network));
+  // Control-plane nodes: a worker has no admin identity to run kubectl with.
+  return [...spec.nodes]
+    .sort((a, b) => Number(cut.has(a.index)) - Number(cut.has(b.index)))
+    .filter((n) => n.role !== 'worker' && runningSupervisor(resolvePaths({ MICROK8S_HOME: n.home }).run));
+}
+
+/**
+ * Each node as Kubernetes sees it (Ready, version), asked through the first live control-plane
+ * node that answers (one may be cut off, or its API server starting).
+ */
 async function kubernetesView(spec: KubeLabSpec): Promise<Map<string, string>> {
   const view = new Map<string, string>();
-  let node: KubeLabNode;
-  try {
-    node = liveNode(spec);
-  } catch {
-    return view;
+  let r: CliResult | undefined;
+  for (const node of liveNodes(spec)) {
+    r = await nodeCli(spec, node, ['kubectl', 'get', 'nodes', '-o', 'json', '--request-timeout=10s'], {
+      timeoutMs: 30_000,
+    });
+    if (r.code === 0) break;
   }
-  const r = await nodeCli(spec, node, ['kubectl', 'get', 'nodes', '-o', 'json'], { timeoutMs: 30_000 });
-  if (r.code !== 0) return view;
+  if (r?.code !== 0) return view;
   try {
     for (const item of (JSON.parse(r.stdout) as NodeList).items) {
       const ready = item.status.conditions?.some((c) => c.type === 'Ready' && c.status === 'True');
@@ -290,6 +356,7 @@ export async function kubeLabStatus(
   let highAvailability = false;
   const nodes: KubeLabNodeStatus[] = [];
   const view = await kubernetesView(spec);
+  const cut = new Set(cutOffNodes(spec.network));
   for (const node of spec.nodes) {
     const r = await nodeCli(spec, node, ['status', '--format', 'json'], { timeoutMs: 30_000 });
     let s: NodeStatusJson | undefined;
@@ -306,6 +373,7 @@ export async function kubeLabStatus(
       datastoreRole: node.role === 'worker' ? 'worker' : (s?.datastore?.node?.role ?? '-'),
       leader: s?.datastore?.leader?.self === true,
       kubernetes: view.get(node.name) ?? (s ? 'not registered' : 'down'),
+      cutOff: cut.has(node.index),
     });
   }
   return { nodes, highAvailability };
@@ -364,15 +432,17 @@ function findNode(dir: string, name: string): { spec: KubeLabSpec; node: KubeLab
 }
 
 export function formatKubeLabStatus(status: {
-  nodes: KubeLabNodeStatus[];
+  nodes: readonly KubeLabNodeStatus[];
   highAvailability: boolean;
 }): string {
   const rows = status.nodes.map(
     (n) =>
-      `${n.name.padEnd(7)} ${n.address.padEnd(14)} ${(n.running ? 'running' : 'down').padEnd(8)} ${(n.datastoreRole + (n.leader ? ' (leader)' : '')).padEnd(18)} ${n.kubernetes}`,
+      `${n.name.padEnd(7)} ${n.address.padEnd(14)} ${(n.running ? 'running' : 'down').padEnd(8)} ${(n.datastoreRole + (n.leader ? ' (leader)' : '')).padEnd(18)} ${n.kubernetes}${n.cutOff ? '  [cut off]' : ''}`,
   );
+  const cut = status.nodes.filter((n) => n.cutOff).map((n) => n.name);
   return [
     `high-availability: ${status.highAvailability ? 'yes' : 'no'}`,
+    ...(cut.length > 0 ? [`partition: ${cut.join(', ')} cut off from the rest (\`lab heal\` ends it)`] : []),
     'node    address        state    datastore          kubernetes',
     ...rows,
   ].join('\n');

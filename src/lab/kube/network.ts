@@ -4,10 +4,14 @@
  * as a router would be). The bridge is the one L2 segment of all the nodes, so flanneld's host-gw
  * backend routes each node's pod subnet through that node's address by itself. Processes of a
  * node run inside its namespace through `nsenter --net` (not `ip netns exec`, which remounts
- * /sys and would hide the cgroup hierarchies the kubelet and runc need).
- * Needs root and iproute2.
+ * /sys and would hide the cgroup hierarchies the kubelet and runc need). With `hostnames`, each
+ * node also gets a UTS namespace of its own (persistent, bind-mounted under /run/mk8s-uts), as a
+ * machine has its own hostname: kube-apiserver names its identity lease after the hostname, and
+ * API servers sharing the host's would overwrite each other's lease.
+ * Needs root, iproute2 and util-linux (unshare, nsenter).
  */
 import { execFileSync } from 'node:child_process';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { MicroK8sError } from '../../lib/errors.js';
 
 const COMMAND_TIMEOUT_MS = 10_000;
@@ -20,19 +24,32 @@ export interface LabNetworkSpec {
   readonly size: number;
   /** The first `controlPlane` nodes are control-plane members; the rest are workers. */
   readonly controlPlane?: number;
+  /** Each node's hostname, in order: a UTS namespace per node (absent in older lab files). */
+  readonly hostnames?: readonly string[];
 }
 
-function ip(...args: string[]): void {
+const UTS_DIR = '/run/mk8s-uts';
+
+function utsFileOf(spec: LabNetworkSpec, index: number): string {
+  return `${UTS_DIR}/${namespaceOf(spec, index)}`;
+}
+
+function run(command: string, args: string[]): void {
   try {
-    execFileSync('ip', args, { stdio: ['ignore', 'ignore', 'pipe'], timeout: COMMAND_TIMEOUT_MS });
+    execFileSync(command, args, { stdio: ['ignore', 'ignore', 'pipe'], timeout: COMMAND_TIMEOUT_MS });
   } catch (error) {
     const stderr = String((error as { stderr?: Buffer }).stderr ?? '').trim();
     throw new MicroK8sError(
       'MK_LAB_NETWORK',
-      `ip ${args.join(' ')} failed: ${stderr || (error as Error).message}`,
+      `${command} ${args.join(' ')} failed: ${stderr || (error as Error).message}`,
       {},
     );
   }
+}
+
+/** One `ip` command, bounded; a failure is MK_LAB_NETWORK with ip's own message. */
+export function ip(...args: string[]): void {
+  run('ip', args);
 }
 
 export function namespaceOf(spec: LabNetworkSpec, index: number): string {
@@ -43,20 +60,45 @@ export function addressOf(spec: LabNetworkSpec, index: number): string {
   return `${spec.subnet}.${index + 1}`;
 }
 
+/** The bridge every node's veth is plugged into (it holds .254, the nodes' default route). */
+export function bridgeOf(spec: LabNetworkSpec): string {
+  return `${spec.tag}br`;
+}
+
+/** The second bridge a partition moves the cut-off nodes to (partition.ts). */
+export function cutBridgeOf(spec: LabNetworkSpec): string {
+  return `${spec.tag}cut`;
+}
+
+/** The host end of node `index`'s veth (the end plugged into a bridge). */
+export function hostVethOf(spec: LabNetworkSpec, index: number): string {
+  return `${spec.tag}h${index + 1}`;
+}
+
 export function launcherOf(spec: LabNetworkSpec, index: number): string[] {
-  return ['nsenter', `--net=/run/netns/${namespaceOf(spec, index)}`];
+  return [
+    'nsenter',
+    `--net=/run/netns/${namespaceOf(spec, index)}`,
+    ...(spec.hostnames ? [`--uts=${utsFileOf(spec, index)}`] : []),
+  ];
 }
 
 export function createLabNetwork(spec: LabNetworkSpec): void {
-  const bridge = `${spec.tag}br`;
+  const bridge = bridgeOf(spec);
   ip('link', 'add', bridge, 'type', 'bridge');
   ip('addr', 'add', `${spec.subnet}.254/24`, 'dev', bridge);
   ip('link', 'set', bridge, 'up');
   for (let i = 0; i < spec.size; i++) {
     const ns = namespaceOf(spec, i);
-    const host = `${spec.tag}h${i + 1}`;
+    const host = hostVethOf(spec, i);
     const inner = `${spec.tag}c${i + 1}`;
     ip('netns', 'add', ns);
+    const hostname = spec.hostnames?.[i];
+    if (hostname !== undefined) {
+      mkdirSync(UTS_DIR, { recursive: true });
+      writeFileSync(utsFileOf(spec, i), '');
+      run('unshare', [`--uts=${utsFileOf(spec, i)}`, 'hostname', hostname]);
+    }
     ip('link', 'add', host, 'type', 'veth', 'peer', 'name', inner);
     ip('link', 'set', inner, 'netns', ns);
     ip('link', 'set', host, 'master', bridge);
@@ -94,7 +136,7 @@ export function destroyLabNetwork(spec: LabNetworkSpec): void {
       }
     }
     for (const args of [
-      ['link', 'del', `${spec.tag}h${i + 1}`],
+      ['link', 'del', hostVethOf(spec, i)],
       ['netns', 'delete', namespaceOf(spec, i)],
     ]) {
       try {
@@ -103,10 +145,20 @@ export function destroyLabNetwork(spec: LabNetworkSpec): void {
         // already gone
       }
     }
+    if (spec.hostnames) {
+      try {
+        run('umount', [utsFileOf(spec, i)]);
+      } catch {
+        // not mounted (a start that failed half-way)
+      }
+      rmSync(utsFileOf(spec, i), { force: true });
+    }
   }
-  try {
-    ip('link', 'del', `${spec.tag}br`);
-  } catch {
-    // already gone
+  for (const bridge of [bridgeOf(spec), cutBridgeOf(spec)]) {
+    try {
+      ip('link', 'del', bridge);
+    } catch {
+      // already gone (the cut bridge exists only during a partition)
+    }
   }
 }
