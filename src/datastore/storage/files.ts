@@ -49,6 +49,9 @@ export async function fsyncDir(dir: string, counter: SyncCounter): Promise<void>
   await fsyncDirectory(dir, () => counter.fsyncs++);
 }
 
+/** Mode of the meta and snapshot files (written with an explicit mode, which the umask does not touch). */
+const RAFT_FILE_MODE = 0o600;
+
 /** Replace `name` in `dir` atomically and durably (the one helper, src/node/atomic-write.ts). */
 export async function writeFileAtomic(
   dir: string,
@@ -56,5 +59,7 @@ export async function writeFileAtomic(
   data: Uint8Array,
   counter: SyncCounter,
 ): Promise<void> {
-  await writeFileAtomicOnce(join(dir, name), data, { onFsync: () => counter.fsyncs++ });
+  // The Raft log's files are the datastore's own (its meta names members, snapshots hold every
+  // Secret): 0600, as the daemon's umask makes everything else it creates.
+  await writeFileAtomicOnce(join(dir, name), data, { mode: RAFT_FILE_MODE, onFsync: () => counter.fsyncs++ });
 }
