@@ -1,7 +1,8 @@
 /**
  * The kube bench's load driver: the Kubernetes API over one HTTP/2 connection (undici, keep-alive,
  * many streams at once), authenticated with the node's admin client certificate, as kubectl and
- * the controllers talk to kube-apiserver. JSON bodies; watches read line by line.
+ * the controllers talk to kube-apiserver. JSON bodies; each watch on a connection of its own,
+ * read line by line.
  */
 import { Client } from 'undici';
 
@@ -37,23 +38,27 @@ export interface WatchEvent {
 /** Default bound on one request (a list of 10 000 objects included). */
 const REQUEST_TIMEOUT_MS = 60_000;
 
+function connection(credentials: KubeCredentials): Client {
+  return new Client(credentials.server, {
+    allowH2: true,
+    h2Options: { maxConcurrentStreams: 256 },
+    connect: {
+      ca: credentials.caPem,
+      cert: credentials.certPem,
+      key: credentials.keyPem,
+      // The server certificate names the node's address; the CA is what is checked.
+      checkServerIdentity: () => undefined,
+    },
+    headersTimeout: REQUEST_TIMEOUT_MS,
+    bodyTimeout: REQUEST_TIMEOUT_MS,
+  });
+}
+
 export class KubeApi {
   private readonly client: Client;
 
   constructor(readonly credentials: KubeCredentials) {
-    this.client = new Client(credentials.server, {
-      allowH2: true,
-      h2Options: { maxConcurrentStreams: 256 },
-      connect: {
-        ca: credentials.caPem,
-        cert: credentials.certPem,
-        key: credentials.keyPem,
-        // The server certificate names the node's address; the CA is what is checked.
-        checkServerIdentity: () => undefined,
-      },
-      headersTimeout: REQUEST_TIMEOUT_MS,
-      bodyTimeout: REQUEST_TIMEOUT_MS,
-    });
+    this.client = connection(credentials);
   }
 
   /** One request; the parsed JSON answer, or KubeApiError. `timeoutMs` aborts it (recovery probes). */
@@ -81,8 +86,15 @@ export class KubeApi {
    * `close()`. Resolves once the server has answered the request (the stream is open).
    */
   async watch(path: string, onEvent: (event: WatchEvent) => void): Promise<{ close: () => void }> {
+    // A connection of its own, as an informer keeps one: on the load's connection (after lists
+    // of 10 000 objects and watches aborted), a watch stalled with the events sent.
+    const client = connection(this.credentials);
     const abort = new AbortController();
-    const res = await this.client.request({
+    const close = () => {
+      abort.abort();
+      void client.destroy().catch(() => undefined);
+    };
+    const res = await client.request({
       method: 'GET',
       path,
       headers: { accept: 'application/json' },
@@ -91,6 +103,7 @@ export class KubeApi {
     });
     if (res.statusCode !== 200) {
       const text = await res.body.text();
+      close();
       throw new KubeApiError(res.statusCode, text, `watch ${path}`);
     }
     let pending = '';
@@ -106,7 +119,7 @@ export class KubeApi {
       }
     });
     res.body.on('error', () => undefined); // closing aborts the stream
-    return { close: () => abort.abort() };
+    return { close };
   }
 
   close(): Promise<void> {

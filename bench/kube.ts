@@ -74,7 +74,7 @@ export const KUBE_BENCH_ADDRESS = '10.201.20.2';
 const CONCURRENCIES = [1, 16, 64] as const;
 /** ConfigMaps the update workload rewrites, made once per datastore. */
 const UPDATE_OBJECTS = 1000;
-const POD_TIMEOUT_MS = 5 * 60_000;
+const POD_TIMEOUT_MS = 3 * 60_000;
 
 /** Rows in print order; `vs36` marks the issue's targets (against etcd 3.6). */
 function metrics(listObjects: number, pods: number): { workload: string; target?: string }[] {
