@@ -18,6 +18,7 @@ import type { X509Certificate } from 'node:crypto';
 import http2 from 'node:http2';
 import type { TLSSocket } from 'node:tls';
 import { nodeIdFromCertificate } from '../transport/identity.js';
+import { encodeGrpcMessage, Status } from './grpc/status.js';
 
 /** Subject O of a certificate that may use the etcd API (kubeadm's apiserver-etcd-client). */
 export const DATASTORE_CLIENT_ORGANIZATION = 'microk8s:datastore';
@@ -25,7 +26,6 @@ export const DATASTORE_CLIENT_ORGANIZATION = 'microk8s:datastore';
 export const CERT_RECORD_PREFIX = '/microk8s/certs/';
 /** How long a refused connection stays open for its answer to reach the client. */
 export const REFUSED_CONNECTION_GRACE_MS = 2_000;
-const GRPC_PERMISSION_DENIED = 7;
 
 export interface CertRecord {
   /** Lowercase hex, no leading zeros (normalizeSerial). */
@@ -120,8 +120,8 @@ export function serveRefusal(socket: TLSSocket, reason: string): void {
       {
         ':status': 200,
         'content-type': 'application/grpc',
-        'grpc-status': String(GRPC_PERMISSION_DENIED),
-        'grpc-message': encodeURIComponent(`permission denied: ${reason}`),
+        'grpc-status': String(Status.PERMISSION_DENIED),
+        'grpc-message': encodeGrpcMessage(`permission denied: ${reason}`),
       },
       { endStream: true },
     );
