@@ -1,14 +1,15 @@
 /**
- * The pre-refresh backup: every key of the datastore read at ONE revision (paged Range calls
- * pinned to the first page's revision, so the copy is consistent), written atomically to
- * $SNAP_COMMON/backups/ as JSON with a SHA-256 of its keys and values. It is a logical copy:
- * restoring it means putting the keys back (a dbctl restore), not copying database files.
+ * The datastore's backup (pre-refresh, `dbctl backup`): every key read at ONE revision (paged
+ * Range calls pinned to the first page's revision, so the copy is consistent), written
+ * atomically as JSON with a SHA-256 of its keys and values, by default to $SNAP_COMMON/backups/.
+ * It is a logical copy: restoring it puts the keys back (restore.ts), on any node or cluster.
  */
 import { createHash } from 'node:crypto';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { localEtcdCall } from '../cluster/local-etcd.js';
 import { assert } from '../lib/assert.js';
+import { MicroK8sError } from '../lib/errors.js';
 import type { Paths } from '../lib/paths.js';
 import { writeFileAtomic } from '../node/atomic-write.js';
 import { pruneBackups } from '../node/backups.js';
@@ -39,7 +40,21 @@ export function keyspaceDigest(kvs: readonly { key: string; value: string }[]): 
   return hash.digest('hex');
 }
 
-export async function backupKeyspace(paths: Paths, socket: string, label: string): Promise<KeyspaceBackup> {
+export const ARCHIVE_FORMAT = 'microk8s-keyspace/1';
+
+export interface KeyspaceArchive {
+  readonly format: string;
+  readonly revision: string;
+  readonly createdAt: string;
+  readonly sha256: string;
+  /** Keys and values, base64, in key order. */
+  readonly kvs: readonly { key: string; value: string }[];
+}
+
+/** Every key and value at one revision (base64), and that revision. */
+export async function readKeyspace(
+  socket: string,
+): Promise<{ revision: string; kvs: { key: string; value: string }[] }> {
   const kvs: { key: string; value: string }[] = [];
   let revision = '0';
   let from = Buffer.from([0]);
@@ -58,18 +73,55 @@ export async function backupKeyspace(paths: Paths, socket: string, label: string
     if (!answer.more || last === undefined) break;
     from = Buffer.concat([last.key, Buffer.from([0])]);
   }
+  return { revision, kvs };
+}
+
+/**
+ * The keyspace to `file`, or to $SNAP_COMMON/backups/<label>-<UTC>.json (older ones of the same
+ * label pruned).
+ */
+export async function backupKeyspace(
+  paths: Paths,
+  socket: string,
+  label: string,
+  file?: string,
+): Promise<KeyspaceBackup> {
+  const { revision, kvs } = await readKeyspace(socket);
   const dir = join(paths.common, 'backups');
-  mkdirSync(dir, { recursive: true, mode: 0o700 });
-  const file = join(dir, `${label}-${new Date().toISOString().replace(/[:.]/g, '')}.json`);
+  const target = file ?? join(dir, `${label}-${new Date().toISOString().replace(/[:.]/g, '')}.json`);
+  if (file === undefined) mkdirSync(dir, { recursive: true, mode: 0o700 });
   const sha256 = keyspaceDigest(kvs);
-  const archive = {
-    format: 'microk8s-keyspace/1',
+  const archive: KeyspaceArchive = {
+    format: ARCHIVE_FORMAT,
     revision,
     createdAt: new Date().toISOString(),
     sha256,
     kvs,
   };
-  await writeFileAtomic(file, `${JSON.stringify(archive)}\n`, { mode: 0o600 });
-  pruneBackups(dir, `${label.replace(/-r\d+$/, '-r')}`);
-  return { file, revision, keys: kvs.length, sha256 };
+  await writeFileAtomic(target, `${JSON.stringify(archive)}\n`, { mode: 0o600 });
+  if (file === undefined) pruneBackups(dir, `${label.replace(/-r\d+$/, '-r')}`);
+  return { file: target, revision, keys: kvs.length, sha256 };
+}
+
+/** An archive read back and checked (format, shape, SHA-256); MK_DATA_CORRUPTION otherwise. */
+export function readArchive(file: string): KeyspaceArchive {
+  const corrupt = (why: string): never => {
+    throw new MicroK8sError('MK_DATA_CORRUPTION', `the backup ${file} ${why}; nothing was changed`, { file });
+  };
+  let archive: KeyspaceArchive;
+  try {
+    archive = JSON.parse(readFileSync(file, 'utf8')) as KeyspaceArchive;
+  } catch (error) {
+    return corrupt(`cannot be read as JSON (${(error as Error).message})`);
+  }
+  if (archive?.format !== ARCHIVE_FORMAT) corrupt(`is not a ${ARCHIVE_FORMAT} archive`);
+  const base64 = /^[A-Za-z0-9+/]*={0,2}$/;
+  if (
+    !Array.isArray(archive.kvs) ||
+    !archive.kvs.every((kv) => base64.test(kv?.key) && base64.test(kv?.value))
+  )
+    corrupt('has a malformed key list');
+  if (keyspaceDigest(archive.kvs) !== archive.sha256)
+    corrupt('does not match its SHA-256 (damaged or edited)');
+  return archive;
 }

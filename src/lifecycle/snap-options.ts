@@ -35,6 +35,7 @@ export async function applyArgsOptions(
       });
     }
     for (const [flag, raw] of Object.entries(flags as Record<string, unknown>)) {
+      // `snap set ... args.kubelet.some-flag=true` reads back as JSON true: a bare --some-flag.
       const value = raw === true ? '' : String(raw);
       const result = await editArgsFile(serviceArgsFile(paths, spec.name), { set: { [flag]: value } });
       applied.push({ service, flag, value, changed: result.changed });

@@ -8,9 +8,10 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { localEtcdCall } from '../../src/cluster/local-etcd.js';
 import { isMicroK8sError } from '../../src/lib/errors.js';
 import { resolvePaths } from '../../src/lib/paths.js';
-import { keyspaceDigest } from '../../src/lifecycle/backup.js';
+import { keyspaceDigest, readKeyspace } from '../../src/lifecycle/backup.js';
 import { nodeEtcdSocket } from '../../src/lifecycle/datastore-socket.js';
 import { MIGRATIONS, type Migration, runMigrations } from '../../src/lifecycle/migrations.js';
 import { refreshLeaseHolder, takeRefreshLease } from '../../src/lifecycle/refresh-lease.js';
@@ -139,6 +140,47 @@ test('a migration made to fail rolls back every one of the run; the node serves 
   const status = snap.app(['status', '--wait-ready', '--timeout', '30'], 60_000);
   assert.is(status.code, 0, status.stderr);
   assert.match(status.stdout, 'microk8s is running');
+});
+
+test('dbctl backup, a wiped keyspace, dbctl restore: every key back; a damaged archive changes nothing', async () => {
+  const socket = nodeEtcdSocket(resolvePaths(snap.env()));
+  const put = (key: string, value: string) =>
+    localEtcdCall(socket, 'KV', 'Put', { key: Buffer.from(key), value: Buffer.from(value) });
+  for (let i = 0; i < 30; i++) await put(`/test/restore/${i}`, `value ${i}`);
+  const file = join(snap.work, 'backup.json');
+  const backup = snap.app(['dbctl', 'backup', '-o', file]);
+  assert.is(backup.code, 0, backup.stderr);
+  const digest = async () => keyspaceDigest((await readKeyspace(socket)).kvs);
+  const before = await digest();
+  assert.is((JSON.parse(readFileSync(file, 'utf8')) as { sha256: string }).sha256, before);
+  // A wiped keyspace, and a key the backup never had.
+  await localEtcdCall(socket, 'KV', 'DeleteRange', { key: Buffer.from([0]), range_end: Buffer.from([0]) });
+  await put('/test/stray', 'not in the backup');
+  const restore = snap.app(['dbctl', 'restore', file]);
+  assert.is(restore.code, 0, restore.stderr);
+  assert.is(await digest(), before, 'every key and value back, the stray one gone');
+  // One value changed in the archive: refused before anything is touched.
+  const archive = JSON.parse(readFileSync(file, 'utf8')) as { kvs: { value: string }[] };
+  archive.kvs[0]!.value = Buffer.from('edited').toString('base64');
+  const damaged = join(snap.work, 'damaged.json');
+  writeFileSync(damaged, JSON.stringify(archive));
+  await put('/test/after', 'kept');
+  const unchanged = await digest();
+  const refused = snap.app(['dbctl', 'restore', damaged]);
+  assert.is(refused.code, 5, refused.stdout);
+  assert.match(refused.stderr, 'MK_DATA_CORRUPTION');
+  assert.is(await digest(), unchanged);
+});
+
+test('remove: the node is stopped (daemons in reverse order), cleaned up, each step reported', () => {
+  snap.clearCalls();
+  // In a network namespace of its own: kube-proxy --cleanup flushes that namespace's rules only.
+  const r = snap.hook('remove', 180_000, ['unshare', '--net']);
+  assert.is(r.code, 0, r.stderr);
+  for (const step of ['leave: ', 'stop: stopped', 'containers: ', 'iptables: ']) assert.match(r.stdout, step);
+  const stops = snap.calls().filter((c) => c.startsWith('stop'));
+  assert.is(stops.at(-1), 'stop --disable microk8s.daemon-datastore');
+  assert.ok(stops.length >= 8, stops.join('\n'));
 });
 
 test.run();

@@ -5,7 +5,8 @@
  * here, so snapctl is MOCKED: the stand-in records every call, answers is-connected from a list
  * of missing plugs, keeps the daemons' enabled state for `snapctl services`, and for
  * `start microk8s.daemon-datastore` runs that app's real command (commands/run-daemon datastore)
- * in the background, as snapd would start the service. Nothing else is started.
+ * in the background, as snapd would start the service (and `stop` sends it SIGTERM). Nothing
+ * else is started.
  */
 import { spawnSync } from 'node:child_process';
 import {
@@ -38,6 +39,13 @@ case "$1" in
     if [ "$1" = microk8s.daemon-datastore ] && [ ! -s "$STUB_DIR/datastore.pid" ]; then
       "$SNAP/commands/run-daemon" datastore >> "$STUB_DIR/datastore.log" 2>&1 &
       echo $! > "$STUB_DIR/datastore.pid"
+    fi ;;
+  stop)
+    shift
+    [ "$1" = --disable ] && shift
+    if [ "$1" = microk8s.daemon-datastore ] && [ -s "$STUB_DIR/datastore.pid" ]; then
+      kill -TERM "$(cat "$STUB_DIR/datastore.pid")"
+      : > "$STUB_DIR/datastore.pid"
     fi ;;
 esac
 exit 0
@@ -91,9 +99,10 @@ export class SimulatedSnap {
     };
   }
 
-  /** Runs meta/hooks/NAME as snapd would (its environment, no terminal). */
-  hook(name: string, timeoutMs = 180_000): HookRun {
-    const r = spawnSync(join(this.prime, 'meta', 'hooks', name), [], {
+  /** Runs meta/hooks/NAME as snapd would (its environment, no terminal), under `launcher` if given. */
+  hook(name: string, timeoutMs = 180_000, launcher: readonly string[] = []): HookRun {
+    const argv = [...launcher, join(this.prime, 'meta', 'hooks', name)];
+    const r = spawnSync(argv[0]!, argv.slice(1), {
       env: this.env(),
       encoding: 'utf8',
       timeout: timeoutMs,
