@@ -8,7 +8,7 @@ import { NETWORK } from '../services/upstream/layout.js';
 import type { AddonArgs } from './args.js';
 import type { KubeClient } from './kube/client.js';
 import { describeObject, type KubeObject } from './kube/object.js';
-import { waitGone, waitRollout } from './kube/rollout.js';
+import { isWorkload, waitGone, waitPodsGone, waitRollout } from './kube/rollout.js';
 import { alreadyConfigured, configureService, type ServiceChange } from './service-config.js';
 import type { AddonSpec } from './spec.js';
 import { validateObject } from './validate/manifests.js';
@@ -35,7 +35,7 @@ export interface AddonContext {
   step<T>(name: string, run: () => Promise<T>): Promise<T>;
   /** Validates, then server-side applies each object; new objects are deleted on rollback. */
   apply(objects: readonly KubeObject[]): Promise<void>;
-  /** Deletes the objects (newest first) and waits until they are gone. */
+  /** Deletes the objects (newest first) and waits until they, and their workloads' pods, are gone. */
   remove(objects: readonly KubeObject[]): Promise<void>;
   /** Waits for the workloads among the objects (default: the manifests) to roll out. */
   waitRollout(objects?: readonly KubeObject[], timeoutMs?: number): Promise<void>;
@@ -103,6 +103,12 @@ export class Context implements AddonContext {
       await this.step(`delete ${describeObject(object)}`, () => this.kube.delete(object));
     }
     await this.step('wait for the deleted objects to go', () => waitGone(this.kube, newestFirst));
+    // A workload's pods outlive its object; data or ports they hold are free only once they are gone.
+    for (const workload of newestFirst.filter(isWorkload)) {
+      await this.step(`wait for the pods of ${describeObject(workload)} to go`, () =>
+        waitPodsGone(this.kube, workload),
+      );
+    }
   }
 
   async waitRollout(objects: readonly KubeObject[] = this.manifests, timeoutMs?: number): Promise<void> {

@@ -125,3 +125,26 @@ export async function waitGone(
     }
   }
 }
+
+/** Resolves once no pod of the workload is left (a deleted Deployment's pods terminate later). */
+export async function waitPodsGone(
+  client: KubeClient,
+  workload: KubeObject,
+  timeoutMs: number = ROLLOUT_LIMITS.defaultTimeoutMs,
+): Promise<void> {
+  const labels = (workload.spec as { selector?: { matchLabels?: Record<string, string> } } | undefined)
+    ?.selector?.matchLabels;
+  if (!labels) return;
+  const selector = Object.entries(labels)
+    .map(([k, v]) => `${k}=${v}`)
+    .join(',');
+  const deadline = Date.now() + timeoutMs;
+  while ((await client.list('v1', 'Pod', workload.metadata.namespace, selector)).length > 0) {
+    if (Date.now() > deadline)
+      throw new MicroK8sError(
+        'MK_TIMEOUT',
+        `the pods of ${describeObject(workload)} did not terminate within ${Math.round(timeoutMs / 1000)} s`,
+      );
+    await sleep(ROLLOUT_LIMITS.pollMs);
+  }
+}
