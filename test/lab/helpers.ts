@@ -64,6 +64,14 @@ export async function startLab(
   return lab;
 }
 
+/** Whether lab node `name` follows the current leader and has applied nearly all it has. */
+export async function caughtUp(dir: string, name: string): Promise<boolean> {
+  const all = await labStatus(dir);
+  const leader = all.find((n) => n.state === 'leader');
+  const node = all.find((n) => n.name === name);
+  return leader !== undefined && node?.leader === leader.id && node.applied >= leader.applied - 50;
+}
+
 /** Retry `fn` until it succeeds or the bounded time runs out. */
 export async function eventually<T>(fn: () => Promise<T>, timeoutMs: number, what: string): Promise<T> {
   const deadline = Date.now() + timeoutMs;

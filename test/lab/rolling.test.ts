@@ -8,6 +8,7 @@ import { labSignal, labStart, labStatus } from '../../src/lab/processes.js';
 import {
   adminPost,
   boundedClient,
+  caughtUp,
   longestGapSince,
   startLab,
   startWriter,
@@ -23,18 +24,6 @@ test.before(async () => {
 test.after(async () => {
   await lab?.down();
 });
-
-async function caughtUp(name: string): Promise<boolean> {
-  const all = await labStatus(lab.dir);
-  const leader = all.find((n) => n.state === 'leader');
-  const node = all.find((n) => n.name === name);
-  return (
-    leader !== undefined &&
-    node !== undefined &&
-    node.leader === leader.id &&
-    node.applied >= leader.applied - 50
-  );
-}
 
 test('rolling restart under writes: no pause longer than about one leadership transfer', async () => {
   const nodes = await labStatus(lab.dir);
@@ -70,7 +59,7 @@ test('rolling restart under writes: no pause longer than about one leadership tr
       await labSignal(lab.dir, node.name, 'SIGTERM');
       const stopMs = Date.now() - t;
       await labStart(lab.dir, node.name);
-      await timeUntil(() => caughtUp(node.name), 30_000, `${node.name} caught up`);
+      await timeUntil(() => caughtUp(lab.dir, node.name), 30_000, `${node.name} caught up`);
       perNode.push(`${node.name} stop ${stopMs} ms`);
     }
     const result = await writer.stop();
