@@ -86,7 +86,7 @@ test('lab kill: a crash of node1; the others serve writes; lab start brings it b
   const deadline0 = Date.now() + 60_000; // a hang guard
   let write = await cli(['lab', 'kubectl', '--dir', dir, 'create', 'configmap', 'while-node1-is-down']);
   while (write.code !== 0 && Date.now() < deadline0) {
-    assert.match(write.stderr, /no leader|connection refused|timeout|Timeout|EOF/);
+    assert.match(write.stderr, /no leader|leader failure|connection refused|timeout|Timeout|timed out|EOF/);
     await sleep(500);
     write = await cli(['lab', 'kubectl', '--dir', dir, 'create', 'configmap', 'while-node1-is-down']);
   }

@@ -195,6 +195,22 @@ export async function kubeLabUp(options: KubeLabUpOptions): Promise<KubeLabSpec>
     );
     await ok(spec, node, ['status', '--wait-ready', '--timeout', String(KUBE_LAB_LIMITS.readyTimeoutS)]);
   }
+  // A worker's `status --wait-ready` waits for its API-server proxy only; the lab is up when
+  // Kubernetes has every node Ready (pod networking included: flanneld's subnet, the CNI file).
+  progress('waiting until Kubernetes has every node Ready');
+  const deadline = Date.now() + KUBE_LAB_LIMITS.readyTimeoutS * 1000;
+  for (;;) {
+    const view = await kubernetesView(spec);
+    const waiting = nodes.filter((n) => !view.get(n.name)?.startsWith('Ready'));
+    if (waiting.length === 0) break;
+    if (Date.now() > deadline) {
+      throw new MicroK8sError(
+        'MK_NOT_READY',
+        `not Ready within ${KUBE_LAB_LIMITS.readyTimeoutS} s: ${waiting.map((n) => `${n.name} (${view.get(n.name) ?? 'not registered'})`).join(', ')}`,
+      );
+    }
+    await sleep(1_000);
+  }
   const members = nodes.filter((n) => n.role === 'control-plane');
   if (members.length > 1) {
     const domains = members.map((_, i) => options.failureDomains?.[i] ?? `zone-${(i % 3) + 1}`);
