@@ -69,7 +69,10 @@ test('a Defragment of ~100 MB on the leader: no election, same term and leader',
   const all = Array.from({ length: KEYS }, (_, i) => i);
   const started = Date.now();
   const filled = fill(client, all, 'a');
-  await Promise.race([filled, sleep(FILL_GUARD_MS).then(() => Promise.reject(new Error('fill hung')))]);
+  await Promise.race([
+    filled,
+    sleep(FILL_GUARD_MS, undefined, { ref: false }).then(() => Promise.reject(new Error('fill hung'))),
+  ]);
   // A quarter overwritten and the old revisions compacted: free pages for Defragment to return.
   await fill(
     client,

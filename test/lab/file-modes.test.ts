@@ -95,7 +95,7 @@ test('a fresh --data-dir under umask 022: nothing readable by others', async () 
     child.kill('SIGTERM');
     await Promise.race([
       exited,
-      sleep(EXIT_GUARD_MS).then(() => {
+      sleep(EXIT_GUARD_MS, undefined, { ref: false }).then(() => {
         throw new Error('the datastore did not stop');
       }),
     ]);
