@@ -2,7 +2,7 @@
  * The peer port under a flood of sockets that never finish a TLS handshake (raw TCP connects that
  * say nothing, re-opened as soon as they are closed): a node that restarts still gets back in,
  * because the flood's sources are capped each and never take the slots kept for members.
- * Flooders dial from 127.0.3.x (many sources) and 127.0.4.1 (one source).
+ * Flooders dial from 127.0.41.x (many sources) and 127.0.42.1 (one source).
  */
 import { type Socket, connect as tcpConnect } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -50,7 +50,7 @@ function flood(host: string, port: number, count: number) {
   let running = true;
   const open = (i: number) => {
     if (!running) return;
-    const localAddress = i % 5 === 0 ? '127.0.4.1' : `127.0.3.${1 + (i % MANY_SOURCES)}`;
+    const localAddress = i % 5 === 0 ? '127.0.42.1' : `127.0.41.${1 + (i % MANY_SOURCES)}`;
     const socket = tcpConnect({ host, port, localAddress });
     sockets.add(socket);
     socket.on('error', () => {});
