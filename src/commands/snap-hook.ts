@@ -9,7 +9,7 @@ export default class SnapHook extends MicroK8sCommand {
   static override args = {
     name: Args.string({
       required: true,
-      description: 'install, configure, pre-refresh, post-refresh or remove',
+      description: 'install, configure, pre-refresh, post-refresh, remove or gate-auto-refresh',
     }),
   };
   static override enableJsonFlag = true;

@@ -3,7 +3,9 @@ import { addonState, statusAddons } from '../addons/operations.js';
 import { readClusterStatus, STATUS_LIMITS } from '../cluster/status.js';
 import { formatStatusPretty, formatStatusYaml } from '../cluster/status-format.js';
 import { MicroK8sCommand } from '../lib/command.js';
+import { isMicroK8sError } from '../lib/errors.js';
 import { resolvePaths } from '../lib/paths.js';
+import { formatRefreshPolicy, readRefreshPolicy } from '../lifecycle/refresh-policy.js';
 
 export default class Status extends MicroK8sCommand {
   static override summary = 'Show whether this node runs, the datastore roles, high availability and addons.';
@@ -48,21 +50,31 @@ export default class Status extends MicroK8sCommand {
       this.log(state);
       return { addon: flags.addon, state };
     }
+    const refresh = await readRefreshPolicy(paths);
     const cluster = await readClusterStatus({
       paths,
       waitReady: flags['wait-ready'],
       timeoutS: flags.timeout,
       ...(flags['datastore-dir'] ? { datastoreDir: flags['datastore-dir'] } : {}),
+    }).catch((error: unknown) => {
+      // The snap's channel, revision and hold matter on a stopped node too (after a refresh).
+      if (isMicroK8sError(error, 'MK_NOT_RUNNING') && flags.format === 'pretty' && !this.jsonEnabled())
+        this.log(formatRefreshPolicy(refresh).join('\n'));
+      throw error;
     });
     // A worker lists no addons; a node whose Kubernetes does not answer says 'unknown'.
     const addons = 'role' in cluster || !cluster.kubernetes ? undefined : await statusAddons(paths);
-    const status = addons
-      ? {
-          ...cluster,
-          addons: { available: addons.available, enabled: addons.enabled, disabled: addons.disabled },
-        }
-      : cluster;
-    const lines = addons?.lines ?? ['addons:', '  unknown (Kubernetes does not run on this node)'];
+    const status = {
+      ...cluster,
+      ...(addons
+        ? { addons: { available: addons.available, enabled: addons.enabled, disabled: addons.disabled } }
+        : {}),
+      refresh,
+    };
+    const lines = [
+      ...(addons?.lines ?? ['addons:', '  unknown (Kubernetes does not run on this node)']),
+      ...formatRefreshPolicy(refresh),
+    ];
     this.log(flags.format === 'yaml' ? formatStatusYaml(status) : formatStatusPretty(status, lines));
     return status;
   }

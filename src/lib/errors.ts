@@ -345,6 +345,10 @@ export const ERROR_TABLE = {
     exitCode: ExitCode.unavailable,
     hint: 'snapctl works only inside the snap (hooks and apps); outside it, use `microk8s start|stop`.',
   },
+  MK_SNAPD_TOO_OLD: {
+    exitCode: ExitCode.unavailable,
+    hint: 'This snapd gives snaps no refresh control (`snapctl refresh --pending`/`--hold`): update snapd (`snap refresh snapd`), or hold on the host with `snap refresh --hold=<duration> microk8s`.',
+  },
   MK_FLANNEL_SUBNET_INVALID: {
     exitCode: ExitCode.dataCorruption,
     hint: "flanneld's subnet file is damaged, so the node's pod network cannot be written: restart flanneld (`microk8s stop` and `start`), which writes it again; see the flanneld log.",

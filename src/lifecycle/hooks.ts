@@ -7,9 +7,17 @@ import type { Paths } from '../lib/paths.js';
 import { configureHook } from './configure.js';
 import { installHook } from './install.js';
 import { postRefresh, preRefresh } from './refresh.js';
+import { gateAutoRefresh } from './refresh-policy.js';
 import { removeHook } from './remove.js';
 
-export const HOOK_NAMES = ['install', 'configure', 'pre-refresh', 'post-refresh', 'remove'] as const;
+export const HOOK_NAMES = [
+  'install',
+  'configure',
+  'pre-refresh',
+  'post-refresh',
+  'remove',
+  'gate-auto-refresh',
+] as const;
 export type HookName = (typeof HOOK_NAMES)[number];
 
 export interface HookResult {
@@ -65,6 +73,13 @@ export async function runHook(name: string, paths: Paths): Promise<HookResult> {
         `started: ${r.started.join(', ') || 'nothing (the node is stopped)'}`,
         r.leaseReleased ? 'refresh lease released' : 'no refresh lease held',
       ];
+      return { hook: name, result: r, lines };
+    }
+    case 'gate-auto-refresh': {
+      const r = await gateAutoRefresh(paths);
+      const lines = r.held
+        ? [`refresh held (microk8s refresh-hold): ${r.snapd || 'snapd said nothing'}`]
+        : ['no hold: snapd proceeds'];
       return { hook: name, result: r, lines };
     }
     case 'remove': {

@@ -67,6 +67,16 @@ export async function snapOptions(): Promise<Record<string, unknown>> {
   }
 }
 
+/**
+ * `snapctl refresh ARGS` with snapd's answer as it is (exit code and both outputs): the caller
+ * tells a refusal by an older snapd from a real failure (src/lifecycle/refresh-policy.ts).
+ */
+export function snapctlRefresh(
+  args: readonly string[],
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return snapctl(['refresh', ...args]);
+}
+
 export interface SnapServiceState {
   readonly enabled: boolean;
   readonly active: boolean;

@@ -6,7 +6,9 @@
  * of missing plugs, keeps the daemons' enabled state for `snapctl services`, and for
  * `start microk8s.daemon-datastore` runs that app's real command (commands/run-daemon datastore)
  * in the background, as snapd would start the service (and `stop` sends it SIGTERM). Nothing
- * else is started.
+ * else is started. `refresh --pending` prints the YAML snapd prints (stub file refresh-pending,
+ * or no pending refresh on latest/stable), `refresh --hold` what snapd prints for a 90-day hold;
+ * with setOldSnapd() both answer as a snapd without them answers an unknown flag.
  */
 import { spawnSync } from 'node:child_process';
 import {
@@ -33,6 +35,14 @@ case "$1" in
   services)
     echo "Service  Startup  Current  Notes"
     [ -f "$STUB_DIR/enabled" ] && sort -u "$STUB_DIR/enabled" | while read -r app; do echo "$app  enabled  active  -"; done ;;
+  refresh)
+    if [ -f "$STUB_DIR/old-snapd" ]; then
+      echo "error: error running snapctl: unknown flag \\\`\${2#--}'" >&2; exit 1
+    fi
+    case "$2" in
+      --pending) cat "$STUB_DIR/refresh-pending" 2>/dev/null || printf 'pending: none\nchannel: latest/stable\nbase: false\nrestart: false\n' ;;
+      --hold) echo 'hold: 2160h0m0s' ;;
+    esac ;;
   start)
     shift
     if [ "$1" = --enable ]; then shift; echo "$1" >> "$STUB_DIR/enabled"; fi
@@ -131,6 +141,16 @@ export class SimulatedSnap {
 
   setMissingPlugs(plugs: readonly string[]): void {
     writeFileSync(join(this.stub, 'missing-plugs'), plugs.map((p) => `${p}\n`).join(''));
+  }
+
+  /** snapctl answers `refresh --pending`/`--hold` as a snapd without them does (unknown flag). */
+  setOldSnapd(): void {
+    writeFileSync(join(this.stub, 'old-snapd'), '');
+  }
+
+  /** What `snapctl refresh --pending` prints (snapd's YAML). */
+  setPendingRefresh(yaml: string): void {
+    writeFileSync(join(this.stub, 'refresh-pending'), yaml);
   }
 
   /** A refresh to the next revision: SNAP_DATA copied as snapd copies it, the revision moved on. */

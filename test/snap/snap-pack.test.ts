@@ -64,6 +64,7 @@ test("meta/snap.yaml is snapcraft.yaml's runtime half", () => {
   assert.equal(Object.keys(snap.apps as object).sort(), Object.keys(project.apps).sort());
   assert.equal(Object.keys(snap.hooks as object).sort(), [
     'configure',
+    'gate-auto-refresh',
     'install',
     'post-refresh',
     'pre-refresh',
