@@ -70,7 +70,9 @@ test('--check lists every certificate and the CAs with their days to expiry', as
   const json = JSON.parse(run(['--check', '--json']).stdout) as {
     certificates: { name: string; kind: string; daysLeft: number; notAfter: string }[];
   };
-  assert.is(json.certificates.length, 11);
+  // The 2 CAs, 5 leaf certificates (the datastore's client identity among them) and 5 kubeconfigs.
+  assert.is(json.certificates.length, 12);
+  assert.ok(json.certificates.some((c) => c.name === 'datastore-client'));
   const ca = json.certificates.find((c) => c.name === 'ca')!;
   assert.is(ca.kind, 'ca');
   assert.ok(ca.daysLeft >= 3648 && ca.daysLeft <= 3653, String(ca.daysLeft));
@@ -129,7 +131,8 @@ test('refresh --json reports the backup, what was issued and the new expiry; bac
   assert.is(byName.ca, 'kept');
   assert.is(byName.server, 'reissued');
   assert.is(byName['kubeconfig/proxy'], 'reissued');
-  assert.is(result.certificates.length, 11);
+  assert.is(result.certificates.length, 12);
+  assert.is(byName['datastore-client'], 'reissued');
   assert.is((await backups()).length, 2);
   const nested = await readdir(result.backupDir);
   assert.not.ok(
