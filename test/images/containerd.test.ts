@@ -10,7 +10,8 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { buildLocalImages } from '../../snap/local/images/build-images.js';
+import { buildBusyboxImage } from '../../snap/local/images/busybox-image.js';
+import { buildPauseImage } from '../../snap/local/images/pause-image.js';
 import type { BuiltImage } from '../../snap/local/images/recipe-cache.js';
 import { resolvePaths } from '../../src/lib/paths.js';
 import { waitProcessExit } from '../../src/lib/process.js';
@@ -54,7 +55,11 @@ test.before(async () => {
     );
   }
   execFileSync('bash', [join(ROOT, 'test/setup/apt-need.sh'), 'skopeo=skopeo'], { stdio: 'inherit' });
-  images = await buildLocalImages(join(dir, 'cache'), () => {});
+  // The two images this test imports (the addons' images are built by their own test's setup).
+  images = [
+    await buildPauseImage(join(dir, 'cache'), () => {}),
+    await buildBusyboxImage(join(dir, 'cache'), () => {}),
+  ];
   mkdirSync(join(socket, '..'), { recursive: true });
   const config = join(dir, 'containerd.toml');
   writeFileSync(
