@@ -57,8 +57,14 @@ export default class Status extends MicroK8sCommand {
       timeoutS: flags.timeout,
       ...(flags['datastore-dir'] ? { datastoreDir: flags['datastore-dir'] } : {}),
     }).catch((error: unknown) => {
-      // The snap's channel, revision and hold matter on a stopped node too (after a refresh).
-      if (isMicroK8sError(error, 'MK_NOT_RUNNING') && flags.format === 'pretty' && !this.jsonEnabled())
+      // In a snap, its channel, revision and hold matter on a stopped node too (after a refresh);
+      // outside one there is nothing to add to the error.
+      if (
+        refresh.snap &&
+        isMicroK8sError(error, 'MK_NOT_RUNNING') &&
+        flags.format === 'pretty' &&
+        !this.jsonEnabled()
+      )
         this.log(formatRefreshPolicy(refresh).join('\n'));
       throw error;
     });
