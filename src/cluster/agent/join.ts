@@ -23,6 +23,7 @@ import { MicroK8sError } from '../../lib/errors.js';
 import { utcStamp } from '../../lib/process.js';
 import { versionInfo } from '../../lib/version.js';
 import { writeArgsFile } from '../../node/args-file.js';
+import { pruneBackups } from '../../node/backups.js';
 import { writeNodeRecord } from '../../node/record.js';
 import { daemonCommand, spawnDaemon } from '../../services/spawn.js';
 import { DEFAULT_PROXY_LISTEN, parseEndpoint, renderProxyArgs } from '../apiserver-proxy/config.js';
@@ -158,6 +159,8 @@ async function backup(path: string): Promise<string | undefined> {
   if (!existsSync(path) || readdirSync(path).length === 0) return undefined;
   const target = join(dirname(path), `${path.split('/').pop()}-before-join-${utcStamp()}`);
   await rename(path, target);
+  // The old certificates and keys are secrets: keep only the newest few such backups.
+  pruneBackups(dirname(path), `${path.split('/').pop()}-before-join-`);
   return target;
 }
 
