@@ -4,11 +4,11 @@
  * and from one): a member that restarts meanwhile is back in the cluster, reading and writing,
  * as it would be without the flood. The flood comes from 127.0.46.x and 127.0.47.1.
  */
-import { type Socket, connect as tcpConnect } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { labSignal, labStart, labStatus } from '../../src/lab/processes.js';
+import { silentFlood } from '../transport/silent-flood.js';
 import { eventually, startLab, type TestLab } from './helpers.js';
 
 const FLOOD_SOCKETS = 500;
@@ -26,32 +26,17 @@ test.after(async () => {
   await lab?.down();
 });
 
-function flood(host: string, port: number) {
-  const sockets = new Set<Socket>();
-  let running = true;
-  const open = (i: number) => {
-    if (!running) return;
-    const localAddress = i % 5 === 0 ? '127.0.47.1' : `127.0.46.${1 + (i % SOURCES)}`;
-    const socket = tcpConnect({ host, port, localAddress });
-    sockets.add(socket);
-    socket.on('error', () => {});
-    socket.once('close', () => {
-      sockets.delete(socket);
-      setImmediate(() => open(i));
-    });
-  };
-  for (let i = 0; i < FLOOD_SOCKETS; i++) setTimeout(() => open(i), i * RAMP_MS).unref();
-  return {
-    stop() {
-      running = false;
-      for (const s of sockets) s.destroy();
-    },
-  };
-}
-
 test('a member restarted during a flood of half-open peer connections is back in the cluster', async () => {
   const nodes = await labStatus(lab.dir);
-  const floods = nodes.map((n) => flood(n.address, n.peerPort));
+  const floods = nodes.map((n) =>
+    silentFlood(n.address, n.peerPort, {
+      count: FLOOD_SOCKETS,
+      sourcePrefix: '127.0.46',
+      sources: SOURCES,
+      heavy: '127.0.47.1',
+      rampMs: RAMP_MS,
+    }),
+  );
   try {
     // The ramp is over: every slot the flood may take is held.
     await sleep(FLOOD_SOCKETS * RAMP_MS);

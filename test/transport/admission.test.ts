@@ -4,7 +4,6 @@
  * because the flood's sources are capped each and never take the slots kept for members.
  * Flooders dial from 127.0.41.x (many sources) and 127.0.42.1 (one source).
  */
-import { type Socket, connect as tcpConnect } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -19,6 +18,7 @@ import {
   type TestPki,
   waitFor,
 } from './helpers.js';
+import { silentFlood } from './silent-flood.js';
 
 const FLOOD_SOCKETS = 500;
 const MANY_SOURCES = 100;
@@ -44,31 +44,14 @@ test.after(async () => {
   await pki.cleanup();
 });
 
-/** Keep `count` silent sockets open to the target, re-opening each one the target closes. */
-function flood(host: string, port: number, count: number) {
-  const sockets = new Set<Socket>();
-  let running = true;
-  const open = (i: number) => {
-    if (!running) return;
-    const localAddress = i % 5 === 0 ? '127.0.42.1' : `127.0.41.${1 + (i % MANY_SOURCES)}`;
-    const socket = tcpConnect({ host, port, localAddress });
-    sockets.add(socket);
-    socket.on('error', () => {});
-    socket.once('close', () => {
-      sockets.delete(socket);
-      // Re-open at once, as an attacker would; bounded by `running`.
-      setImmediate(() => open(i));
-    });
-  };
-  // Staggered, so that the handshake timeouts free slots one at a time, each refilled at once.
-  for (let i = 0; i < count; i++) setTimeout(() => open(i), i * RAMP_MS).unref();
-  return {
-    stop() {
-      running = false;
-      for (const s of sockets) s.destroy();
-    },
-  };
-}
+const flood = (host: string, port: number) =>
+  silentFlood(host, port, {
+    count: FLOOD_SOCKETS,
+    sourcePrefix: '127.0.41',
+    sources: MANY_SOURCES,
+    heavy: '127.0.42.1',
+    rampMs: RAMP_MS,
+  });
 
 test('500 half-open sockets on the peer port do not keep a restarting node out', async () => {
   const [n1, n2, n3] = nodes as [Node, Node, Node];
@@ -77,10 +60,7 @@ test('500 half-open sockets on the peer port do not keep a restarting node out',
   const port3 = n3.transport.port;
   await n3.transport.stop();
 
-  const floods = [
-    flood(hostOf(1), n1.transport.port, FLOOD_SOCKETS),
-    flood(hostOf(2), n2.transport.port, FLOOD_SOCKETS),
-  ];
+  const floods = [flood(hostOf(1), n1.transport.port), flood(hostOf(2), n2.transport.port)];
   try {
     const limits = DEFAULT_TRANSPORT_LIMITS;
     // The ramp is over: every slot an unknown source may take is held.

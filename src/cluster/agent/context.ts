@@ -47,6 +47,16 @@ export function readDatastoreConfig(ctx: AgentContext): DaemonConfig {
   return buildDaemonConfig(readDatastoreArgs(ctx.datastoreArgs), new Map());
 }
 
+/** The datastore's data folder: its args file's --data-dir, else the default folder. */
+export function datastoreDataDir(ctx: AgentContext): string {
+  if (!existsSync(ctx.datastoreArgs)) return ctx.datastoreDir;
+  try {
+    return readDatastoreArgs(ctx.datastoreArgs).get('data-dir')?.[0] ?? ctx.datastoreDir;
+  } catch {
+    return ctx.datastoreDir;
+  }
+}
+
 export function adminSocket(dataDir: string): string {
   return join(dataDir, 'admin.sock');
 }

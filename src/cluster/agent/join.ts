@@ -36,7 +36,7 @@ import { certsLayout } from '../pki/layout.js';
 import { ensureNodeCertificates } from '../pki/node-set.js';
 import { createWorkerRequest } from './certs.js';
 import { AgentClient } from './client.js';
-import { type AgentContext, readAgentBind } from './context.js';
+import { type AgentContext, datastoreDataDir, readAgentBind } from './context.js';
 import { existingPorts, renderDatastoreArgs } from './datastore-args.js';
 import { AGENT_LIMITS } from './limits.js';
 import { localStatusIfRunning } from './local-datastore.js';
@@ -96,15 +96,6 @@ export interface JoinResult {
   readonly startCommand?: string[];
   readonly controlPlane?: readonly string[];
   readonly proxy?: WorkerProxy;
-}
-
-function datastoreDirOf(ctx: AgentContext): string {
-  if (!existsSync(ctx.datastoreArgs)) return ctx.datastoreDir;
-  try {
-    return readDatastoreArgs(ctx.datastoreArgs).get('data-dir')?.[0] ?? ctx.datastoreDir;
-  } catch {
-    return ctx.datastoreDir;
-  }
 }
 
 function joinedBefore(ctx: AgentContext): boolean {
@@ -190,7 +181,7 @@ export async function runJoin(ctx: AgentContext, options: JoinOptions): Promise<
       `WARNING: a ${parsed.certHash.length}-digit certificate hash (${parsed.certHash.length * 4} bits) is a weak pin: an attacker on the network may forge a matching certificate and take the token`,
     );
   }
-  const dataDir = datastoreDirOf(ctx);
+  const dataDir = datastoreDataDir(ctx);
   const local = await localStatusIfRunning(dataDir);
   // A joined node's own view may list only itself (see the datastore report), so its --peer
   // flags count too: only a joined node has them.

@@ -11,7 +11,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { readDatastoreArgs } from '../../datastore/node/config.js';
+import { agentContext, datastoreDataDir } from '../../cluster/agent/context.js';
 import { MicroK8sError } from '../../lib/errors.js';
 import { packageRoot, resolvePaths } from '../../lib/paths.js';
 import { resolveUpstreamPaths } from '../../lib/upstream-paths.js';
@@ -225,10 +225,7 @@ export async function kubeLabUp(options: KubeLabUpOptions): Promise<KubeLabSpec>
 export function datastoreDirOf(node: KubeLabNode): string {
   if (node.role === 'worker')
     throw new MicroK8sError('MK_INVALID_ARGUMENT', `${node.name} is a worker: it has no datastore`);
-  const args = join(resolvePaths({ MICROK8S_HOME: node.home }).args, 'datastore');
-  const dataDir = readDatastoreArgs(args).get('data-dir')?.[0];
-  if (!dataDir) throw new MicroK8sError('MK_NOT_RUNNING', `${node.name} has no datastore set up`);
-  return dataDir;
+  return datastoreDataDir(agentContext(resolvePaths({ MICROK8S_HOME: node.home })));
 }
 
 /** A control-plane node's failure domain or weight, changed at run time (replicated). */
