@@ -52,6 +52,8 @@ export const RUNC_VERSION = '1.4.4';
 export const CNI_PLUGINS_VERSION = 'v1.9.1';
 export const ETCD_VERSION = 'v3.6.16';
 export const FLANNEL_VERSION = 'v0.28.10';
+/** v4.2.4: helm v4.3 requires the k8s.io modules at v0.37; ours stay at KUBERNETES_VERSION's. */
+export const HELM_VERSION = 'v4.2.4';
 
 const [kubeMajor, kubeMinor] = KUBERNETES_VERSION.slice(1).split('.');
 
@@ -72,6 +74,7 @@ function kubernetesVersionFlags(): string[] {
 const containerdPkg = 'github.com/containerd/containerd/v2';
 const cniPkg = 'github.com/containernetworking/plugins';
 const flannelPkg = 'github.com/flannel-io/flannel';
+const helmPkg = 'helm.sh/helm/v4';
 
 export const PARTS: readonly GoPart[] = [
   {
@@ -182,5 +185,17 @@ export const PARTS: readonly GoPart[] = [
       },
     ],
     versionArgs: { flanneld: ['--version'] },
+  },
+  {
+    // The helm CLI behind `microk8s helm` (the helm addon). The version variables helm's own
+    // Makefile sets; no git metadata, as in a build from the module.
+    name: 'helm',
+    moduleDir: 'helm',
+    version: HELM_VERSION,
+    cgo: false,
+    tags: ['netgo', 'osusergo'],
+    ldflags: ['-s', '-w', `-X ${helmPkg}/internal/version.version=${HELM_VERSION}`],
+    binaries: [{ pkg: `${helmPkg}/cmd/helm`, name: 'helm' }],
+    versionArgs: { helm: ['version', '--short'] },
   },
 ];
