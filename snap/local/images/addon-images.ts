@@ -3,7 +3,11 @@
  * pinned wrapper Go module under snap/local/addons/<module>. This list is not part of any
  * image's recipe hash, so adding an entry builds only that image.
  */
-import { COREDNS_IMAGE, HOSTPATH_PROVISIONER_IMAGE } from '../../../src/services/images/names.js';
+import {
+  COREDNS_IMAGE,
+  HOSTPATH_PROVISIONER_IMAGE,
+  METRICS_SERVER_IMAGE,
+} from '../../../src/services/images/names.js';
 import { type AddonImage, addonPart, buildAddonImage } from './addon-image-build.js';
 import type { BuiltImage } from './recipe-cache.js';
 import { tool } from './tool.js';
@@ -17,6 +21,15 @@ export const ADDON_IMAGES: readonly AddonImage[] = [
     image: HOSTPATH_PROVISIONER_IMAGE,
     part: addonPart('hostpath-provisioner', 'v1.0.0'),
     user: '0:0',
+  },
+  // metrics-server's command with its OpenAPI definitions also under their model names (main.go).
+  {
+    slug: 'addon-metrics-server',
+    image: METRICS_SERVER_IMAGE,
+    part: addonPart('metrics-server', 'v0.8.0', {
+      ldflags: ['-s', '-w', '-X k8s.io/client-go/pkg/version.gitVersion=v0.8.0'],
+    }),
+    user: '65534:65534',
   },
 ];
 

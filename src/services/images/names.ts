@@ -17,12 +17,15 @@ export const COREDNS_IMAGE = 'localhost/microk8s/coredns:1.14.7-mk1';
  * program, so there is no upstream name for it; its manifest names this image.
  */
 export const HOSTPATH_PROVISIONER_IMAGE = 'localhost/microk8s/hostpath-provisioner:1.0.0-mk1';
+/** The metrics-server addon's server, built from snap/local/addons/metrics-server. */
+export const METRICS_SERVER_IMAGE = 'localhost/microk8s/metrics-server:0.8.0-mk1';
 
 /** Upstream image name -> the local image that stands in for it on this node. */
 export const LOCAL_IMAGE_TABLE: Readonly<Record<string, string>> = {
   'registry.k8s.io/pause:3.10': SANDBOX_IMAGE,
   'registry.k8s.io/pause:3.10.1': SANDBOX_IMAGE,
   'registry.k8s.io/coredns/coredns:v1.14.7': COREDNS_IMAGE,
+  'registry.k8s.io/metrics-server/metrics-server:v0.8.0': METRICS_SERVER_IMAGE,
 };
 
 // Distribution's reference grammar, simplified to what a full, tagged name needs.
