@@ -33,7 +33,7 @@ if (datastoreRun) {
   if (code !== undefined) process.exit(code);
 }
 
-// `microk8s kubectl|ctr ...` and `microk8s lab kubectl ...` pass every argument to the upstream
+// `microk8s kubectl|ctr|helm ...` and `microk8s lab kubectl ...` pass every argument to the upstream
 // tool, so they never go through oclif's flag parser (kubectl's --help, -o and --raw are its own).
 async function runTool(load) {
   const { isMicroK8sError } = await import('../dist/lib/errors.js');
@@ -53,6 +53,16 @@ if (first === 'kubectl' || first === 'ctr') {
       import('../dist/lib/paths.js'),
     ]);
     return runPassthrough(resolvePaths(), first, process.argv.slice(3));
+  });
+}
+// `microk8s helm|helm3 ...`: the helm addon's CLI, every argument helm's.
+if (first === 'helm' || first === 'helm3') {
+  await runTool(async () => {
+    const [{ runHelm }, { resolvePaths }] = await Promise.all([
+      import('../dist/addons/helm.js'),
+      import('../dist/lib/paths.js'),
+    ]);
+    return runHelm(resolvePaths(), process.argv.slice(3));
   });
 }
 if (first === 'lab' && second === 'kubectl') {

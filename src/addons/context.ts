@@ -4,6 +4,7 @@
  * error names the step that failed.
  */
 import type { Paths } from '../lib/paths.js';
+import { resolveUpstreamPaths } from '../lib/upstream-paths.js';
 import { NETWORK } from '../services/upstream/layout.js';
 import type { AddonArgs } from './args.js';
 import type { KubeClient } from './kube/client.js';
@@ -18,10 +19,17 @@ export interface NodeFacts {
   readonly paths: Paths;
   readonly clusterDns: string;
   readonly clusterDomain: string;
+  /** The folder of the upstream binaries (kubectl, helm, ...): the snap's, or the build cache's. */
+  readonly upstreamBin: string;
 }
 
 export function nodeFacts(paths: Paths): NodeFacts {
-  return { paths, clusterDns: NETWORK.clusterDns, clusterDomain: NETWORK.clusterDomain };
+  return {
+    paths,
+    clusterDns: NETWORK.clusterDns,
+    clusterDomain: NETWORK.clusterDomain,
+    upstreamBin: resolveUpstreamPaths().bin,
+  };
 }
 
 export interface AddonContext {

@@ -301,6 +301,10 @@ export const ERROR_TABLE = {
     exitCode: ExitCode.failure,
     hint: 'The named step failed and what it applied was rolled back; read the message and the pod events (`microk8s kubectl get events -A`).',
   },
+  MK_ADDON_NOT_ENABLED: {
+    exitCode: ExitCode.configuration,
+    hint: 'Enable the addon first (`microk8s enable NAME`); `microk8s status` lists the enabled ones.',
+  },
   MK_ADDON_LOCKED: {
     exitCode: ExitCode.unavailable,
     hint: 'Another enable or disable holds the cluster-wide addon lock; wait for it (a dead holder releases it when its lease expires) and retry.',
