@@ -7,6 +7,7 @@ import type { Paths } from '../lib/paths.js';
 import { resolveUpstreamPaths } from '../lib/upstream-paths.js';
 import { NETWORK } from '../services/upstream/layout.js';
 import type { AddonArgs } from './args.js';
+import { helmOutput } from './helm.js';
 import type { KubeClient } from './kube/client.js';
 import { describeObject, type KubeObject } from './kube/object.js';
 import { isWorkload, waitGone, waitPodsGone, waitRollout } from './kube/rollout.js';
@@ -49,6 +50,11 @@ export interface AddonContext {
   waitRollout(objects?: readonly KubeObject[], timeoutMs?: number): Promise<void>;
   /** A service's args on every node (the kubelet's --cluster-dns ...), restarting it. */
   configureService(change: ServiceChange, undo?: ServiceChange): Promise<void>;
+  /**
+   * helm ARGS with the admin kubeconfig, its output returned; the addon must depend on helm
+   * (MK_ADDON_NOT_ENABLED otherwise). `undo`: the helm ARGS a rollback runs (an uninstall).
+   */
+  helm(args: readonly string[], undo?: readonly string[]): Promise<string>;
 }
 
 /** A plugin module (the addon's `plugin` file): every export is optional. */
@@ -135,6 +141,19 @@ export class Context implements AddonContext {
         run: () => configureService(this.node.paths, undo),
       });
     }
+  }
+
+  async helm(args: readonly string[], undo?: readonly string[]): Promise<string> {
+    const out = await this.step(`helm ${args.slice(0, 2).join(' ')}`, () =>
+      helmOutput(this.node.paths, this.kube, args),
+    );
+    if (undo) {
+      this.undos.push({
+        what: `helm ${undo.slice(0, 2).join(' ')}`,
+        run: () => helmOutput(this.node.paths, this.kube, undo),
+      });
+    }
+    return out;
   }
 
   /** Undoes what this context changed, newest first; returns what could not be undone. */

@@ -12,6 +12,7 @@ import { isMicroK8sError, MicroK8sError } from '../lib/errors.js';
 import type { Paths } from '../lib/paths.js';
 import { type AddonArgs, type AddonRequest, parseAddonWords, resolveArgs } from './args.js';
 import { type AddonPlugin, Context, nodeFacts, StepError } from './context.js';
+import { isEnabled } from './enabled.js';
 import { ensureImages } from './images.js';
 import { KubeClient } from './kube/client.js';
 import { adminCredentials } from './kube/kubeconfig.js';
@@ -44,17 +45,6 @@ export interface AddonOutcome {
 function etcdSocket(paths: Paths): string {
   const config = readDatastoreConfig(agentContext(paths));
   return config.clientUnix ?? etcdSocketPath(config.dataDir);
-}
-
-/** Is the addon's status object present? */
-export async function isEnabled(kube: KubeClient, spec: AddonSpec): Promise<boolean> {
-  const s = spec.status;
-  const object = {
-    apiVersion: s.apiVersion,
-    kind: s.kind,
-    metadata: { name: s.name, ...(s.namespace ? { namespace: s.namespace } : {}) },
-  };
-  return (await kube.get(object as KubeObject)) !== undefined;
 }
 
 /** Requests resolved to addons, with their dependencies first (each once). */

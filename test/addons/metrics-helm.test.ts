@@ -55,6 +55,26 @@ async function names(kinds: string, namespace: string | undefined, selector: str
   return (await node.kubectl('get', kinds, ...where, '-o', 'name', '-l', selector)).trim();
 }
 
+/** A local chart: one ConfigMap, <release>-config, whose greeting is a value. */
+function writeChart(dir: string): string {
+  mkdirSync(join(dir, 'templates'), { recursive: true });
+  writeFileSync(join(dir, 'Chart.yaml'), 'apiVersion: v2\nname: demo\nversion: 0.1.0\n');
+  writeFileSync(join(dir, 'values.yaml'), 'greeting: from-values\n');
+  writeFileSync(
+    join(dir, 'templates', 'configmap.yaml'),
+    [
+      'apiVersion: v1',
+      'kind: ConfigMap',
+      'metadata:',
+      '  name: {{ .Release.Name }}-config',
+      'data:',
+      '  greeting: {{ .Values.greeting | quote }}',
+      '',
+    ].join('\n'),
+  );
+  return dir;
+}
+
 test('a fresh node starts', async () => {
   await node.ok(['start', '--address', address]);
   await waitReady(node);
@@ -116,22 +136,7 @@ test('microk8s helm is refused before the helm addon is enabled', async () => {
 
 test('enable helm; helm install of a local chart creates its object; list; uninstall', async () => {
   await timedEnable('helm');
-  const chart = join(node.home, 'demo-chart');
-  mkdirSync(join(chart, 'templates'), { recursive: true });
-  writeFileSync(join(chart, 'Chart.yaml'), 'apiVersion: v2\nname: demo\nversion: 0.1.0\n');
-  writeFileSync(join(chart, 'values.yaml'), 'greeting: from-values\n');
-  writeFileSync(
-    join(chart, 'templates', 'configmap.yaml'),
-    [
-      'apiVersion: v1',
-      'kind: ConfigMap',
-      'metadata:',
-      '  name: {{ .Release.Name }}-config',
-      'data:',
-      '  greeting: {{ .Values.greeting | quote }}',
-      '',
-    ].join('\n'),
-  );
+  const chart = writeChart(join(node.home, 'demo-chart'));
   const install = await helm('install', 'demo', chart, '--set', 'greeting=from-the-test');
   assert.is(install.code, 0, install.stdout + install.stderr);
   assert.match(install.stdout, /STATUS: deployed/);
@@ -156,6 +161,62 @@ test('disable helm removes its mark; microk8s helm is refused again', async () =
   assert.is((await node.ok(['status', '-a', 'helm'])).trim(), 'disabled');
   const run = await helm('list');
   assert.is(run.code, 78, run.stdout + run.stderr);
+});
+
+test("a repository's addon installs its chart through ctx.helm; helm is enabled first, as its dependency", async () => {
+  const repo = join(node.home, 'chart-repo');
+  writeChart(join(repo, 'chart-demo', 'chart'));
+  writeFileSync(
+    join(repo, 'addons.yaml'),
+    [
+      'addons:',
+      '  - name: chart-demo',
+      '    description: a local chart installed by its plugin through helm',
+      '    version: "0.1"',
+      '    architectures: [amd64, arm64]',
+      '    dependencies: [helm]',
+      '    plugin: plugin.ts',
+      '    status: {apiVersion: v1, kind: ConfigMap, namespace: default, name: chartdemo-config}',
+      '',
+    ].join('\n'),
+  );
+  writeFileSync(
+    join(repo, 'chart-demo', 'plugin.ts'),
+    [
+      "import { join } from 'node:path';",
+      'export async function enable(ctx: any): Promise<void> {',
+      "  const chart = join(ctx.addon.dir, 'chart');",
+      "  await ctx.helm(['install', 'chartdemo', chart, '--set', 'greeting=from-a-plugin'], ['uninstall', 'chartdemo']);",
+      '}',
+      'export async function disable(ctx: any): Promise<void> {',
+      "  await ctx.helm(['uninstall', 'chartdemo']);",
+      '}',
+      '',
+    ].join('\n'),
+  );
+  assert.is((await node.run(['addons', 'repo', 'add', 'charts', repo])).code, 0);
+  const enable = await node.run(['enable', 'charts/chart-demo'], ADDON_COMMAND_MS, helmEnv);
+  assert.is(enable.code, 0, enable.stdout + enable.stderr);
+  assert.match(enable.stdout, /helm is enabled \(/);
+  assert.match(enable.stdout, /chart-demo is enabled \(/);
+  const greeting = await node.kubectl(
+    'get',
+    'configmap',
+    'chartdemo-config',
+    '-o',
+    'jsonpath={.data.greeting}',
+  );
+  assert.is(greeting.trim(), 'from-a-plugin');
+  assert.is((await helm('list', '-q')).stdout.trim(), 'chartdemo');
+  // helm stays while an addon that needs it is enabled.
+  const refused = await node.run(['disable', 'helm', '--json']);
+  assert.is(refused.code, 4, refused.stdout);
+  assert.match(refused.stdout, /MK_ADDON_CONFLICT/);
+  const disable = await node.run(['disable', 'charts/chart-demo', 'helm'], ADDON_COMMAND_MS, helmEnv);
+  assert.is(disable.code, 0, disable.stdout + disable.stderr);
+  assert.is((await node.kubectl('get', 'configmap', '-o', 'name')).trim(), 'configmap/kube-root-ca.crt');
+  assert.is((await node.ok(['status', '-a', 'helm'])).trim(), 'disabled');
+  assert.is((await node.run(['addons', 'repo', 'remove', 'charts'])).code, 0);
 });
 
 test.run();
