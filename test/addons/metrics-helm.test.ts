@@ -4,7 +4,8 @@
  * serves the metrics API through the API server's aggregation layer, so `kubectl top nodes` and
  * `kubectl top pods -A` answer; `microk8s helm install` of a local chart creates its object,
  * `helm list` shows the release, `helm uninstall` removes it; disable removes each addon's
- * objects. Needs root, cgroups and the upstream build with the metrics-server image and the
+ * objects; a repository's addon that depends on helm installs its chart through ctx.helm (helm
+ * enabled first, kept while it is enabled) and a failed enable uninstalls what it installed. Needs root, cgroups and the upstream build with the metrics-server image and the
  * helm binary (`npm run build:upstream`); without them it fails and says why.
  */
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -177,6 +178,26 @@ test("a repository's addon installs its chart through ctx.helm; helm is enabled 
       '    dependencies: [helm]',
       '    plugin: plugin.ts',
       '    status: {apiVersion: v1, kind: ConfigMap, namespace: default, name: chartdemo-config}',
+      '  - name: chart-fail',
+      '    description: installs the chart, then fails',
+      '    version: "0.1"',
+      '    architectures: [amd64, arm64]',
+      '    dependencies: [helm]',
+      '    plugin: plugin.ts',
+      '    status: {apiVersion: v1, kind: ConfigMap, namespace: default, name: chartfail-config}',
+      '',
+    ].join('\n'),
+  );
+  mkdirSync(join(repo, 'chart-fail'));
+  writeFileSync(
+    join(repo, 'chart-fail', 'plugin.ts'),
+    [
+      "import { join } from 'node:path';",
+      'export async function enable(ctx: any): Promise<void> {',
+      "  const chart = join(ctx.addon.dir, '..', 'chart-demo', 'chart');",
+      "  await ctx.helm(['install', 'chartfail', chart], ['uninstall', 'chartfail']);",
+      "  await ctx.step('the step that fails', async () => { throw new Error('on purpose'); });",
+      '}',
       '',
     ].join('\n'),
   );
@@ -207,6 +228,12 @@ test("a repository's addon installs its chart through ctx.helm; helm is enabled 
     'jsonpath={.data.greeting}',
   );
   assert.is(greeting.trim(), 'from-a-plugin');
+  assert.is((await helm('list', '-q')).stdout.trim(), 'chartdemo');
+  // A failed enable uninstalls what its plugin installed.
+  const failed = await node.run(['enable', 'charts/chart-fail', '--json'], ADDON_COMMAND_MS, helmEnv);
+  assert.is(failed.code, 1, failed.stdout + failed.stderr);
+  assert.match(failed.stdout, /MK_ADDON_FAILED/);
+  assert.match(failed.stdout, /at step 'the step that fails': on purpose; what it applied was rolled back/);
   assert.is((await helm('list', '-q')).stdout.trim(), 'chartdemo');
   // helm stays while an addon that needs it is enabled.
   const refused = await node.run(['disable', 'helm', '--json']);
