@@ -62,6 +62,9 @@ export async function runHook(name: string, paths: Paths): Promise<HookResult> {
           ? [
               `refresh lease ${r.again ? 'held already' : 'taken'} by ${r.lease}`,
               `backup ${r.backup.file}: ${r.backup.keys} keys at revision ${r.backup.revision}`,
+              r.drain.kind === 'transferred'
+                ? `leadership handed to member ${r.drain.leader} in ${r.drain.ms} ms`
+                : 'not the datastore leader: nothing to hand over',
             ]
           : [r.reason];
       return { hook: name, result: r, lines };

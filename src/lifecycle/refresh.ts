@@ -1,7 +1,8 @@
 /**
  * The refresh hooks. pre-refresh (old revision, before snapd stops anything): the node must be
  * healthy, its going away must not cost the datastore its quorum, and no other node may be
- * refreshing; it then takes the cluster-wide refresh lease and backs the keyspace up. A refusal
+ * refreshing; it then takes the cluster-wide refresh lease, backs the keyspace up and, if it
+ * leads, hands leadership to a caught-up voter (refresh-drain.ts). A refusal
  * fails the hook, and snapd retries the refresh later. A stopped node (`microk8s stop`: its
  * daemons disabled) is not counted on by anyone and refreshes without the lease.
  * post-refresh (new revision, after snapd copied SNAP_DATA): the migrations (all or none), the
@@ -12,7 +13,7 @@
  */
 
 import { snapServices } from '../cluster/kubernetes/lifecycle.js';
-import { type ClusterStatus, readClusterStatus } from '../cluster/status.js';
+import { type ClusterStatus, defaultDatastoreDir, readClusterStatus } from '../cluster/status.js';
 import { MicroK8sError } from '../lib/errors.js';
 import type { Paths } from '../lib/paths.js';
 import { versionInfo } from '../lib/version.js';
@@ -22,6 +23,7 @@ import { startService } from '../services/restart.js';
 import { backupKeyspace, type KeyspaceBackup } from './backup.js';
 import { nodeEtcdSocket, runsOwnDatastore } from './datastore-socket.js';
 import { type MigrationRun, runMigrations } from './migrations.js';
+import { type DrainResult, handLeadershipOver } from './refresh-drain.js';
 import { releaseRefreshLease, takeRefreshLease } from './refresh-lease.js';
 import { snapServiceStates } from './snapctl.js';
 
@@ -75,6 +77,8 @@ export type PreRefreshResult =
       readonly lease: string;
       readonly again: boolean;
       readonly backup: KeyspaceBackup;
+      /** Whether this node led and handed leadership over. */
+      readonly drain: DrainResult;
     };
 
 export async function preRefresh(paths: Paths): Promise<PreRefreshResult> {
@@ -104,7 +108,9 @@ export async function preRefresh(paths: Paths): Promise<PreRefreshResult> {
   const taken = await takeRefreshLease(socket, name, versionInfo().revision);
   try {
     const backup = await backupKeyspace(paths, socket, `pre-refresh-r${versionInfo().revision}`);
-    return { kind: 'ready', lease: name, again: taken.again, backup };
+    // Last: once it no longer leads, snapd's stop costs the writers no election.
+    const drain = await handLeadershipOver(defaultDatastoreDir(paths));
+    return { kind: 'ready', lease: name, again: taken.again, backup, drain };
   } catch (error) {
     await releaseRefreshLease(socket, name);
     throw error;

@@ -6,7 +6,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Etcd3 } from 'etcd3';
+import { Etcd3, type IOptions, isRecoverableError } from 'etcd3';
 import { Client } from 'undici';
 import { labUp } from '../../src/lab/formation.js';
 import { labDown, labStatus } from '../../src/lab/processes.js';
@@ -110,6 +110,10 @@ export interface WriterResult {
   /** Every gap over 100 ms: [end (epoch ms), length]. */
   gaps: [number, number][];
   writes: number;
+  /** Every failed put: [when (epoch ms), the error's message]. */
+  failed: [number, string][];
+  /** Runs of failed puts with no acknowledgement between them: first and last failure (epoch ms). */
+  bursts: { start: number; end: number; failures: number }[];
 }
 
 /**
@@ -118,7 +122,17 @@ export interface WriterResult {
  */
 export function startWriter(client: Etcd3, prefix: string, options: { pauseMs?: number } = {}) {
   let running = true;
-  const result: WriterResult = { acked: [], failures: 0, maxGapMs: 0, maxGapEnd: 0, gaps: [], writes: 0 };
+  const result: WriterResult = {
+    acked: [],
+    failures: 0,
+    maxGapMs: 0,
+    maxGapEnd: 0,
+    gaps: [],
+    writes: 0,
+    failed: [],
+    bursts: [],
+  };
+  let inBurst = false;
   let lastAck = Date.now();
   const done = (async () => {
     for (let i = 0; running && i < 1_000_000; i++) {
@@ -134,9 +148,18 @@ export function startWriter(client: Etcd3, prefix: string, options: { pauseMs?: 
           result.maxGapEnd = now;
         }
         lastAck = now;
+        inBurst = false;
         result.acked.push(key);
-      } catch {
+      } catch (error) {
         result.failures++;
+        const now = Date.now();
+        result.failed.push([now, (error as Error).message]);
+        const burst = result.bursts.at(-1);
+        if (inBurst && burst) {
+          burst.end = now;
+          burst.failures++;
+        } else result.bursts.push({ start: now, end: now, failures: 1 });
+        inBurst = true;
         await sleep(20);
       }
       if (options.pauseMs) await sleep(options.pauseMs);
@@ -170,6 +193,46 @@ export function boundedClient(endpoints: string[], ms = 2000, tls?: LabSpec['cli
     ...(tls ? { credentials: credentialsOf(tls) } : {}),
     dialTimeout: 2000,
     defaultCallOptions: (context) => (context.isStream ? {} : { deadline: Date.now() + ms }),
+  });
+  clients.push(c);
+  return c;
+}
+
+type FaultPolicy = NonNullable<NonNullable<IOptions['faultHandling']>['global']>;
+
+/** etcd3's policy interface, of which the client only calls execute(). */
+function policy(execute: <T>(fn: () => PromiseLike<T> | T) => Promise<T>): FaultPolicy {
+  const noEvent = (() => ({ dispose() {} })) as unknown as FaultPolicy['onSuccess'];
+  return { execute, onSuccess: noEvent, onFailure: noEvent } as unknown as FaultPolicy;
+}
+
+/** The failover client's retries: what a leadership transfer or a stopping endpoint may take. */
+export const FAILOVER_LIMITS = { attempts: 10, firstDelayMs: 25, maxDelayMs: 500 } as const;
+
+/**
+ * An etcd3 client that rides out a leadership transfer and a stopping endpoint as clientv3
+ * does: a call that fails with a retryable error (UNAVAILABLE: "leader changed", "no leader",
+ * a refused connection) is tried again on the next endpoint after a growing pause (bounded:
+ * FAILOVER_LIMITS, each try bounded by `ms`). etcd3's default policy instead tries 3 times at
+ * once and opens a per-endpoint breaker for 5 s after 3 such errors: during one election every
+ * endpoint's breaker opens, and the client fails every call for 5 s while the cluster serves.
+ */
+export function failoverClient(endpoints: string[], ms = 2000): Etcd3 {
+  const retry = policy(async (fn) => {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await fn();
+      } catch (error) {
+        if (attempt >= FAILOVER_LIMITS.attempts || !isRecoverableError(error as Error)) throw error;
+        await sleep(Math.min(FAILOVER_LIMITS.firstDelayMs * 2 ** (attempt - 1), FAILOVER_LIMITS.maxDelayMs));
+      }
+    }
+  });
+  const c = new Etcd3({
+    hosts: endpoints,
+    dialTimeout: 2000,
+    defaultCallOptions: (context) => (context.isStream ? {} : { deadline: Date.now() + ms }),
+    faultHandling: { global: retry, host: () => policy(async (fn) => await fn()) },
   });
   clients.push(c);
   return c;
