@@ -3,6 +3,9 @@
  * Range calls pinned to the first page's revision, so the copy is consistent), written
  * atomically as JSON with a SHA-256 of its keys and values, by default to $SNAP_COMMON/backups/.
  * It is a logical copy: restoring it puts the keys back (restore.ts), on any node or cluster.
+ * Keys on an etcd lease (the refresh lease pre-refresh has just taken, Kubernetes' events and
+ * endpoint leases) are left out: an archive carries no leases, and such a key restored without
+ * its lease would never expire (a restored refresh lease would refuse every refresh after).
  */
 import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync } from 'node:fs';
@@ -22,7 +25,7 @@ export const BACKUP_LIMITS = {
 
 interface RangeAnswer {
   header: { revision: string };
-  kvs: { key: Buffer; value: Buffer }[];
+  kvs: { key: Buffer; value: Buffer; lease?: string }[];
   more: boolean;
 }
 
@@ -30,6 +33,8 @@ export interface KeyspaceBackup {
   readonly file: string;
   readonly revision: string;
   readonly keys: number;
+  /** Keys on a lease, left out. */
+  readonly leased: number;
   readonly sha256: string;
 }
 
@@ -40,22 +45,34 @@ export function keyspaceDigest(kvs: readonly { key: string; value: string }[]): 
   return hash.digest('hex');
 }
 
-export const ARCHIVE_FORMAT = 'microk8s-keyspace/1';
+export const ARCHIVE_FORMAT = 'microk8s-keyspace/2';
+/** The first format: no header check (its revision and time were not covered); still read. */
+const ARCHIVE_FORMAT_V1 = 'microk8s-keyspace/1';
 
 export interface KeyspaceArchive {
   readonly format: string;
   readonly revision: string;
   readonly createdAt: string;
+  /** Of the keys and values (keyspaceDigest): what a restored keyspace is compared with. */
   readonly sha256: string;
+  /** Of the other fields (headerDigest): with sha256, every byte of the archive is covered. */
+  readonly headerSha256?: string;
   /** Keys and values, base64, in key order. */
   readonly kvs: readonly { key: string; value: string }[];
 }
 
-/** Every key and value at one revision (base64), and that revision. */
+function headerDigest(archive: Omit<KeyspaceArchive, 'kvs' | 'headerSha256'>): string {
+  return createHash('sha256')
+    .update(`${archive.format}\n${archive.revision}\n${archive.createdAt}\n${archive.sha256}\n`)
+    .digest('hex');
+}
+
+/** Every key and value at one revision (base64) but those on a lease (counted), and that revision. */
 export async function readKeyspace(
   socket: string,
-): Promise<{ revision: string; kvs: { key: string; value: string }[] }> {
+): Promise<{ revision: string; kvs: { key: string; value: string }[]; leased: number }> {
   const kvs: { key: string; value: string }[] = [];
+  let leased = 0;
   let revision = '0';
   let from = Buffer.from([0]);
   for (let page = 0; ; page++) {
@@ -67,13 +84,15 @@ export async function readKeyspace(
       revision,
     });
     if (page === 0) revision = answer.header.revision;
-    for (const kv of answer.kvs)
-      kvs.push({ key: kv.key.toString('base64'), value: kv.value.toString('base64') });
+    for (const kv of answer.kvs) {
+      if (kv.lease !== undefined && kv.lease !== '0') leased++;
+      else kvs.push({ key: kv.key.toString('base64'), value: kv.value.toString('base64') });
+    }
     const last = answer.kvs.at(-1);
     if (!answer.more || last === undefined) break;
     from = Buffer.concat([last.key, Buffer.from([0])]);
   }
-  return { revision, kvs };
+  return { revision, kvs, leased };
 }
 
 /**
@@ -86,21 +105,16 @@ export async function backupKeyspace(
   label: string,
   file?: string,
 ): Promise<KeyspaceBackup> {
-  const { revision, kvs } = await readKeyspace(socket);
+  const { revision, kvs, leased } = await readKeyspace(socket);
   const dir = join(paths.common, 'backups');
   const target = file ?? join(dir, `${label}-${new Date().toISOString().replace(/[:.]/g, '')}.json`);
   if (file === undefined) mkdirSync(dir, { recursive: true, mode: 0o700 });
   const sha256 = keyspaceDigest(kvs);
-  const archive: KeyspaceArchive = {
-    format: ARCHIVE_FORMAT,
-    revision,
-    createdAt: new Date().toISOString(),
-    sha256,
-    kvs,
-  };
+  const header = { format: ARCHIVE_FORMAT, revision, createdAt: new Date().toISOString(), sha256 };
+  const archive: KeyspaceArchive = { ...header, headerSha256: headerDigest(header), kvs };
   await writeFileAtomic(target, `${JSON.stringify(archive)}\n`, { mode: 0o600 });
   if (file === undefined) pruneBackups(dir, `${label.replace(/-r\d+$/, '-r')}`);
-  return { file: target, revision, keys: kvs.length, sha256 };
+  return { file: target, revision, keys: kvs.length, leased, sha256 };
 }
 
 /** An archive read back and checked (format, shape, SHA-256); MK_DATA_CORRUPTION otherwise. */
@@ -114,12 +128,12 @@ export function readArchive(file: string): KeyspaceArchive {
   } catch (error) {
     return corrupt(`cannot be read as JSON (${(error as Error).message})`);
   }
-  if (archive?.format !== ARCHIVE_FORMAT) corrupt(`is not a ${ARCHIVE_FORMAT} archive`);
-  const base64 = /^[A-Za-z0-9+/]*={0,2}$/;
-  if (
-    !Array.isArray(archive.kvs) ||
-    !archive.kvs.every((kv) => base64.test(kv?.key) && base64.test(kv?.value))
-  )
+  if (archive?.format !== ARCHIVE_FORMAT && archive?.format !== ARCHIVE_FORMAT_V1)
+    corrupt(`is not a ${ARCHIVE_FORMAT} archive`);
+  if (archive.format === ARCHIVE_FORMAT && archive.headerSha256 !== headerDigest(archive))
+    corrupt('has a header that does not match its SHA-256 (damaged or edited)');
+  const base64 = (text: unknown) => typeof text === 'string' && /^[A-Za-z0-9+/]*={0,2}$/.test(text);
+  if (!Array.isArray(archive.kvs) || !archive.kvs.every((kv) => base64(kv?.key) && base64(kv?.value)))
     corrupt('has a malformed key list');
   if (keyspaceDigest(archive.kvs) !== archive.sha256)
     corrupt('does not match its SHA-256 (damaged or edited)');

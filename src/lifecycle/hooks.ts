@@ -61,7 +61,8 @@ export async function runHook(name: string, paths: Paths): Promise<HookResult> {
         r.kind === 'ready'
           ? [
               `refresh lease ${r.again ? 'held already' : 'taken'} by ${r.lease}`,
-              `backup ${r.backup.file}: ${r.backup.keys} keys at revision ${r.backup.revision}`,
+              `backup ${r.backup.file}: ${r.backup.keys} keys at revision ${r.backup.revision}` +
+                (r.backup.leased > 0 ? ` (${r.backup.leased} on a lease left out)` : ''),
               r.drain.kind === 'transferred'
                 ? `leadership handed to member ${r.drain.leader} in ${r.drain.ms} ms`
                 : 'not the datastore leader: nothing to hand over',

@@ -3,7 +3,8 @@
  * and checked first (readArchive: a damaged one is refused and nothing is changed); then every
  * key not in it is deleted and every key in it put, in transactions of a bounded size. Keys
  * get new revisions (a logical restore): what the restored keyspace equals is the archive's
- * keys and values, which its SHA-256 covers.
+ * keys and values, which its SHA-256 covers. Keys on a lease are not in archives (backup.ts) and
+ * are left alone here: they expire on their own.
  */
 import { localEtcdCall } from '../cluster/local-etcd.js';
 import { type KeyspaceArchive, keyspaceDigest, readArchive, readKeyspace } from './backup.js';
@@ -14,7 +15,10 @@ export interface RestoreResult {
   readonly file: string;
   readonly put: number;
   readonly deleted: number;
+  /** Of the keyspace afterwards (keys on a lease aside). */
   readonly sha256: string;
+  /** Whether that is the archive's: false when something wrote meanwhile. */
+  readonly matches: boolean;
 }
 
 async function txnBatches(socket: string, ops: readonly object[]): Promise<void> {
@@ -42,6 +46,6 @@ export async function restoreKeyspace(socket: string, file: string): Promise<Res
       request_put: { key: Buffer.from(kv.key, 'base64'), value: Buffer.from(kv.value, 'base64') },
     })),
   );
-  const after = await readKeyspace(socket);
-  return { file, put: archive.kvs.length, deleted: stale.length, sha256: keyspaceDigest(after.kvs) };
+  const sha256 = keyspaceDigest((await readKeyspace(socket)).kvs);
+  return { file, put: archive.kvs.length, deleted: stale.length, sha256, matches: sha256 === archive.sha256 };
 }

@@ -19,7 +19,10 @@ export default class DbctlBackup extends MicroK8sCommand {
     const { flags } = await this.parse(DbctlBackup);
     const paths = resolvePaths();
     const backup = await backupKeyspace(paths, nodeEtcdSocket(paths), 'backup', flags.output);
-    this.log(`${backup.file}: ${backup.keys} keys at revision ${backup.revision}, sha256 ${backup.sha256}`);
+    this.log(
+      `${backup.file}: ${backup.keys} keys at revision ${backup.revision}, sha256 ${backup.sha256}` +
+        (backup.leased > 0 ? ` (${backup.leased} keys on a lease left out)` : ''),
+    );
     return backup;
   }
 }

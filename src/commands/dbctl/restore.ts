@@ -15,7 +15,10 @@ export default class DbctlRestore extends MicroK8sCommand {
   async run() {
     const { args } = await this.parse(DbctlRestore);
     const result = await restoreKeyspace(nodeEtcdSocket(resolvePaths()), args.file);
-    this.log(`restored ${result.put} keys (${result.deleted} others deleted), sha256 ${result.sha256}`);
+    this.log(
+      `restored ${result.put} keys (${result.deleted} others deleted), sha256 ${result.sha256}` +
+        (result.matches ? " (the archive's)" : " (not the archive's: something wrote meanwhile)"),
+    );
     return result;
   }
 }
