@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { labAddNode } from '../../src/lab/moves.js';
+import { labStatus } from '../../src/lab/processes.js';
 import { readLab } from '../../src/lab/spec.js';
 import { isMicroK8sError } from '../../src/lib/errors.js';
 import { resolvePaths } from '../../src/lib/paths.js';
@@ -22,7 +23,7 @@ import {
   readKeyspace,
 } from '../../src/lifecycle/backup.js';
 import { nodeEtcdSocket } from '../../src/lifecycle/datastore-socket.js';
-import { eventually, nodeHash, startLab, type TestLab } from '../lab/helpers.js';
+import { boundedClient, eventually, nodeHash, startLab, type TestLab } from '../lab/helpers.js';
 
 const ROOT = new URL('../..', import.meta.url).pathname;
 const LIMITS = { cliTimeoutMs: 60_000, joinTimeoutMs: 60_000, keys: 1_200 } as const;
@@ -64,6 +65,9 @@ function keyspaceOf(lab: TestLab, name: string) {
 
 let archiveFile = '';
 let archive: KeyspaceArchive;
+/** The target cluster's own records a restore kept over the archive (keys as text). */
+let kept = new Set<string>();
+let joinedName = '';
 
 test('dbctl backup on a node of one cluster: every key at one revision, keys on a lease left out', async () => {
   const client = source.client();
@@ -141,18 +145,35 @@ test('dbctl restore on a fresh node set up alone: a damaged archive changes noth
   }
   const r = dbctl(target, 'node1', ['restore', archiveFile]);
   assert.is(r.code, 0, r.stderr);
-  const archived = new Set(archive.kvs.map((kv) => kv.key));
-  const others = fresh.kvs.filter((kv) => !archived.has(kv.key)).length;
-  assert.match(r.stdout, `restored ${archive.kvs.length} keys (${others} others deleted)`);
-  assert.match(r.stdout, "(the archive's)");
+  assert.match(r.stdout, `restored ${archive.kvs.length} keys (`);
+  // Both clusters' first node is named node1: the fresh node keeps its own claim to the name.
+  assert.match(r.stdout, "kept /microk8s/node-names/node1: the name of one of this cluster's nodes");
+  kept = new Set(
+    r.stdout
+      .split('\n')
+      .filter((line) => line.startsWith('kept '))
+      .map((line) => line.slice(5, line.indexOf(': '))),
+  );
+  assert.equal([...kept], ['/microk8s/node-names/node1']);
   const restored = await keyspaceOf(target, 'node1');
   assert.is(restored.kvs.length, archive.kvs.length, 'as many keys as the archive');
-  assert.is(keyspaceDigest(restored.kvs), archive.sha256, 'the same keys and values');
-  assert.is(keyspaceDigest(restored.kvs), keyspaceDigest((await keyspaceOf(source, 'node1')).kvs));
+  assert.equal(
+    restored.kvs.map((kv) => kv.key),
+    archive.kvs.map((kv) => kv.key),
+    'the same keys',
+  );
+  const digest = (kvs: readonly { key: string; value: string }[]) =>
+    keyspaceDigest(kvs.filter((kv) => !kept.has(Buffer.from(kv.key, 'base64').toString())));
+  assert.is(digest(restored.kvs), digest(archive.kvs), 'the same values but the kept claim');
+  assert.is(digest(restored.kvs), digest((await keyspaceOf(source, 'node1')).kvs));
+  const claim = (kvs: typeof fresh.kvs) =>
+    kvs.find((kv) => kept.has(Buffer.from(kv.key, 'base64').toString()));
+  assert.equal(claim(restored.kvs), claim(fresh.kvs), "the fresh node's own claim");
 });
 
 test('the restored cluster grows by join: the joined node has the same keys', async () => {
   const joined = await labAddNode(target.dir);
+  joinedName = joined.name;
   const leader = await nodeHash(target.dir, 'node1');
   // The join writes records of its own (the new node's name claim); once the new node has
   // applied everything, both replicas hash the same.
@@ -168,7 +189,9 @@ test('the restored cluster grows by join: the joined node has the same keys', as
   assert.ok(same.revision >= leader.revision);
   const theirs = await keyspaceOf(target, joined.name);
   const byKey = new Map(theirs.kvs.map((kv) => [kv.key, kv.value]));
-  const missing = archive.kvs.filter((kv) => byKey.get(kv.key) !== kv.value);
+  const missing = archive.kvs.filter(
+    (kv) => byKey.get(kv.key) !== kv.value && !kept.has(Buffer.from(kv.key, 'base64').toString()),
+  );
   assert.is(missing.length, 0, `${missing.length} archived keys missing or different on ${joined.name}`);
   const archived = new Set(archive.kvs.map((kv) => kv.key));
   const extra = theirs.kvs
@@ -179,6 +202,23 @@ test('the restored cluster grows by join: the joined node has the same keys', as
     `only the join's own records are new: ${extra.join(', ')}`,
   );
   console.log(`  ${joined.name} joined the restored cluster; keys written by the join: ${extra.join(', ')}`);
+});
+
+test('restored again on the joined node: the member ids issued and the certificate records are not rolled back', async () => {
+  const before = await keyspaceOf(target, joinedName);
+  const r = dbctl(target, joinedName, ['restore', archiveFile]);
+  assert.is(r.code, 0, r.stderr);
+  assert.match(r.stdout, `restored ${archive.kvs.length} keys (0 written, 0 others deleted)`);
+  assert.match(r.stdout, 'kept /microk8s/members/highest-id: member ids up to 2 were issued: never lowered');
+  assert.match(r.stdout, /kept \/microk8s\/certs\/[0-9a-f]+: a certificate record of this cluster/);
+  assert.match(r.stdout, "kept /microk8s/node-names/node2: the name of one of this cluster's nodes");
+  const after = await keyspaceOf(target, joinedName);
+  assert.is(keyspaceDigest(after.kvs), keyspaceDigest(before.kvs), 'nothing to change');
+  // The cluster goes on: a write through the restored, grown cluster reaches both nodes.
+  await target.client().put('after/restore').value('ok');
+  const node = (await labStatus(target.dir)).find((n) => n.name === joinedName)!;
+  const far = boundedClient([node.clientEndpoint], 3_000, readLab(target.dir).clientTls);
+  assert.is(await eventually(async () => far.get('after/restore').string(), 10_000, 'the write'), 'ok');
 });
 
 test.run();
