@@ -7,6 +7,7 @@ import type { Paths } from '../lib/paths.js';
 import { configureHook } from './configure.js';
 import { installHook } from './install.js';
 import { postRefresh, preRefresh } from './refresh.js';
+import { describeDrain } from './refresh-drain.js';
 import { gateAutoRefresh } from './refresh-policy.js';
 import { removeHook } from './remove.js';
 
@@ -63,9 +64,7 @@ export async function runHook(name: string, paths: Paths): Promise<HookResult> {
               `refresh lease ${r.again ? 'held already' : 'taken'} by ${r.lease}`,
               `backup ${r.backup.file}: ${r.backup.keys} keys at revision ${r.backup.revision}` +
                 (r.backup.leased > 0 ? ` (${r.backup.leased} on a lease left out)` : ''),
-              r.drain.kind === 'transferred'
-                ? `leadership handed to member ${r.drain.leader} in ${r.drain.ms} ms`
-                : 'not the datastore leader: nothing to hand over',
+              describeDrain(r.drain),
             ]
           : [r.reason];
       return { hook: name, result: r, lines };

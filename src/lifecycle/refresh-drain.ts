@@ -22,6 +22,8 @@ export const DRAIN_LIMITS = {
 
 export type DrainResult =
   | { readonly kind: 'not-leader'; readonly leader: number }
+  /** It leads and no other voter can take over (a single voter): its stop is the cost. */
+  | { readonly kind: 'sole-voter'; readonly leader: number }
   | { readonly kind: 'transferred'; readonly to: number; readonly leader: number; readonly ms: number };
 
 /**
@@ -41,7 +43,7 @@ export async function handLeadershipOver(dataDir: string): Promise<DrainResult> 
   let report = await localStatus(dataDir);
   if (report.state !== 'leader') return { kind: 'not-leader', leader: report.leader };
   const to = transferTarget(report);
-  if (to === undefined) return { kind: 'not-leader', leader: report.leader };
+  if (to === undefined) return { kind: 'sole-voter', leader: report.leader };
   let asked = 0;
   while (Date.now() - start < DRAIN_LIMITS.transferTimeoutMs) {
     if (Date.now() - asked >= DRAIN_LIMITS.askAgainMs) {
@@ -57,4 +59,16 @@ export async function handLeadershipOver(dataDir: string): Promise<DrainResult> 
     'MK_REFRESH_REFUSED',
     `this node still leads the datastore ${DRAIN_LIMITS.transferTimeoutMs} ms after asking voter ${to} to take over`,
   );
+}
+
+/** The pre-refresh hook's line about it. */
+export function describeDrain(result: DrainResult): string {
+  switch (result.kind) {
+    case 'transferred':
+      return `leadership handed to member ${result.leader} in ${result.ms} ms`;
+    case 'sole-voter':
+      return 'the only datastore voter: no leadership to hand over';
+    case 'not-leader':
+      return 'not the datastore leader: nothing to hand over';
+  }
 }

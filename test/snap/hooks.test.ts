@@ -81,6 +81,7 @@ test('refresh N -> N+1: backup and lease before, SNAP_DATA copied, node record v
   const pre = snap.hook('pre-refresh');
   assert.is(pre.code, 0, pre.stderr);
   assert.match(pre.stdout, /refresh lease taken by \S+\/1/);
+  assert.match(pre.stdout, 'the only datastore voter: no leadership to hand over');
   const backupFile = /backup (\S+):/.exec(pre.stdout)?.[1];
   assert.ok(backupFile, pre.stdout);
   const backup = JSON.parse(readFileSync(backupFile!, 'utf8')) as {
