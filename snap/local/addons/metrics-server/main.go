@@ -1,24 +1,21 @@
-// metrics-server v0.8.0 (its cmd/metrics-server/app, unchanged in behaviour) built against the
-// k8s.io modules at v0.36.3. From v0.35 on, the k8s.io API types name their OpenAPI models
-// themselves (OpenAPIModelName: io.k8s.metrics.pkg.apis.metrics.v1beta1.NodeMetrics), and the
-// OpenAPI builder looks definitions up by those names; metrics-server v0.8.0's generated
-// definitions are keyed by Go package path (k8s.io/metrics/pkg/apis/metrics/v1beta1.NodeMetrics),
-// so the server panics at start ("cannot find model definition"). This main is upstream's, with
-// one addition: each generated definition is also reachable under its model name.
+// metrics-server v0.8.0's options and server, built against the k8s.io modules at v0.36.3.
+// From v0.35 on, the k8s.io API types name their OpenAPI models themselves (OpenAPIModelName:
+// io.k8s.metrics.pkg.apis.metrics.v1beta1.NodeMetrics) and the OpenAPI builder looks definitions
+// up by those names; v0.8.0's generated definitions are keyed by Go package path
+// (k8s.io/metrics/pkg/apis/metrics/v1beta1.NodeMetrics), so its own command panics at start
+// ("cannot find model definition"). This entry point parses the same flags, and files each
+// generated definition under its model name too before the server is completed.
 package main
 
 import (
 	"flag"
 	"fmt"
 	"os"
-	"runtime"
 
-	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	genericapiserver "k8s.io/apiserver/pkg/server"
 	"k8s.io/client-go/pkg/version"
-	cliflag "k8s.io/component-base/cli/flag"
 	"k8s.io/component-base/logs"
-	"k8s.io/component-base/term"
 	"k8s.io/kube-openapi/pkg/common"
 	"k8s.io/kube-openapi/pkg/util"
 
@@ -28,74 +25,53 @@ import (
 func main() {
 	logs.InitLogs()
 	defer logs.FlushLogs()
-
-	if len(os.Getenv("GOMAXPROCS")) == 0 {
-		runtime.GOMAXPROCS(runtime.NumCPU())
-	}
-
-	cmd := newMetricsServerCommand(genericapiserver.SetupSignalHandler())
-	if err := cmd.Execute(); err != nil {
-		panic(err)
-	}
-}
-
-// newMetricsServerCommand is upstream's app.NewMetricsServerCommand, running runCommand below.
-func newMetricsServerCommand(stopCh <-chan struct{}) *cobra.Command {
 	opts := options.NewOptions()
-	cmd := &cobra.Command{
-		Short: "Launch metrics-server",
-		Long:  "Launch metrics-server",
-		RunE: func(c *cobra.Command, args []string) error {
-			return runCommand(opts, stopCh)
-		},
+	if err := parseFlags(opts, os.Args[1:]); err != nil {
+		fmt.Fprintln(os.Stderr, "metrics-server:", err)
+		os.Exit(2)
 	}
-	fs := cmd.Flags()
-	nfs := opts.Flags()
-	for _, f := range nfs.FlagSets {
-		fs.AddFlagSet(f)
+	if opts.ShowVersion {
+		fmt.Println(version.Get().GitVersion)
+		return
 	}
-	local := flag.NewFlagSet(os.Args[0], flag.ExitOnError)
-	logs.AddGoFlags(local)
-	nfs.FlagSet("logging").AddGoFlagSet(local)
-
-	usageFmt := "Usage:\n  %s\n"
-	cols, _, _ := term.TerminalSize(cmd.OutOrStdout())
-	cmd.SetUsageFunc(func(cmd *cobra.Command) error {
-		fmt.Fprintf(cmd.OutOrStderr(), usageFmt, cmd.UseLine())
-		cliflag.PrintSections(cmd.OutOrStderr(), nfs, cols)
-		return nil
-	})
-	cmd.SetHelpFunc(func(cmd *cobra.Command, args []string) {
-		fmt.Fprintf(cmd.OutOrStdout(), "%s\n\n"+usageFmt, cmd.Long, cmd.UseLine())
-		cliflag.PrintSections(cmd.OutOrStdout(), nfs, cols)
-	})
-	fs.AddGoFlagSet(local)
-	return cmd
+	if err := serve(opts, genericapiserver.SetupSignalHandler()); err != nil {
+		fmt.Fprintln(os.Stderr, "metrics-server:", err)
+		os.Exit(1)
+	}
 }
 
-func runCommand(o *options.Options, stopCh <-chan struct{}) error {
-	if o.ShowVersion {
-		fmt.Println(version.Get().GitVersion)
-		os.Exit(0)
+// parseFlags takes every named flag set of the options, plus klog's Go flags, in one set.
+func parseFlags(opts *options.Options, args []string) error {
+	all := pflag.NewFlagSet("metrics-server", pflag.ContinueOnError)
+	for _, set := range opts.Flags().FlagSets {
+		all.AddFlagSet(set)
 	}
-	if errors := o.Validate(); len(errors) > 0 {
-		return errors[0]
+	klogFlags := flag.NewFlagSet("klog", flag.ContinueOnError)
+	logs.AddGoFlags(klogFlags)
+	all.AddGoFlagSet(klogFlags)
+	return all.Parse(args)
+}
+
+// serve validates the options, builds the server's configuration, adds the model names to its
+// OpenAPI definitions (those built already and those built later), and runs until stopped.
+func serve(opts *options.Options, stop <-chan struct{}) error {
+	if problems := opts.Validate(); len(problems) > 0 {
+		return problems[0]
 	}
-	config, err := o.ServerConfig()
+	config, err := opts.ServerConfig()
 	if err != nil {
 		return err
 	}
-	// The configs hold the definitions already built (Definitions wins over GetDefinitions).
 	v2, v3 := config.Apiserver.OpenAPIConfig, config.Apiserver.OpenAPIV3Config
 	v2.GetDefinitions = withModelNames(v2.GetDefinitions)
 	v3.GetDefinitions = withModelNames(v3.GetDefinitions)
 	addModelNames(v2.Definitions)
 	addModelNames(v3.Definitions)
-	s, err := config.Complete()
+	completed, err := config.Complete()
 	if err != nil {
 		return err
 	}
-	return s.RunUntil(stopCh)
+	return completed.RunUntil(stop)
 }
 
 // withModelNames wraps a definitions function so that its result has the model names too.
