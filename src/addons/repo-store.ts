@@ -106,7 +106,9 @@ async function cloneChecked(
     await gitClone(url, scratch);
     await gitCheckout(scratch, await resolveReference(scratch, reference));
     loadRepository(name, scratch);
-    // A leftover of a repository removed by hand must not block the name.
+    // A clone nobody records (a repository removed by hand) must not block the name; one
+    // recorded meanwhile (a concurrent add) is not ours to replace.
+    if (readRepositoryRecords(paths).some((r) => r.name === name)) throw exists(name);
     rmSync(final, { recursive: true, force: true });
     renameSync(scratch, final);
   } finally {
