@@ -6,7 +6,8 @@
  * their objects (--purge the volumes' data); bad input applies nothing; two enables at once
  * run one after the other under the cluster-wide lock; a third-party addon from a local git
  * repository enables and leaves status with its repository; a needs-registry addon without
- * its images fails before applying anything; host-access runs once the images table maps its
+ * its images fails before applying anything, and the manifests of all of them pass the API
+ * server's own checks in a server-side dry run; host-access runs once the images table maps its
  * busybox to the local one. Needs root, cgroups and the upstream
  * build with the addon images (`npm run build:upstream`); without them it fails and says why.
  */
@@ -15,6 +16,12 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { nodeFacts } from '../../src/addons/context.js';
+import type { KubeObject } from '../../src/addons/kube/object.js';
+import { loadPlugin } from '../../src/addons/plugin-loader.js';
+import { renderAddon } from '../../src/addons/render.js';
+import { repositories } from '../../src/addons/repo-store.js';
+import { resolvePaths } from '../../src/lib/paths.js';
 import { KubeNode, type Run, until } from '../kubernetes/node-cli.js';
 import { inOwnNetns } from '../kubernetes/node-netns.js';
 import { busyboxImage, WAITS, waitReady } from '../kubernetes/scenario.js';
@@ -45,10 +52,10 @@ async function objectsOf(kind: string, namespace: string, selector?: string): Pr
   return (await node.kubectl(...args)).split('\n').filter(Boolean);
 }
 
-async function applyJson(name: string, object: object): Promise<void> {
+async function applyJson(name: string, object: object, flags: string[] = []): Promise<void> {
   const file = join(node.home, `${name}.json`);
   writeFileSync(file, JSON.stringify(object));
-  await node.kubectl('apply', '-f', file);
+  await node.kubectl('apply', ...flags, '-f', file);
 }
 
 function podSpec(name: string, image: string, claim?: string): object {
@@ -175,6 +182,23 @@ test('a needs-registry addon without its images fails before applying anything, 
   assert.is((await node.run(['kubectl', 'get', 'namespace', 'ingress'])).code, 1);
   assert.is((await node.kubectl('get', 'ingressclass', '-o', 'name')).trim(), '');
   assert.match(await node.ok(['status']), /\n {4}ingress +\(core\) .*\(needs a registry\)/);
+});
+
+test("the needs-registry addons' manifests pass the API server's own checks (server-side dry run)", async () => {
+  const paths = resolvePaths({ MICROK8S_HOME: node.home });
+  const addons = repositories().flatMap((r) => r.addons.filter((a) => a.needsRegistry));
+  assert.ok(addons.length >= 5);
+  const objects: KubeObject[] = [];
+  for (const spec of addons) {
+    const plugin = await loadPlugin(spec);
+    objects.push(...renderAddon(spec, plugin.variables?.(nodeFacts(paths), {}) ?? {}).objects);
+  }
+  // A dry run creates nothing, namespaces included: the addons' own namespaces exist meanwhile.
+  const namespaces = objects.filter((o) => o.kind === 'Namespace').map((o) => o.metadata.name);
+  for (const ns of namespaces) await node.kubectl('create', 'namespace', ns);
+  await applyJson('dry-run', { apiVersion: 'v1', kind: 'List', items: objects }, ['--dry-run=server']);
+  await node.kubectl('delete', 'namespace', ...namespaces, '--wait=true');
+  assert.is((await node.run(['kubectl', 'get', 'crd', 'certificates.cert-manager.io'])).code, 1);
 });
 
 test('host-access runs with its image mapped to the local busybox: the address comes and goes', async () => {

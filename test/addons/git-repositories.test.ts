@@ -19,6 +19,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { isGitSource } from '../../src/addons/git.js';
 import { type Run, runCli } from '../kubernetes/node-cli.js';
 import { configMapAddon, GitSource } from './git-source.js';
 
@@ -52,6 +53,19 @@ interface Listed {
 async function listed(): Promise<Listed[]> {
   return (await ok<{ repositories: Listed[] }>('addons', 'repo', 'list')).repositories;
 }
+
+test('what counts as a git source: a URL, user@host:path, a path ending in .git', () => {
+  for (const git of [
+    'https://example.org/a.git',
+    'file:///srv/a',
+    'git@example.org:a/b',
+    './a.git',
+    '/srv/a.git/',
+  ])
+    assert.ok(isGitSource(git), git);
+  for (const folder of ['./addons', '/srv/addons', 'addons', 'C-dir'])
+    assert.not.ok(isGitSource(folder), folder);
+});
 
 const source = new GitSource(join(scratch, 'source'));
 const first = source.commit('hello v1', configMapAddon('hello', 'one'));
