@@ -60,6 +60,9 @@ export function parseAddonWords(words: readonly string[]): AddonRequest[] {
 function checkValue(addon: string, arg: ArgumentSpec, raw: string): string | string[] {
   const fail = (why: string) => argsError(`${addon}: --${arg.name} ${why}, got '${raw}'`, addon);
   switch (arg.type) {
+    case 'ip':
+      if (isIP(raw) === 0) throw fail('takes one IP address');
+      return raw;
     case 'ip-list': {
       const items = raw.split(/[,\s]+/).filter((x) => x !== '');
       if (items.length === 0) throw fail('needs at least one IP address');

@@ -2,7 +2,9 @@
  * An addon's images on this node before its manifests are applied: what containerd already has
  * is kept; a local build is imported from the image tars of the upstream build (or the snap);
  * an image that is neither is MK_ADDON_IMAGE_MISSING, unless it names a registry a node can
- * pull from (then the kubelet pulls it as usual).
+ * pull from (then the kubelet pulls it as usual). An addon marked needsRegistry is stricter:
+ * its images cannot be built here, so each must already be in containerd (pulled, imported, or
+ * mapped by the images table to one that is), checked before anything is applied.
  */
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -51,4 +53,29 @@ export async function ensureImages(paths: Paths, names: readonly string[]): Prom
     imported.push(name);
   }
   return imported;
+}
+
+/** The images, in order, that are neither present nor a local build (which ensureImages imports). */
+export function absentRegistryImages(images: readonly string[], present: ReadonlySet<string>): string[] {
+  return images.filter((name) => !present.has(name) && parseImageName(name).domain !== LOCAL_REGISTRY);
+}
+
+export interface AddonImages {
+  readonly addon: string;
+  readonly images: readonly string[];
+}
+
+/** MK_ADDON_NEEDS_REGISTRY naming every missing image of the needs-registry addons given. */
+export async function checkRegistryImages(paths: Paths, addons: readonly AddonImages[]): Promise<void> {
+  if (addons.every((a) => a.images.length === 0)) return;
+  const present = new Set(await ctrImageNames(nodeCtrTarget(paths)));
+  const missing = addons
+    .map((a) => ({ addon: a.addon, images: absentRegistryImages(a.images, present) }))
+    .filter((a) => a.images.length > 0);
+  if (missing.length === 0) return;
+  throw new MicroK8sError(
+    'MK_ADDON_NEEDS_REGISTRY',
+    `${missing.map((m) => `${m.addon} needs ${m.images.join(', ')}`).join('; ')}: not in containerd, and they cannot be built here (nothing was applied)`,
+    { addons: missing.map((m) => m.addon).join(','), images: missing.flatMap((m) => m.images).join(',') },
+  );
 }

@@ -13,7 +13,8 @@ import type { Paths } from '../lib/paths.js';
 import { type AddonArgs, type AddonRequest, parseAddonWords, resolveArgs } from './args.js';
 import { type AddonPlugin, Context, nodeFacts, StepError } from './context.js';
 import { isEnabled } from './enabled.js';
-import { ensureImages } from './images.js';
+import { effectiveImageTable } from './image-table.js';
+import { checkRegistryImages, ensureImages } from './images.js';
 import { KubeClient } from './kube/client.js';
 import { adminCredentials } from './kube/kubeconfig.js';
 import type { KubeObject } from './kube/object.js';
@@ -104,11 +105,12 @@ export async function enableAddons(
   const explicit = new Set(parseAddonWords(words).map((r) => findAddon(repos, r.requested).name));
   for (const { spec } of wanted) checkArchitecture(spec);
   const facts = nodeFacts(paths);
+  const table = effectiveImageTable(paths);
   const planned: Planned[] = [];
   for (const { spec, args } of wanted) {
     const plugin = await loadPlugin(spec);
     const vars = plugin.variables?.(facts, args) ?? {};
-    planned.push({ spec, args, plugin, ...renderAddon(spec, vars) });
+    planned.push({ spec, args, plugin, ...renderAddon(spec, vars, table) });
   }
   const kube = new KubeClient(adminCredentials(paths));
   try {
@@ -122,6 +124,11 @@ export async function enableAddons(
           );
       }
     }
+    // Images no build here provides: all of them named at once, before anything is imported.
+    await checkRegistryImages(
+      paths,
+      planned.filter((p) => p.spec.needsRegistry).map((p) => ({ addon: p.spec.name, images: p.images })),
+    );
     for (const p of planned) {
       const imported = await ensureImages(paths, p.images);
       for (const image of imported) progress(`${p.spec.name}: imported ${image}`);
@@ -193,7 +200,8 @@ export async function disableAddons(
     const planned: Planned[] = [];
     for (const { spec, args } of named) {
       const plugin = await loadPlugin(spec);
-      planned.push({ spec, args, plugin, ...renderAddon(spec, plugin.variables?.(facts, args) ?? {}) });
+      const vars = plugin.variables?.(facts, args) ?? {};
+      planned.push({ spec, args, plugin, ...renderAddon(spec, vars, effectiveImageTable(paths)) });
     }
     return await withAddonLock(etcdSocket(paths), `disable ${words.join(' ')}`, progress, async () => {
       const outcomes: AddonOutcome[] = [];
@@ -233,6 +241,7 @@ export interface AddonStatus {
   readonly repository: string;
   readonly description: string;
   readonly version: string;
+  readonly needsRegistry: boolean;
   readonly enabled: boolean;
 }
 
@@ -248,6 +257,7 @@ export async function addonStatuses(paths: Paths): Promise<AddonStatus[]> {
           repository: repo.name,
           description: spec.description,
           version: spec.version,
+          needsRegistry: spec.needsRegistry,
           enabled: await isEnabled(kube, spec),
         });
       }
@@ -298,7 +308,10 @@ export function formatAddonLines(statuses: readonly AddonStatus[]): string[] {
     lines.push(`  ${state ? 'enabled' : 'disabled'}:`);
     const rows = statuses.filter((s) => s.enabled === state);
     if (rows.length === 0) lines.push('    (none)');
-    for (const s of rows) lines.push(`    ${s.name.padEnd(20)} (${s.repository}) ${s.description}`);
+    for (const s of rows) {
+      const registry = s.needsRegistry ? ' (needs a registry)' : '';
+      lines.push(`    ${s.name.padEnd(20)} (${s.repository}) ${s.description}${registry}`);
+    }
   }
   return lines;
 }

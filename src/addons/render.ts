@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import { MicroK8sError } from '../lib/errors.js';
 import { LOCAL_IMAGE_TABLE } from '../services/images/names.js';
+import type { ImageTable } from './image-table.js';
 import type { KubeObject } from './kube/object.js';
 import type { AddonSpec } from './spec.js';
 import { validateObject } from './validate/manifests.js';
@@ -52,7 +53,7 @@ function podSpecOf(object: KubeObject): PodSpec | undefined {
 }
 
 /** Images replaced through the table; returns the images the objects use afterwards. */
-export function mapImages(objects: readonly KubeObject[], table: Readonly<Record<string, string>>): string[] {
+export function mapImages(objects: readonly KubeObject[], table: ImageTable): string[] {
   const used = new Set<string>();
   for (const object of objects) {
     const pod = podSpecOf(object);
@@ -71,8 +72,15 @@ export interface RenderedAddon {
   readonly images: string[];
 }
 
-/** Every manifest of the addon rendered and validated; throws before anything is applied. */
-export function renderAddon(spec: AddonSpec, vars: TemplateVars): RenderedAddon {
+/**
+ * Every manifest of the addon rendered and validated; throws before anything is applied. The
+ * table is the node's (built-in mappings with the user's overrides, image-table.ts).
+ */
+export function renderAddon(
+  spec: AddonSpec,
+  vars: TemplateVars,
+  table: ImageTable = LOCAL_IMAGE_TABLE,
+): RenderedAddon {
   const objects: KubeObject[] = [];
   for (const file of spec.manifests) {
     const source = `${spec.repository}/${spec.name}/${file}`;
@@ -82,5 +90,5 @@ export function renderAddon(spec: AddonSpec, vars: TemplateVars): RenderedAddon 
       objects.push(object);
     }
   }
-  return { objects, images: mapImages(objects, LOCAL_IMAGE_TABLE) };
+  return { objects, images: mapImages(objects, table) };
 }

@@ -5,7 +5,7 @@
  */
 import { MicroK8sError } from '../lib/errors.js';
 
-export const ARGUMENT_TYPES = ['ip-list', 'string', 'path'] as const;
+export const ARGUMENT_TYPES = ['ip', 'ip-list', 'string', 'path'] as const;
 export type ArgumentType = (typeof ARGUMENT_TYPES)[number];
 
 export interface ArgumentSpec {
@@ -38,6 +38,11 @@ export interface AddonSpec {
   readonly manifests: readonly string[];
   /** The upstream images the manifests name (the images table maps them to local builds). */
   readonly images: readonly string[];
+  /**
+   * Its images cannot be built here (no Go module of ours stands in for them): a node needs them
+   * from a registry, a mirror or an import. Shown in `status`; enable checks them first.
+   */
+  readonly needsRegistry: boolean;
   /** The plugin module in the addon's folder, loaded when the addon is enabled or disabled. */
   readonly plugin?: string;
   readonly status: StatusCheck;
@@ -128,6 +133,7 @@ export function parseAddonEntry(
     'arguments',
     'manifests',
     'images',
+    'needsRegistry',
     'plugin',
     'status',
   ]);
@@ -137,6 +143,8 @@ export function parseAddonEntry(
   const parsedArgs = args.map((v, i) => parseArgument(file, `${field}.arguments[${i}]`, v));
   if (parsedArgs.filter((x) => x.positional).length > 1)
     throw bad(file, `${field}.arguments`, 'may have at most one positional argument');
+  if (a.needsRegistry !== undefined && typeof a.needsRegistry !== 'boolean')
+    throw bad(file, `${field}.needsRegistry`, 'must be true or false');
   const architectures = strings(file, `${field}.architectures`, a.architectures);
   if (architectures.length === 0) throw bad(file, `${field}.architectures`, 'must name at least one');
   return {
@@ -151,6 +159,7 @@ export function parseAddonEntry(
     arguments: parsedArgs,
     manifests: strings(file, `${field}.manifests`, a.manifests, FILE_RE),
     images: strings(file, `${field}.images`, a.images),
+    needsRegistry: a.needsRegistry === true,
     ...(a.plugin === undefined ? {} : { plugin: str(file, `${field}.plugin`, a.plugin, FILE_RE) }),
     status: parseStatus(file, `${field}.status`, a.status),
     dir: dirOf(name),

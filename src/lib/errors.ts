@@ -305,6 +305,26 @@ export const ERROR_TABLE = {
     exitCode: ExitCode.configuration,
     hint: 'Enable the addon first (`microk8s enable NAME`); `microk8s status` lists the enabled ones.',
   },
+  MK_ADDON_GIT_UNREACHABLE: {
+    exitCode: ExitCode.unavailable,
+    hint: 'git could not clone or fetch the URL (or git is not installed): check the URL, the network and any credentials it needs (git never prompts here), then retry.',
+  },
+  MK_ADDON_GIT_REFERENCE: {
+    exitCode: ExitCode.invalidInput,
+    hint: 'Name a branch, a tag or a commit the repository has (`git ls-remote URL` lists them).',
+  },
+  MK_ADDON_REPO_NOT_GIT: {
+    exitCode: ExitCode.invalidInput,
+    hint: 'Only a repository added from a git URL can be updated; a folder repository is read in place, so edit the folder.',
+  },
+  MK_ADDON_NEEDS_REGISTRY: {
+    exitCode: ExitCode.configuration,
+    hint: "This addon's images cannot be built here: pull or import them into containerd (`microk8s images import`), or map them to images you have (`microk8s addons images set UPSTREAM LOCAL`), then enable again.",
+  },
+  MK_IMAGE_MAPPING_UNKNOWN: {
+    exitCode: ExitCode.invalidInput,
+    hint: 'Run `microk8s addons images list` to see the mappings; only an override you set can be unset.',
+  },
   MK_ADDON_LOCKED: {
     exitCode: ExitCode.unavailable,
     hint: 'Another enable or disable holds the cluster-wide addon lock; wait for it (a dead holder releases it when its lease expires) and retry.',

@@ -4,16 +4,28 @@
  * resolves the API's and a Service's cluster names through CoreDNS; a claim on the default
  * StorageClass is bound and its data survives the pod; status lists both; disable removes
  * their objects (--purge the volumes' data); bad input applies nothing; two enables at once
- * run one after the other under the cluster-wide lock. Needs root, cgroups and the upstream
+ * run one after the other under the cluster-wide lock; a third-party addon from a local git
+ * repository enables and leaves status with its repository; a needs-registry addon without
+ * its images fails before applying anything, and the manifests of all of them pass the API
+ * server's own checks in a server-side dry run; host-access runs once the images table maps its
+ * busybox to the local one. Needs root, cgroups and the upstream
  * build with the addon images (`npm run build:upstream`); without them it fails and says why.
  */
+import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { nodeFacts } from '../../src/addons/context.js';
+import type { KubeObject } from '../../src/addons/kube/object.js';
+import { loadPlugin } from '../../src/addons/plugin-loader.js';
+import { renderAddon } from '../../src/addons/render.js';
+import { repositories } from '../../src/addons/repo-store.js';
+import { resolvePaths } from '../../src/lib/paths.js';
 import { KubeNode, type Run, until } from '../kubernetes/node-cli.js';
 import { inOwnNetns } from '../kubernetes/node-netns.js';
 import { busyboxImage, WAITS, waitReady } from '../kubernetes/scenario.js';
+import { configMapAddon, GitSource } from './git-source.js';
 
 const address = await inOwnNetns(new URL(import.meta.url).pathname, '10.200.0.2');
 const node = new KubeNode('mk8s-addons');
@@ -22,6 +34,8 @@ const storageDir = join(node.home, 'common', 'default-storage');
 const MANAGED = 'app.kubernetes.io/managed-by=microk8s';
 /** Hang guard of one enable or disable (image import, rollouts, a kubelet restart). */
 const ADDON_COMMAND_MS = 8 * 60_000;
+/** host-access's loopback address here: in this test's lab range, not MicroK8s's 10.0.1.1. */
+const HOST_ACCESS_IP = '10.200.40.1';
 
 test.after(async () => {
   if (node.started) await node.run(['stop']);
@@ -38,10 +52,10 @@ async function objectsOf(kind: string, namespace: string, selector?: string): Pr
   return (await node.kubectl(...args)).split('\n').filter(Boolean);
 }
 
-async function applyJson(name: string, object: object): Promise<void> {
+async function applyJson(name: string, object: object, flags: string[] = []): Promise<void> {
   const file = join(node.home, `${name}.json`);
   writeFileSync(file, JSON.stringify(object));
-  await node.kubectl('apply', '-f', file);
+  await node.kubectl('apply', ...flags, '-f', file);
 }
 
 function podSpec(name: string, image: string, claim?: string): object {
@@ -133,6 +147,73 @@ test('a failed enable rolls back what it applied and names the failed step', asy
   assert.equal(await objectsOf('configmap', 'default', undefined), ['configmap/kube-root-ca.crt']);
   assert.is((await node.ok(['status', '-a', 'test/failing'])).trim(), 'disabled');
   assert.is((await node.run(['addons', 'repo', 'remove', 'test'])).code, 0);
+});
+
+test('a third-party addon from a local git repository enables; removing the repository drops it from status', async () => {
+  const source = new GitSource(join(node.home, 'git-source'));
+  source.commit('hello', configMapAddon('hello', 'from-git'));
+  source.tag('v1');
+  assert.is((await node.run(['addons', 'repo', 'add', 'third', source.url, '--reference', 'v1'])).code, 0);
+  const on = await node.run(['enable', 'third/hello'], ADDON_COMMAND_MS);
+  assert.is(on.code, 0, on.stdout + on.stderr);
+  assert.is(
+    (await node.kubectl('get', 'configmap', 'hello', '-o', 'jsonpath={.data.value}')).trim(),
+    'from-git',
+  );
+  assert.match(
+    await node.ok(['status']),
+    /\n {4}hello +\(third\) a ConfigMap from a third-party git repository/,
+  );
+  const off = await node.run(['disable', 'third/hello'], ADDON_COMMAND_MS);
+  assert.is(off.code, 0, off.stdout + off.stderr);
+  assert.equal(await objectsOf('configmap', 'default', MANAGED), []);
+  assert.is((await node.run(['addons', 'repo', 'remove', 'third'])).code, 0);
+  const status = await node.ok(['status']);
+  assert.match(status, /\naddons:\n/);
+  assert.not.match(status, /\(third\)/);
+});
+
+test('a needs-registry addon without its images fails before applying anything, naming them', async () => {
+  const run = await node.run(['enable', 'ingress', '--json'], ADDON_COMMAND_MS);
+  const error = errorOf(run);
+  assert.is(error.code, 'MK_ADDON_NEEDS_REGISTRY');
+  assert.match(error.message, /ingress needs registry\.k8s\.io\/ingress-nginx\/controller:v1\.12\.1/);
+  assert.is(run.code, 78);
+  assert.is((await node.run(['kubectl', 'get', 'namespace', 'ingress'])).code, 1);
+  assert.is((await node.kubectl('get', 'ingressclass', '-o', 'name')).trim(), '');
+  assert.match(await node.ok(['status']), /\n {4}ingress +\(core\) .*\(needs a registry\)/);
+});
+
+test("the needs-registry addons' manifests pass the API server's own checks (server-side dry run)", async () => {
+  const paths = resolvePaths({ MICROK8S_HOME: node.home });
+  const addons = repositories().flatMap((r) => r.addons.filter((a) => a.needsRegistry));
+  assert.ok(addons.length >= 5);
+  const objects: KubeObject[] = [];
+  for (const spec of addons) {
+    const plugin = await loadPlugin(spec);
+    objects.push(...renderAddon(spec, plugin.variables?.(nodeFacts(paths), {}) ?? {}).objects);
+  }
+  // A dry run creates nothing, namespaces included: the addons' own namespaces exist meanwhile.
+  const namespaces = objects.filter((o) => o.kind === 'Namespace').map((o) => o.metadata.name);
+  for (const ns of namespaces) await node.kubectl('create', 'namespace', ns);
+  await applyJson('dry-run', { apiVersion: 'v1', kind: 'List', items: objects }, ['--dry-run=server']);
+  await node.kubectl('delete', 'namespace', ...namespaces, '--wait=true');
+  assert.is((await node.run(['kubectl', 'get', 'crd', 'certificates.cert-manager.io'])).code, 1);
+});
+
+test('host-access runs with its image mapped to the local busybox: the address comes and goes', async () => {
+  const image = await busyboxImage(node);
+  const upstream = 'docker.io/library/busybox:1.37.0';
+  assert.is((await node.run(['addons', 'images', 'set', upstream, image])).code, 0);
+  const loopback = () => execFileSync('ip', ['-4', 'addr', 'show', 'dev', 'lo'], { encoding: 'utf8' });
+  const on = await node.run(['enable', `host-access:${HOST_ACCESS_IP}`], ADDON_COMMAND_MS);
+  assert.is(on.code, 0, on.stdout + on.stderr);
+  assert.match(loopback(), new RegExp(`inet ${HOST_ACCESS_IP.replace(/\./g, '\\.')}/32 `));
+  assert.is((await node.ok(['status', '-a', 'host-access'])).trim(), 'enabled');
+  const off = await node.run(['disable', 'host-access'], ADDON_COMMAND_MS);
+  assert.is(off.code, 0, off.stdout + off.stderr);
+  assert.not.match(loopback(), new RegExp(`inet ${HOST_ACCESS_IP.replace(/\./g, '\\.')}/`));
+  assert.is((await node.run(['addons', 'images', 'unset', upstream])).code, 0);
 });
 
 test('enable dns storage returns once both are ready', async () => {

@@ -10,6 +10,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { parseAddonWords, resolveArgs } from '../../src/addons/args.js';
 import { nodeFacts } from '../../src/addons/context.js';
+import { absentRegistryImages } from '../../src/addons/images.js';
 import { resolveRequests } from '../../src/addons/operations.js';
 import { loadPlugin } from '../../src/addons/plugin-loader.js';
 import { parseObjects, renderAddon } from '../../src/addons/render.js';
@@ -45,9 +46,70 @@ test('every core addon renders and every object passes the Kubernetes 1.36 schem
     const rendered = renderAddon(spec, plugin.variables?.(nodeFacts(paths), {}) ?? {});
     assert.ok(rendered.objects.length > 0, spec.name);
     for (const object of rendered.objects) validateObject(object, spec.name);
-    // Every image is a local build after the table: nothing is pulled.
-    for (const image of rendered.images) assert.match(image, /^localhost\/microk8s\//);
+    if (spec.needsRegistry) {
+      // Upstream builds no Go module of ours stands in for: each is declared in the index.
+      for (const image of rendered.images) assert.ok(spec.images.includes(image), `${spec.name}: ${image}`);
+    } else {
+      // Every image is a local build after the table: nothing is pulled.
+      for (const image of rendered.images) assert.match(image, /^localhost\/microk8s\//);
+    }
   }
+  // The rest of MicroK8s's core list ships too, each marked as needing a registry.
+  for (const name of ['ingress', 'cert-manager', 'dashboard', 'host-access', 'observability']) {
+    const spec = core.addons.find((a) => a.name === name);
+    assert.ok(spec?.needsRegistry, name);
+  }
+});
+
+test('cert-manager ships the six resource types its controllers watch, as checked CRDs', async () => {
+  const spec = findAddon(repositories(), 'cert-manager');
+  const crds = renderAddon(spec, {}).objects.filter((o) => o.kind === 'CustomResourceDefinition');
+  assert.equal(crds.map((c) => (c.metadata as { name: string }).name).sort(), [
+    'certificaterequests.cert-manager.io',
+    'certificates.cert-manager.io',
+    'challenges.acme.cert-manager.io',
+    'clusterissuers.cert-manager.io',
+    'issuers.cert-manager.io',
+    'orders.acme.cert-manager.io',
+  ]);
+  const [first] = crds;
+  const broken = structuredClone(first!);
+  (broken.spec as { versions: { served: unknown }[] }).versions[0]!.served = 'yes';
+  throwsCode(
+    () => validateObject(broken, 'crds.yaml'),
+    'MK_ADDON_MANIFEST_INVALID',
+    /spec\.versions\[0\]\.served must be boolean/,
+  );
+});
+
+test('host-access: its address from the argument (default 10.0.1.1), one IP only', async () => {
+  const spec = findAddon(repositories(), 'host-access');
+  const plugin = await loadPlugin(spec);
+  const script = (vars: Record<string, string>) =>
+    JSON.stringify(renderAddon(spec, vars).objects[0]!.spec).match(/ip addr add (\S+) dev lo/)?.[1];
+  assert.is(script(plugin.variables!(nodeFacts(paths), {})), '10.0.1.1/32');
+  const args = resolveArgs(spec, parseAddonWords(['host-access:10.0.9.9'])[0]!);
+  assert.is(script(plugin.variables!(nodeFacts(paths), args)), '10.0.9.9/32');
+  throwsCode(
+    () => resolveArgs(spec, parseAddonWords(['host-access:10.0.1.1,10.0.1.2'])[0]!),
+    'MK_ADDON_ARGS',
+    /takes one IP address/,
+  );
+});
+
+test('a needs-registry addon lacks exactly the images neither present nor a local build', () => {
+  const present = new Set(['docker.io/library/busybox:1.37.0']);
+  assert.equal(
+    absentRegistryImages(
+      [
+        'docker.io/library/busybox:1.37.0',
+        'localhost/microk8s/busybox:1',
+        'quay.io/jetstack/cert-manager-webhook:v1.17.2',
+      ],
+      present,
+    ),
+    ['quay.io/jetstack/cert-manager-webhook:v1.17.2'],
+  );
 });
 
 test('the images table maps the dns manifest to the local CoreDNS; storage names its own build', async () => {

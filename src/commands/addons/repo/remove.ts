@@ -5,7 +5,7 @@ import { resolvePaths } from '../../../lib/paths.js';
 
 export default class RepoRemove extends MicroK8sCommand {
   static override summary =
-    'Remove an added addon repository from this node (its enabled addons keep running).';
+    'Remove an added addon repository from this node (a git clone is deleted; its enabled addons keep running).';
   static override examples = ['<%= config.bin %> addons repo remove mine'];
   static override enableJsonFlag = true;
   static override args = { name: Args.string({ description: 'the repository name', required: true }) };
