@@ -6,4 +6,4 @@
 # Kubernetes test runs in a network namespace of its own) for the Kubernetes tests; skopeo and
 # umoci, independent readers of the OCI layouts we write.
 set -uo pipefail
-exec bash "$(dirname "$0")/apt-need.sh" etcdctl=etcd-client openssl=openssl etcd=etcd-server ip=iproute2 iptables=iptables nsenter=util-linux skopeo=skopeo umoci=umoci
+exec bash "$(dirname "$0")/apt-need.sh" etcdctl=etcd-client openssl=openssl etcd=etcd-server ip=iproute2 iptables=iptables nsenter=util-linux skopeo=skopeo umoci=umoci git=git
