@@ -7,6 +7,7 @@
 import { isIP } from 'node:net';
 import { isAbsolute } from 'node:path';
 import { MicroK8sError } from '../lib/errors.js';
+import { type IpRange, parseIpRange, rangesOverlap } from '../lib/ip-range.js';
 import type { AddonSpec, ArgumentSpec } from './spec.js';
 
 /** One addon as the user named it, before the repositories are consulted. */
@@ -69,6 +70,24 @@ function checkValue(addon: string, arg: ArgumentSpec, raw: string): string | str
       for (const item of items) if (isIP(item) === 0) throw fail(`takes IP addresses`);
       return items;
     }
+    case 'ip-ranges': {
+      const items = raw.split(/[,\s]+/).filter((x) => x !== '');
+      if (items.length === 0) throw fail('needs at least one range (FIRST-LAST or a CIDR)');
+      const ranges: IpRange[] = [];
+      for (const item of items) {
+        const range = parseIpRange(item);
+        if (typeof range === 'string') throw fail(`takes ranges FIRST-LAST or CIDRs: ${range}`);
+        const other = ranges.find((r) => rangesOverlap(r, range));
+        if (other) throw fail(`has overlapping ranges ${other.text} and ${range.text}`);
+        ranges.push(range);
+      }
+      return ranges.map((r) => r.text);
+    }
+    case 'quantity':
+      // The binary and decimal suffixes of a Kubernetes quantity, integers only.
+      if (!/^[1-9][0-9]{0,8}(Ki|Mi|Gi|Ti|Pi|k|M|G|T|P)?$/.test(raw))
+        throw fail('must be a quantity such as 20Gi or 500Mi');
+      return raw;
     case 'path':
       if (!isAbsolute(raw)) throw fail('must be an absolute path');
       return raw;

@@ -13,6 +13,7 @@ import { describeObject, type KubeObject } from './kube/object.js';
 import { isWorkload, waitGone, waitPodsGone, waitRollout } from './kube/rollout.js';
 import { alreadyConfigured, configureService, type ServiceChange } from './service-config.js';
 import type { AddonSpec } from './spec.js';
+import { crdSchemas } from './validate/crd.js';
 import { validateObject } from './validate/manifests.js';
 
 /** Facts about this node and cluster that templates and plugins may use. */
@@ -99,9 +100,10 @@ export class Context implements AddonContext {
   }
 
   async apply(objects: readonly KubeObject[]): Promise<void> {
+    const custom = crdSchemas([...this.manifests, ...objects]);
+    for (const object of objects) validateObject(object, `${this.addon.name} plugin`, undefined, custom);
     for (const object of objects) {
       const what = describeObject(object);
-      validateObject(object, `${this.addon.name} plugin`);
       await this.step(`apply ${what}`, async () => {
         const existed = (await this.kube.get(object)) !== undefined;
         await this.kube.apply(object);

@@ -12,6 +12,7 @@ import { LOCAL_IMAGE_TABLE } from '../services/images/names.js';
 import type { ImageTable } from './image-table.js';
 import type { KubeObject } from './kube/object.js';
 import type { AddonSpec } from './spec.js';
+import { crdSchemas } from './validate/crd.js';
 import { validateObject } from './validate/manifests.js';
 
 export type TemplateVars = Readonly<Record<string, string>>;
@@ -81,14 +82,17 @@ export function renderAddon(
   vars: TemplateVars,
   table: ImageTable = LOCAL_IMAGE_TABLE,
 ): RenderedAddon {
-  const objects: KubeObject[] = [];
+  const parsed: { object: KubeObject; source: string }[] = [];
   for (const file of spec.manifests) {
     const source = `${spec.repository}/${spec.name}/${file}`;
     const text = fillTemplate(readFileSync(join(spec.dir, file), 'utf8'), vars, source);
-    for (const object of parseObjects(text, source)) {
-      validateObject(object, source);
-      objects.push(object);
-    }
+    for (const object of parseObjects(text, source)) parsed.push({ object, source });
   }
+  const objects = parsed.map((p) => p.object);
+  // The CRDs first (against the Kubernetes schemas), then every object, custom ones against them.
+  for (const { object, source } of parsed)
+    if (object.kind === 'CustomResourceDefinition') validateObject(object, source);
+  const custom = crdSchemas(objects);
+  for (const { object, source } of parsed) validateObject(object, source, undefined, custom);
   return { objects, images: mapImages(objects, table) };
 }

@@ -5,7 +5,11 @@
  */
 import { MicroK8sError } from '../lib/errors.js';
 
-export const ARGUMENT_TYPES = ['ip', 'ip-list', 'string', 'path'] as const;
+/**
+ * ip-ranges: FIRST-LAST or CIDR items, comma-separated, not overlapping (src/lib/ip-range.ts);
+ * quantity: a Kubernetes quantity such as 20Gi.
+ */
+export const ARGUMENT_TYPES = ['ip', 'ip-list', 'string', 'path', 'ip-ranges', 'quantity'] as const;
 export type ArgumentType = (typeof ARGUMENT_TYPES)[number];
 
 export interface ArgumentSpec {

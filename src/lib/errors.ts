@@ -269,6 +269,10 @@ export const ERROR_TABLE = {
     exitCode: ExitCode.invalidInput,
     hint: 'Pass an OCI image-layout tar or a docker-archive tar (`docker save`, `skopeo copy ... oci-archive:`, `microk8s images export-local`), complete and undamaged.',
   },
+  MK_REGISTRY_PUSH_FAILED: {
+    exitCode: ExitCode.failure,
+    hint: 'The registry refused or did not answer (read its status and message); for the registry addon, check `microk8s status -a registry` and that localhost:32000 answers.',
+  },
   MK_CONTAINERD_UNAVAILABLE: {
     exitCode: ExitCode.unavailable,
     hint: 'containerd is not running on this node, or ctr is missing: start the node (`microk8s start`); outside a snap, build the upstream parts first (`npm run build:upstream`).',

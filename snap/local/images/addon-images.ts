@@ -7,6 +7,7 @@ import {
   COREDNS_IMAGE,
   HOSTPATH_PROVISIONER_IMAGE,
   METRICS_SERVER_IMAGE,
+  REGISTRY_IMAGE,
 } from '../../../src/services/images/names.js';
 import { type AddonImage, addonPart, buildAddonImage } from './addon-image-build.js';
 import type { BuiltImage } from './recipe-cache.js';
@@ -30,6 +31,15 @@ export const ADDON_IMAGES: readonly AddonImage[] = [
       ldflags: ['-s', '-w', '-X k8s.io/client-go/pkg/version.gitVersion=v0.8.0'],
     }),
     user: '65534:65534',
+  },
+  // The distribution registry with its default config; its volume belongs to root (hostpath).
+  {
+    slug: 'addon-registry',
+    image: REGISTRY_IMAGE,
+    part: addonPart('registry', 'v3.1.2'),
+    user: '0:0',
+    args: ['serve', '/etc/distribution/config.yml'],
+    files: [{ source: 'config.yml', path: 'etc/distribution/config.yml', mode: 0o644 }],
   },
 ];
 

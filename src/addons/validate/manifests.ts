@@ -9,6 +9,7 @@ import { MicroK8sError } from '../../lib/errors.js';
 import { packageRoot } from '../../lib/paths.js';
 import type { KubeObject } from '../kube/object.js';
 import { describeObject } from '../kube/object.js';
+import { customKey } from './crd.js';
 import { firstViolation, type JsonSchema } from './schema.js';
 
 const SCHEMA_SET = join('kubernetes', 'v1.36-standalone-strict');
@@ -40,8 +41,16 @@ function loadSchema(dir: string, file: string): JsonSchema | undefined {
   return schema;
 }
 
-/** Throws MK_ADDON_MANIFEST_INVALID naming the source, the object and the field. */
-export function validateObject(object: KubeObject, source: string, dir: string = schemaDir()): void {
+/**
+ * Throws MK_ADDON_MANIFEST_INVALID naming the source, the object and the field. `custom`: the
+ * schemas of the custom kinds the addon's own CRDs define (crd.ts).
+ */
+export function validateObject(
+  object: KubeObject,
+  source: string,
+  dir: string = schemaDir(),
+  custom: ReadonlyMap<string, JsonSchema> = new Map(),
+): void {
   const what = describeObject(object);
   const fail = (field: string, message: string) =>
     new MicroK8sError(
@@ -63,8 +72,14 @@ export function validateObject(object: KubeObject, source: string, dir: string =
         dir,
       },
     );
-  const schema = loadSchema(dir, schemaFileName(object.apiVersion, object.kind));
-  if (!schema) throw fail('', `has no schema in ${dir} (${object.apiVersion} ${object.kind} is not checked)`);
+  const schema =
+    custom.get(customKey(object.apiVersion, object.kind)) ??
+    loadSchema(dir, schemaFileName(object.apiVersion, object.kind));
+  if (!schema)
+    throw fail(
+      '',
+      `has no schema in ${dir} nor in the addon's CRDs (${object.apiVersion} ${object.kind} is not checked)`,
+    );
   const violation = firstViolation(schema, object);
   if (violation) throw fail(violation.path, violation.message);
 }

@@ -1,7 +1,8 @@
 /**
  * A JSON-schema checker for the subset the Kubernetes standalone-strict schemas use: type
  * (one or a list), properties, additionalProperties (false or a schema), required, items,
- * enum, oneOf, anyOf and local $refs. The first violation is returned with the path of the
+ * enum, oneOf, anyOf and local $refs, and the bounds CRD schemas use (pattern, minimum, maximum,
+ * minLength, maxLength, minItems, maxItems). The first violation is returned with the path of the
  * field, so an error names `spec.template.spec.containers[0].imagePullPolicy`, not a schema
  * pointer. Annotation keywords (description, format, x-kubernetes-*) are not checked.
  */
@@ -13,6 +14,13 @@ export type JsonSchema = {
   readonly required?: readonly string[];
   readonly items?: JsonSchema;
   readonly enum?: readonly unknown[];
+  readonly pattern?: string;
+  readonly minimum?: number;
+  readonly maximum?: number;
+  readonly minLength?: number;
+  readonly maxLength?: number;
+  readonly minItems?: number;
+  readonly maxItems?: number;
   readonly oneOf?: readonly JsonSchema[];
   readonly anyOf?: readonly JsonSchema[];
   readonly $ref?: string;
@@ -43,6 +51,32 @@ function child(path: string, key: string | number): string {
 
 const MAX_DEPTH = 200;
 
+/** The bounds of a string, number or list; undefined when they hold. */
+function checkBounds(schema: JsonSchema, value: unknown, actual: string): string | undefined {
+  if (actual === 'string') {
+    const text = value as string;
+    if (schema.minLength !== undefined && text.length < schema.minLength)
+      return `must be at least ${schema.minLength} characters long`;
+    if (schema.maxLength !== undefined && text.length > schema.maxLength)
+      return `must be at most ${schema.maxLength} characters long`;
+    if (schema.pattern !== undefined && !new RegExp(schema.pattern, 'u').test(text))
+      return `must match ${schema.pattern}, not ${JSON.stringify(text)}`;
+  }
+  if (actual === 'integer' || actual === 'number') {
+    const n = value as number;
+    if (schema.minimum !== undefined && n < schema.minimum) return `must be at least ${schema.minimum}`;
+    if (schema.maximum !== undefined && n > schema.maximum) return `must be at most ${schema.maximum}`;
+  }
+  if (actual === 'array') {
+    const list = value as unknown[];
+    if (schema.minItems !== undefined && list.length < schema.minItems)
+      return `must have at least ${schema.minItems} items`;
+    if (schema.maxItems !== undefined && list.length > schema.maxItems)
+      return `must have at most ${schema.maxItems} items`;
+  }
+  return undefined;
+}
+
 class Checker {
   constructor(private readonly root: JsonSchema) {}
 
@@ -70,6 +104,8 @@ class Checker {
       const allowed = schema.enum.filter((e) => e !== null).map((e) => JSON.stringify(e));
       return { path, message: `must be one of ${allowed.join(', ')}, not ${JSON.stringify(value)}` };
     }
+    const bound = checkBounds(schema, value, actual);
+    if (bound) return { path, message: bound };
     if (schema.oneOf !== undefined) {
       const matching = schema.oneOf.filter((s) => this.check(s, value, path, depth + 1) === undefined);
       if (matching.length !== 1)

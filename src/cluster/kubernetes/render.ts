@@ -204,6 +204,9 @@ export function containerdConfig(ctx: RenderContext): string {
     '  snapshotter = "overlayfs"',
     '[plugins."io.containerd.cri.v1.images".pinned_images]',
     `  sandbox = ${q(ctx.sandboxImage)}`,
+    // Per-registry hosts, read at each pull (no restart): localhost:32000 over plain HTTP.
+    '[plugins."io.containerd.cri.v1.images".registry]',
+    `  config_path = ${q(ctx.layout.containerdCertsDir)}`,
     '',
     '[plugins."io.containerd.cri.v1.runtime"]',
     '  enable_selinux = false',
@@ -231,6 +234,19 @@ export function containerdConfig(ctx: RenderContext): string {
     '  stream_server_port = "0"',
     '',
   ].join('\n');
+}
+
+/** The registry addon's address, as every node's containerd reaches it (its NodePort). */
+export const LOCAL_REGISTRY_HOST = 'localhost:32000';
+
+/**
+ * containerd's hosts for the registry addon: plain HTTP to localhost:32000 (its NodePort on
+ * this node). Rendered on every node, as MicroK8s does, so a node that joins later trusts it too;
+ * nothing answers there until the addon is enabled.
+ */
+export function localRegistryHosts(): string {
+  const url = `http://${LOCAL_REGISTRY_HOST}`;
+  return [`server = "${url}"`, '', `[host."${url}"]`, '  capabilities = ["pull", "resolve"]', ''].join('\n');
 }
 
 /**
@@ -269,6 +285,11 @@ export function renderUpstreamConfig(
   return [
     arg('containerd', containerdArgs(ctx)),
     { path: ctx.layout.containerdConfig, text: containerdConfig(ctx), mode: 0o644 },
+    {
+      path: join(ctx.layout.containerdCertsDir, LOCAL_REGISTRY_HOST, 'hosts.toml'),
+      text: localRegistryHosts(),
+      mode: 0o644,
+    },
     arg('flanneld', flanneldArgs(ctx)),
     { path: ctx.layout.flannelNetConf, text: flannelNetConf(), mode: 0o644 },
     ...(role === 'control-plane'

@@ -20,6 +20,13 @@ export const HOSTPATH_PROVISIONER_IMAGE = 'localhost/microk8s/hostpath-provision
 /** The metrics-server addon's server, built from snap/local/addons/metrics-server. */
 export const METRICS_SERVER_IMAGE = 'localhost/microk8s/metrics-server:0.8.0-mk1';
 
+/**
+ * The registry addon's distribution registry (snap/local/addons/registry), built from
+ * github.com/distribution/distribution/v3 v3.1.2 with only the filesystem driver; its manifest
+ * names this image (upstream publishes no image of exactly this build).
+ */
+export const REGISTRY_IMAGE = 'localhost/microk8s/registry:3.1.2-mk1';
+
 /** Upstream image name -> the local image that stands in for it on this node. */
 export const LOCAL_IMAGE_TABLE: Readonly<Record<string, string>> = {
   'registry.k8s.io/pause:3.10': SANDBOX_IMAGE,

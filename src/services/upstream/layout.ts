@@ -12,6 +12,8 @@ export interface UpstreamLayout {
   readonly containerdRoot: string;
   readonly containerdState: string;
   readonly containerdSocket: string;
+  /** containerd's per-registry hosts (certs.d/<host:port>/hosts.toml), as MicroK8s has them. */
+  readonly containerdCertsDir: string;
   /** runc's state for containerd's k8s.io namespace (what a stop cleans up). */
   readonly runcRoot: string;
   readonly kubeletConfig: string;
@@ -35,6 +37,7 @@ export function upstreamLayout(paths: Paths): UpstreamLayout {
     containerdRoot: join(paths.common, 'var', 'lib', 'containerd'),
     containerdState,
     containerdSocket: join(containerdState, 'containerd.sock'),
+    containerdCertsDir: join(paths.args, 'certs.d'),
     runcRoot: join(containerdState, 'runc'),
     kubeletConfig: join(paths.args, 'kubelet.yaml'),
     kubeletRoot: join(paths.common, 'var', 'lib', 'kubelet'),
