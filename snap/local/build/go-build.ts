@@ -5,6 +5,7 @@
  */
 import { spawn } from 'node:child_process';
 import type { GoBinary, GoPart } from './parts.js';
+import { type PatchedModules, patchedModules } from './source-patch.js';
 import { type Overlay, trimmedMainOverlay } from './trimmed-main.js';
 
 const PROGRESS_EVERY_MS = 15_000;
@@ -33,6 +34,16 @@ export function goBuild(
   if (binary.trimmedMain) {
     overlay = trimmedMainOverlay(binary.trimmedMain, binary.pkg, moduleDir, env);
     args.push('-overlay', overlay.file);
+  }
+  let patched: PatchedModules | undefined;
+  if (binary.patches?.length) {
+    try {
+      patched = patchedModules(binary.patches, moduleDir, env);
+    } catch (error) {
+      overlay?.remove();
+      throw error;
+    }
+    args.push(...patched.args);
   }
   args.push(binary.pkg);
   const started = Date.now();
@@ -63,5 +74,8 @@ export function goBuild(
       else rejectBuild(new Error(`go build ${binary.pkg} failed (exit ${code}):\n${tail}`));
     });
   });
-  return built.finally(() => overlay?.remove());
+  return built.finally(() => {
+    overlay?.remove();
+    patched?.remove();
+  });
 }

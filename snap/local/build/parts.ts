@@ -17,6 +17,20 @@ export interface GoBinary {
    * `pkg` is then the overlay's folder in the wrapper module).
    */
   readonly trimmedMain?: TrimmedMain;
+  /** Exact edits of upstream files, for an API its pinned dependencies changed (source-patch.ts). */
+  readonly patches?: readonly SourcePatch[];
+}
+
+export interface SourcePatch {
+  /** The module whose file is edited, at the version the wrapper module's go.mod selects. */
+  readonly module: string;
+  /** Relative to the module's root. */
+  readonly file: string;
+  /** Text that must appear exactly once in the file, and what replaces it. */
+  readonly find: string;
+  readonly replace: string;
+  /** Why the edit is needed (printed when it no longer applies). */
+  readonly why: string;
 }
 
 export interface TrimmedMain {

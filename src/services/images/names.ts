@@ -27,12 +27,21 @@ export const METRICS_SERVER_IMAGE = 'localhost/microk8s/metrics-server:0.8.0-mk1
  */
 export const REGISTRY_IMAGE = 'localhost/microk8s/registry:3.1.2-mk1';
 
+/**
+ * The metallb addon's controller and speaker (snap/local/addons/metallb): MetalLB v0.16.1's
+ * own programs, built on the k8s.io release of the Kubernetes part.
+ */
+export const METALLB_CONTROLLER_IMAGE = 'localhost/microk8s/metallb-controller:0.16.1-mk1';
+export const METALLB_SPEAKER_IMAGE = 'localhost/microk8s/metallb-speaker:0.16.1-mk1';
+
 /** Upstream image name -> the local image that stands in for it on this node. */
 export const LOCAL_IMAGE_TABLE: Readonly<Record<string, string>> = {
   'registry.k8s.io/pause:3.10': SANDBOX_IMAGE,
   'registry.k8s.io/pause:3.10.1': SANDBOX_IMAGE,
   'registry.k8s.io/coredns/coredns:v1.14.7': COREDNS_IMAGE,
   'registry.k8s.io/metrics-server/metrics-server:v0.8.0': METRICS_SERVER_IMAGE,
+  'quay.io/metallb/controller:v0.16.1': METALLB_CONTROLLER_IMAGE,
+  'quay.io/metallb/speaker:v0.16.1': METALLB_SPEAKER_IMAGE,
 };
 
 // Distribution's reference grammar, simplified to what a full, tagged name needs.
