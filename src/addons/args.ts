@@ -117,3 +117,13 @@ export function resolveArgs(spec: AddonSpec, request: AddonRequest): AddonArgs {
   }
   return out;
 }
+
+/** An enable must give every required argument (a disable needs none). */
+export function requireArgs(spec: AddonSpec, args: AddonArgs): void {
+  for (const arg of spec.arguments) {
+    if (arg.required && !(arg.name in args)) {
+      const forms = arg.positional ? `${spec.name}:VALUE or --${arg.name} VALUE` : `--${arg.name} VALUE`;
+      throw argsError(`${spec.name} needs its ${arg.name} (${forms}): ${arg.description}`, spec.name);
+    }
+  }
+}

@@ -10,7 +10,7 @@ import { agentContext, readDatastoreConfig } from '../cluster/agent/context.js';
 import { etcdSocketPath } from '../cluster/agent/datastore-args.js';
 import { isMicroK8sError, MicroK8sError } from '../lib/errors.js';
 import type { Paths } from '../lib/paths.js';
-import { type AddonArgs, type AddonRequest, parseAddonWords, resolveArgs } from './args.js';
+import { type AddonArgs, type AddonRequest, parseAddonWords, requireArgs, resolveArgs } from './args.js';
 import { type AddonPlugin, Context, nodeFacts, StepError } from './context.js';
 import { isEnabled } from './enabled.js';
 import { effectiveImageTable } from './image-table.js';
@@ -71,6 +71,7 @@ export function resolveRequests(
     out.push({ spec, args });
   };
   for (const n of named) visit(n.spec, n.args);
+  for (const o of out) requireArgs(o.spec, o.args);
   return out;
 }
 

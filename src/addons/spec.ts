@@ -18,6 +18,8 @@ export interface ArgumentSpec {
   readonly description: string;
   /** `enable NAME:VALUE` fills this argument (at most one per addon). */
   readonly positional: boolean;
+  /** An enable without it is refused (MK_ADDON_ARGS): there is no safe default. */
+  readonly required: boolean;
 }
 
 /** The object whose presence says the addon is enabled (as MicroK8s checks a Deployment). */
@@ -89,17 +91,20 @@ function strings(file: string, field: string, value: unknown, re?: RegExp): stri
 
 function parseArgument(file: string, field: string, value: unknown): ArgumentSpec {
   const a = obj(file, field, value);
-  checkKeys(file, field, a, ['name', 'type', 'description', 'positional']);
+  checkKeys(file, field, a, ['name', 'type', 'description', 'positional', 'required']);
   const type = str(file, `${field}.type`, a.type);
   if (!(ARGUMENT_TYPES as readonly string[]).includes(type))
     throw bad(file, `${field}.type`, `must be one of ${ARGUMENT_TYPES.join(', ')}`);
   if (a.positional !== undefined && typeof a.positional !== 'boolean')
     throw bad(file, `${field}.positional`, 'must be true or false');
+  if (a.required !== undefined && typeof a.required !== 'boolean')
+    throw bad(file, `${field}.required`, 'must be true or false');
   return {
     name: str(file, `${field}.name`, a.name, NAME_RE),
     type: type as ArgumentType,
     description: str(file, `${field}.description`, a.description),
     positional: a.positional === true,
+    required: a.required === true,
   };
 }
 

@@ -41,15 +41,18 @@ function toSchema(node: OpenApi): JsonSchema {
   return out as JsonSchema;
 }
 
-/** The object's own fields every custom resource has, whether or not its schema lists them. */
+/**
+ * The fields every custom resource has, whether or not its schema lists them; metadata is the
+ * API server's ObjectMeta whatever the CRD says (a CRD may only say `type: object` there).
+ */
 function withObjectFields(schema: JsonSchema): JsonSchema {
   return {
     ...schema,
     properties: {
       apiVersion: { type: 'string' },
       kind: { type: 'string' },
-      metadata: { type: 'object' },
       ...schema.properties,
+      metadata: { type: 'object' },
     },
   };
 }
