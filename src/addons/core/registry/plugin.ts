@@ -5,6 +5,8 @@
  * containerd config, src/cluster/kubernetes/render.ts), so nothing is configured on the nodes.
  * Erasable TypeScript only: Node strips the types when it loads this file.
  */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type { AddonArgs } from '../../args.js';
 import type { AddonContext, NodeFacts } from '../../context.js';
 
@@ -14,7 +16,28 @@ export function variables(_node: NodeFacts, args: AddonArgs): Record<string, str
   return { size: typeof args.size === 'string' ? args.size : DEFAULT_SIZE };
 }
 
+/**
+ * A node set up before containerd's config named config_path keeps its file (it may hold an
+ * operator's edits): say so, since its pods could not pull from the registry.
+ */
+function checkThisNode(ctx: AddonContext): void {
+  let config = '';
+  try {
+    config = readFileSync(join(ctx.node.paths.args, 'containerd.toml'), 'utf8');
+  } catch {
+    return;
+  }
+  if (!/^\s*config_path\s*=/m.test(config)) {
+    ctx.progress(
+      "registry: warning: this node's containerd.toml has no config_path, so its containerd does not " +
+        'read certs.d/localhost:32000/hosts.toml; add `config_path = "<args>/certs.d"` under ' +
+        '[plugins."io.containerd.cri.v1.images".registry] and restart containerd',
+    );
+  }
+}
+
 export async function enable(ctx: AddonContext): Promise<void> {
+  checkThisNode(ctx);
   await ctx.apply(ctx.manifests);
   await ctx.waitRollout();
   ctx.progress('registry: push images to localhost:32000 (plain HTTP) on any node');
