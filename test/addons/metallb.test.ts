@@ -17,6 +17,7 @@ import * as assert from 'uvu/assert';
 import { KubeNode, until } from '../kubernetes/node-cli.js';
 import { inOwnNetns } from '../kubernetes/node-netns.js';
 import { busyboxImage, deployWeb, WAITS, waitReady, webManifest } from '../kubernetes/scenario.js';
+import { loadBalancerAddress } from './load-balancer.js';
 
 const address = await inOwnNetns(new URL(import.meta.url).pathname, '10.200.62.2');
 const node = new KubeNode('mk8s-metallb');
@@ -115,14 +116,7 @@ test('a LoadBalancer Service gets an address from the range; a client on the lin
   writeFileSync(manifest, webManifest(await busyboxImage(node)));
   await deployWeb(node, manifest);
   await node.kubectl('patch', 'service', 'web', '-p', '{"spec":{"type":"LoadBalancer"}}');
-  const lbIp = await until('the Service to get a LoadBalancer address', WAITS.rolloutMs, async () => {
-    const svc = await node.kubectlJson<{ status: { loadBalancer: { ingress?: { ip: string }[] } } }>(
-      'get',
-      'service',
-      'web',
-    );
-    return svc.status.loadBalancer.ingress?.[0]?.ip;
-  });
+  const lbIp = await loadBalancerAddress(node, 'web');
   console.log(`web got ${lbIp}`);
   assert.ok(inRange(lbIp), lbIp);
   const body = await until(`GET http://${lbIp}/ from the client namespace`, WAITS.rolloutMs, async () =>
