@@ -1,10 +1,12 @@
 /**
  * Exact edits of an upstream module's files for one build. Go refuses overlays of files in the
  * module cache, so the module (as the wrapper's go.mod pins it, checked against go.sum) is copied
- * to a scratch folder, edited there (each `find` text exactly once), and the build uses a copy of
- * the wrapper's go.mod (`-modfile`) that replaces the module with that folder. Nothing is copied
- * into the repository, and a release where the text is gone stops the build here, saying why the
- * edit was there.
+ * into the wrapper module's .patched/ folder (git-ignored, removed after the build), edited there
+ * (each `find` text exactly once), and the build uses a copy of the wrapper's go.mod
+ * (`-modfile`) that replaces the module with that folder by a relative path: the binary's build
+ * info then names `./.patched/N`, the same on every machine, so the image stays reproducible.
+ * Nothing is committed, and a release where the text is gone stops the build here, saying why
+ * the edit was there.
  */
 import { execFileSync } from 'node:child_process';
 import { copyFileSync, cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -24,6 +26,9 @@ export function patchSource(source: string, patch: SourcePatch): string {
   return source.replace(patch.find, () => patch.replace);
 }
 
+/** In the wrapper module's folder; relative replace paths resolve from the main module's root. */
+export const PATCHED_DIR = '.patched';
+
 export interface PatchedModules {
   /** Extra `go build` arguments (-modfile). */
   readonly args: readonly string[];
@@ -37,7 +42,13 @@ export function patchedModules(
   env: NodeJS.ProcessEnv,
 ): PatchedModules {
   const scratch = mkdtempSync(join(tmpdir(), 'mk8s-source-patch-'));
-  const remove = () => rmSync(scratch, { recursive: true, force: true });
+  const patched = join(moduleDir, PATCHED_DIR);
+  const remove = () => {
+    rmSync(scratch, { recursive: true, force: true });
+    rmSync(patched, { recursive: true, force: true });
+  };
+  // A folder left by a build that was killed.
+  rmSync(patched, { recursive: true, force: true });
   try {
     const copies = new Map<string, string>();
     for (const patch of patches) {
@@ -47,13 +58,13 @@ export function patchedModules(
           execFileSync('go', ['mod', 'download', '-json', patch.module], { cwd: moduleDir, env }).toString(),
         ) as { Dir?: string; Error?: string };
         if (!info.Dir) throw new Error(`go mod download ${patch.module}: ${info.Error ?? 'no folder'}`);
-        copy = join(scratch, `module-${copies.size}`);
-        cpSync(info.Dir, copy, { recursive: true });
+        copy = `./${PATCHED_DIR}/${copies.size}`;
+        cpSync(info.Dir, join(moduleDir, copy), { recursive: true });
         // The module cache is read-only, and so is a copy of it: writable, to edit and remove.
-        execFileSync('chmod', ['-R', 'u+w', copy]);
+        execFileSync('chmod', ['-R', 'u+w', join(moduleDir, copy)]);
         copies.set(patch.module, copy);
       }
-      const file = join(copy, patch.file);
+      const file = join(moduleDir, copy, patch.file);
       writeFileSync(file, patchSource(readFileSync(file, 'utf8'), patch));
     }
     const modfile = join(scratch, 'go.mod');

@@ -2,9 +2,10 @@
  * How one addon image is built: its binary from a pinned wrapper Go module under
  * snap/local/addons/<module> (go build with progress, as the upstream parts are), plus any
  * files the module folder holds for it (a default config), into a one-layer image named under
- * localhost/microk8s. The recipe hash covers this file, the module's files, the Go version, the
- * image's own spec and the layout library, but not the list of images (addon-images.ts): adding
- * an addon does not rebuild the others.
+ * localhost/microk8s. The recipe hash covers this file, go-build.ts and source-patch.ts, the
+ * module's files, the Go version, the image's own spec (its source patches included) and the
+ * layout library, but not the list of images (addon-images.ts): adding an addon does not
+ * rebuild the others.
  */
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -79,6 +80,7 @@ export async function buildAddonImage(
     ...(await moduleFiles(moduleDir)),
     goVersion,
     goBuild: await readFile(join(LOCAL, 'build', 'go-build.ts')),
+    sourcePatch: await readFile(join(LOCAL, 'build', 'source-patch.ts')),
     recipe: await readFile(fileURLToPath(import.meta.url)),
     spec: JSON.stringify(spec),
   });
