@@ -11,7 +11,7 @@ import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from '
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { treeFiles } from '../../snap/local/pack/check.js';
+import { checkPrimeTree, treeFiles } from '../../snap/local/pack/check.js';
 import { localEtcdCall } from '../../src/cluster/local-etcd.js';
 import { isMicroK8sError } from '../../src/lib/errors.js';
 import { resolvePaths } from '../../src/lib/paths.js';
@@ -68,6 +68,10 @@ test('the hooks are those of the .snap built from this checkout: its dist/ is ou
     );
   for (const hook of ['install', 'configure', 'pre-refresh', 'post-refresh', 'remove'])
     assert.is(statSync(join(root, 'meta', 'hooks', hook)).mode & 0o111, 0o111, hook);
+  // snapd's rules on the unpacked file: snap.yaml, apps' commands, hooks, every ELF's architecture.
+  const check = checkPrimeTree(root);
+  assert.equal(check.problems, []);
+  assert.ok(check.elfFiles >= 13, `${check.elfFiles} ELF files`);
   assert.is(snap.env().SNAP, root);
 });
 
