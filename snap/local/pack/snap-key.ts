@@ -4,12 +4,13 @@
  * package-lock.json, the package's files: bin/, dist/ ...), the snap recipe (snapcraft.yaml, the
  * hooks, the command wrappers, this packer), the pinned Node runtime's version, each upstream
  * binary's part key (the folder `npm run build:upstream` keeps it in carries that part's cache
- * key) and each image's manifest (its tar's sha256 and recipe hash).
+ * key) and the stamp of each image the snap carries (its tar's sha256 and recipe hash).
  */
 import { createHash, type Hash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, realpathSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { PARTS } from '../build/parts.js';
+import { snapImageSlugs } from './layout.js';
 
 /** Every file under `dir` (or `dir` itself), sorted, as paths relative to `root`. */
 function filesUnder(root: string, dir: string): string[] {
@@ -46,10 +47,10 @@ export function snapInputsKey(root: string, upstreamCache: string, nodeArch: str
       hash.update(`part\0${binary.name}\0${target}\0`);
     }
   }
-  const images = join(upstreamCache, 'images');
-  for (const name of existsSync(images) ? readdirSync(images).sort() : []) {
-    if (name.endsWith('.json')) hash.update(`image\0${name}\0${readFileSync(join(images, name))}`);
-    else if (name.endsWith('.tar')) hash.update(`tar\0${name}\0${statSync(join(images, name)).size}\0`);
+  for (const slug of snapImageSlugs()) {
+    // The stamp beside the tar: its sha256 and the recipe hash it was built from.
+    const stamp = join(upstreamCache, 'images', `${slug}.json`);
+    hash.update(`image\0${slug}\0${existsSync(stamp) ? readFileSync(stamp, 'utf8') : 'missing'}\0`);
   }
   return hash.digest('hex').slice(0, 20);
 }
