@@ -102,6 +102,28 @@ test("a launch configuration's join to an agent that does not answer: install fa
   assert.equal(refused.calls(), []);
 });
 
+test("a launch configuration's external etcd: kube-apiserver's args name its endpoints and files", () => {
+  const etc = join(refused.work, 'etc-microk8s.yaml');
+  const pem = join(refused.work, 'etcd.pem'); // only required to exist: nothing starts here
+  writeFileSync(pem, 'not read at install');
+  writeFileSync(
+    etc,
+    [
+      'address: 127.0.18.2',
+      'externalEtcd:',
+      '  endpoints: [https://127.0.18.3:2379]',
+      ...['caFile', 'certFile', 'keyFile'].map((key) => `  ${key}: ${pem}`),
+      '',
+    ].join('\n'),
+  );
+  const r = refused.hook('install');
+  assert.is(r.code, 0, r.stderr);
+  const args = readFileSync(join(refused.data(), 'args', 'kube-apiserver'), 'utf8');
+  assert.match(args, /^--etcd-servers=https:\/\/127\.0\.18\.3:2379$/m);
+  for (const flag of ['etcd-cafile', 'etcd-certfile', 'etcd-keyfile']) assert.match(args, `--${flag}=${pem}`);
+  assert.equal(refused.calls(), [], 'install starts nothing');
+});
+
 function nodeRecord(s: SimulatedSnap, revision = s.revision): Record<string, unknown> {
   return JSON.parse(readFileSync(join(s.data(revision), 'node.json'), 'utf8')) as Record<string, unknown>;
 }
