@@ -64,6 +64,10 @@ test('a change to a hook, a part or an image gives another key', () => {
   before = key();
   writeFileSync(join(cache, 'images', 'pause.json'), '{"sha256":"2"}');
   assert.is.not(key(), before);
+  // Built again from another recipe, the same bytes: the same .snap.
+  before = key();
+  writeFileSync(join(cache, 'images', 'pause.json'), '{"sha256":"2","recipeHash":"other"}');
+  assert.is(key(), before);
 });
 
 test.run();

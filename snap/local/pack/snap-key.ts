@@ -4,7 +4,9 @@
  * package-lock.json, the package's files: bin/, dist/ ...), the snap recipe (snapcraft.yaml, the
  * hooks, the command wrappers, this packer), the pinned Node runtime's version, each upstream
  * binary's part key (the folder `npm run build:upstream` keeps it in carries that part's cache
- * key) and the stamp of each image the snap carries (its tar's sha256 and recipe hash).
+ * key) and the sha256 of each image tar the snap carries, from the stamp beside it (checked
+ * against the tar by `npm run build:upstream`; a rebuild from another recipe that gives the same
+ * bytes keeps the key).
  */
 import { createHash, type Hash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, realpathSync, statSync } from 'node:fs';
@@ -48,9 +50,11 @@ export function snapInputsKey(root: string, upstreamCache: string, nodeArch: str
     }
   }
   for (const slug of snapImageSlugs()) {
-    // The stamp beside the tar: its sha256 and the recipe hash it was built from.
     const stamp = join(upstreamCache, 'images', `${slug}.json`);
-    hash.update(`image\0${slug}\0${existsSync(stamp) ? readFileSync(stamp, 'utf8') : 'missing'}\0`);
+    const sha256 = existsSync(stamp)
+      ? (JSON.parse(readFileSync(stamp, 'utf8')) as { sha256?: string }).sha256
+      : undefined;
+    hash.update(`image\0${slug}\0${sha256 ?? 'missing'}\0`);
   }
   return hash.digest('hex').slice(0, 20);
 }
