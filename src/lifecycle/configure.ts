@@ -3,7 +3,9 @@
  * interface connections: with one missing, nothing would work, so the snap's health is set to
  * blocked naming the missing plugs and nothing starts. Then the migrations, the `snap set`
  * options, and the node started (set up first where it never was) when the install waits for
- * its first start or the node runs: a node stopped by `microk8s stop` stays stopped.
+ * its first start or the node runs: a node stopped by `microk8s stop` stays stopped. When the
+ * install queued a launch configuration's addons, the launch-config app is started to enable
+ * them once Kubernetes is up (snapd runs it after this hook, after the daemons it follows).
  */
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
@@ -11,10 +13,14 @@ import { parse } from 'yaml';
 import { type StartResult, startNode } from '../cluster/kubernetes/lifecycle.js';
 import type { Paths } from '../lib/paths.js';
 import { firstStartMarker } from './install.js';
+import { pendingLaunchPlan } from './launch-plan.js';
 import { type MigrationRun, runMigrations } from './migrations.js';
 import { missingPlugs, requiredPlugs } from './plugs.js';
 import { type AppliedOption, applyArgsOptions } from './snap-options.js';
-import { setHealth, snapOptions, snapServiceStates } from './snapctl.js';
+import { setHealth, snapOptions, snapServiceStates, startSnapApp } from './snapctl.js';
+
+/** snapcraft.yaml's oneshot app that runs `microk8s launch-config apply --wait`. */
+export const LAUNCH_CONFIG_APP = 'launch-config';
 
 export type ConfigureResult =
   | { readonly kind: 'blocked'; readonly missing: string[] }
@@ -23,6 +29,8 @@ export type ConfigureResult =
       readonly migrations: MigrationRun;
       readonly options: AppliedOption[];
       readonly started?: StartResult;
+      /** True when the launch-config app was asked to enable the queued addons. */
+      readonly launchQueued: boolean;
     };
 
 function confinement(paths: Paths): string {
@@ -55,6 +63,9 @@ export async function configureHook(paths: Paths): Promise<ConfigureResult> {
     started = await startNode(paths);
     rmSync(marker, { force: true });
   }
+  // The launch configuration's queued addons need Kubernetes up: the launch-config app waits for it.
+  const launchQueued = started !== undefined && pendingLaunchPlan(paths) !== undefined;
+  if (launchQueued) await startSnapApp(LAUNCH_CONFIG_APP);
   await setHealth('okay');
-  return { kind: 'configured', migrations, options, ...(started ? { started } : {}) };
+  return { kind: 'configured', migrations, options, launchQueued, ...(started ? { started } : {}) };
 }

@@ -34,11 +34,15 @@ export async function runHook(name: string, paths: Paths): Promise<HookResult> {
   switch (name) {
     case 'install': {
       const r = await installHook(paths);
-      return {
-        hook: name,
-        result: r,
-        lines: [`set up on ${r.address}${r.initialised ? ' as a new single-node cluster' : ''}`],
-      };
+      const lines = [`set up on ${r.address}${r.initialised ? ' as a new single-node cluster' : ''}`];
+      if (r.launchConfig) lines.push(`launch configuration ${r.launchConfig} applied`);
+      if (r.joined) lines.push(`joined as ${r.joined}`);
+      if (r.argsChanged.length > 0) lines.push(`args changed: ${r.argsChanged.join(', ')}`);
+      if (r.plan)
+        lines.push(
+          `addons queued until the node is up: ${r.plan.addons.map((a) => `${a.disable ? '-' : ''}${a.name}`).join(', ')}`,
+        );
+      return { hook: name, result: r, lines };
     }
     case 'configure': {
       const r = await configureHook(paths);
@@ -53,6 +57,7 @@ export async function runHook(name: string, paths: Paths): Promise<HookResult> {
         r.started
           ? `started: ${r.started.report.services.map((s) => s.name).join(', ')}`
           : 'the node is stopped: nothing started',
+        ...(r.launchQueued ? ['launch configuration addons: the launch-config app enables them'] : []),
       ];
       return { hook: name, result: r, lines };
     }

@@ -44,6 +44,11 @@ export async function isConnected(plug: string): Promise<boolean> {
   );
 }
 
+/** `snapctl start microk8s.APP`: runs an app once (a oneshot daemon installed disabled), after the hook. */
+export async function startSnapApp(app: string): Promise<void> {
+  await snapctlOk(['start', `microk8s.${app}`]);
+}
+
 export type Health = 'okay' | 'waiting' | 'blocked' | 'error';
 
 /** What `snap info`/`snap list` show as the snap's health; okay carries no message. */

@@ -1,13 +1,17 @@
 /**
- * The snap's hooks run from the assembled prime tree (the tree `npm run snap` packs) under a
- * simulated snap environment: SNAP, SNAP_DATA per revision, SNAP_COMMON, SNAP_REVISION and a
- * stand-in snapctl. snapd cannot run here, so snapctl is MOCKED (test/snap/snap-env.ts); the
+ * The snap's hooks run from the real .snap file (`npm run snap`'s, built from this checkout's
+ * dist/ when the cache has none for its inputs) unpacked with unsquashfs, under a simulated snap
+ * environment: SNAP (the unpacked snap), SNAP_DATA per revision, SNAP_COMMON, SNAP_REVISION and
+ * a stand-in snapctl. snapd cannot run here, so snapctl is MOCKED (test/snap/snap-env.ts); the
  * datastore it is asked to start is the real daemon, started through the snap's own app command.
+ * No Kubernetes runs here: the launch configuration's addons are checked queued, and the snap's
+ * `launch-config apply` is checked to keep them queued while Kubernetes does not serve.
  */
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { checkPrimeTree, treeFiles } from '../../snap/local/pack/check.js';
 import { localEtcdCall } from '../../src/cluster/local-etcd.js';
 import { isMicroK8sError } from '../../src/lib/errors.js';
 import { resolvePaths } from '../../src/lib/paths.js';
@@ -19,17 +23,105 @@ import {
   refreshLeaseHolder,
   takeRefreshLease,
 } from '../../src/lifecycle/refresh-lease.js';
-import { SimulatedSnap } from './snap-env.js';
+import { SimulatedSnap, unpackedSnap } from './snap-env.js';
 
 const snap = new SimulatedSnap('hooks');
 const blocked = new SimulatedSnap('hooks-blocked');
+const refused = new SimulatedSnap('hooks-refused');
 // A loopback address of this test's own: the node listens there, not on the host's interfaces.
-for (const s of [snap, blocked]) writeFileSync(join(s.common, '.microk8s.yaml'), 'address: 127.0.18.1\n');
+writeFileSync(join(blocked.common, '.microk8s.yaml'), 'address: 127.0.18.1\n');
+// MicroK8s's launch configuration format: args per service and addons, on top of the address.
+writeFileSync(
+  join(snap.common, '.microk8s.yaml'),
+  [
+    'version: 0.1.0',
+    'address: 127.0.18.1',
+    'extraKubeletArgs:',
+    '  --max-pods: 90',
+    'extraKubeAPIServerArgs:',
+    '  --audit-log-maxage: "7"',
+    'addons:',
+    '  - name: dns',
+    '    args: [--upstream, 1.1.1.1]',
+    '',
+  ].join('\n'),
+);
 
 test.after(async () => {
   await snap.stop();
-  snap.remove();
-  blocked.remove();
+  for (const s of [snap, blocked, refused]) s.remove();
+});
+
+test('the hooks are those of the .snap built from this checkout: its dist/ is ours, hooks executable', () => {
+  const { snap: built, root, unpackSeconds } = unpackedSnap();
+  process.stderr.write(
+    `[snap] ${built.bytes} bytes, built in ${built.buildSeconds} s${built.built ? ' (now)' : ' (cached)'}, unpacked in ${unpackSeconds} s\n`,
+  );
+  assert.ok(built.bytes > 50 * 1024 * 1024, `${built.bytes} bytes`);
+  const dist = join(process.cwd(), 'dist');
+  const ours = treeFiles(dist);
+  assert.equal(treeFiles(join(root, 'app', 'dist')), ours, 'the same files');
+  for (const file of ours)
+    assert.ok(
+      readFileSync(join(root, 'app', 'dist', file)).equals(readFileSync(join(dist, file))),
+      `dist/${file}`,
+    );
+  for (const hook of ['install', 'configure', 'pre-refresh', 'post-refresh', 'remove'])
+    assert.is(statSync(join(root, 'meta', 'hooks', hook)).mode & 0o111, 0o111, hook);
+  // snapd's rules on the unpacked file: snap.yaml, apps' commands, hooks, every ELF's architecture.
+  const check = checkPrimeTree(root);
+  assert.equal(check.problems, []);
+  assert.ok(check.elfFiles >= 13, `${check.elfFiles} ELF files`);
+  assert.is(snap.env().SNAP, root);
+});
+
+test('a launch configuration with an unknown key: install refused naming it, nothing written', () => {
+  // MICROK8S_LAUNCH_CONFIG stands for /etc/microk8s.yaml, read before $SNAP_COMMON/.microk8s.yaml.
+  const etc = join(refused.work, 'etc-microk8s.yaml');
+  writeFileSync(etc, 'extraKubeletArgs:\n  --max-pods: 90\naddons:\n  - nmae: dns\n');
+  writeFileSync(join(refused.common, '.microk8s.yaml'), 'address: 127.0.18.1\n');
+  refused.extraEnv = { MICROK8S_LAUNCH_CONFIG: etc };
+  const r = refused.hook('install');
+  assert.is(r.code, 78, r.stdout);
+  assert.match(r.stderr, 'MK_INVALID_CONFIG');
+  assert.match(r.stderr, `launch configuration ${etc}: addons[0].nmae: unknown key`);
+  assert.equal(readdirSync(refused.data()), [], 'SNAP_DATA untouched');
+  assert.equal(readdirSync(refused.common), ['.microk8s.yaml'], 'SNAP_COMMON untouched');
+  assert.equal(refused.calls(), []);
+});
+
+test("a launch configuration's join to an agent that does not answer: install fails, no cluster set up", () => {
+  const etc = join(refused.work, 'etc-microk8s.yaml');
+  // 127.0.18.9: a loopback address of this test's own where nothing listens.
+  writeFileSync(etc, `join:\n  url: 127.0.18.9:25000/${'ab'.repeat(16)}/${'cd'.repeat(16)}\n`);
+  const r = refused.hook('install', 120_000);
+  assert.is(r.code, 3, `${r.stdout}\n${r.stderr}`);
+  assert.match(r.stderr, 'MK_AGENT_UNREACHABLE');
+  for (const file of ['node.json', 'args/kube-apiserver', 'args/datastore', 'certs/ca.crt'])
+    assert.not.ok(existsSync(join(refused.data(), file)), file);
+  assert.equal(refused.calls(), []);
+});
+
+test("a launch configuration's external etcd: kube-apiserver's args name its endpoints and files", () => {
+  const etc = join(refused.work, 'etc-microk8s.yaml');
+  const pem = join(refused.work, 'etcd.pem'); // only required to exist: nothing starts here
+  writeFileSync(pem, 'not read at install');
+  writeFileSync(
+    etc,
+    [
+      'address: 127.0.18.2',
+      'externalEtcd:',
+      '  endpoints: [https://127.0.18.3:2379]',
+      ...['caFile', 'certFile', 'keyFile'].map((key) => `  ${key}: ${pem}`),
+      '',
+    ].join('\n'),
+  );
+  const r = refused.hook('install');
+  assert.is(r.code, 0, r.stderr);
+  const args = readFileSync(join(refused.data(), 'args', 'kube-apiserver'), 'utf8');
+  assert.match(args, /^--etcd-servers=https:\/\/127\.0\.18\.3:2379$/m);
+  for (const flag of ['etcd-cafile', 'etcd-certfile', 'etcd-keyfile']) assert.match(args, `--${flag}=${pem}`);
+  assert.equal(refused.calls(), [], 'install starts nothing');
 });
 
 function nodeRecord(s: SimulatedSnap, revision = s.revision): Record<string, unknown> {
@@ -60,12 +152,28 @@ test('install, then configure: certificates, args, the daemons started in order,
   const data = snap.data();
   for (const file of ['certs/ca.crt', 'args/kube-apiserver', 'args/datastore', 'args/kubelet', 'node.json'])
     assert.ok(readFileSync(join(data, file)).length > 0, file);
+  // The launch configuration: its args in the args files, its addons queued for when Kubernetes is up.
+  assert.match(install.stdout, `launch configuration ${join(snap.common, '.microk8s.yaml')} applied`);
+  assert.match(install.stdout, 'args changed: kubelet, kube-apiserver');
+  assert.match(readFileSync(join(data, 'args', 'kubelet'), 'utf8'), /^--max-pods=90$/m);
+  assert.match(readFileSync(join(data, 'args', 'kube-apiserver'), 'utf8'), /^--audit-log-maxage=7$/m);
+  assert.match(install.stdout, 'addons queued until the node is up: dns');
+  const plan = JSON.parse(readFileSync(join(snap.common, 'launch-plan.json'), 'utf8')) as { addons: unknown };
+  assert.equal(plan.addons, [{ name: 'dns', args: ['--upstream', '1.1.1.1'], disable: false }]);
   assert.equal(snap.calls(), [], 'install starts nothing');
   const r = snap.hook('configure');
   assert.is(r.code, 0, r.stderr);
   const starts = snap.calls().filter((c) => c.startsWith('start'));
   assert.is(starts[0], 'start --enable microk8s.daemon-datastore');
   assert.ok(starts.includes('start --enable microk8s.daemon-kubelet'));
+  // The launch-config app (a oneshot snapd runs after the API server) asked to enable the addons.
+  assert.is(starts.at(-1), 'start microk8s.launch-config');
+  // What it runs, from the snap: Kubernetes does not serve here, so the addons stay queued.
+  const apply = snap.app(['launch-config', 'apply']);
+  assert.is(apply.code, 3, apply.stdout);
+  assert.match(apply.stderr, 'MK_NOT_RUNNING');
+  assert.match(apply.stderr, 'stay queued');
+  assert.ok(existsSync(join(snap.common, 'launch-plan.json')));
   assert.ok(snap.calls().includes('set-health okay'));
   const status = snap.app(['status', '--wait-ready', '--timeout', '60'], 90_000);
   assert.is(status.code, 0, status.stderr);

@@ -1,6 +1,8 @@
 /**
- * A simulated snap environment for the hooks: the prime tree assembled from the real parts
- * (what `npm run snap` packs), SNAP, SNAP_DATA (one folder per revision, copied on a refresh as
+ * A simulated snap environment for the hooks: SNAP is the real .snap that `npm run snap` builds
+ * from this checkout (cached-snap.ts: built once per set of inputs, dist/ among them), unpacked
+ * with unsquashfs into a temporary folder shared by the test file's environments (read only, as
+ * snapd mounts it); SNAP_DATA (one folder per revision, copied on a refresh as
  * snapd does), SNAP_COMMON, SNAP_REVISION, and a stand-in `snapctl` on PATH. snapd cannot run
  * here, so snapctl is MOCKED: the stand-in records every call, answers is-connected from a list
  * of missing plugs, keeps the daemons' enabled state for `snapctl services`, and for
@@ -10,7 +12,7 @@
  * or no pending refresh on latest/stable), `refresh --hold` what snapd prints for a 90-day hold;
  * with setOldSnapd() both answer as a snapd without them answers an unknown flag.
  */
-import { spawnSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import {
   chmodSync,
   cpSync,
@@ -21,9 +23,11 @@ import {
   rmSync,
   writeFileSync,
 } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { assemblePrime } from '../../snap/local/pack/assemble.js';
+import { type BuiltSnap, ensureCachedSnap } from '../../snap/local/pack/cached-snap.js';
 import { snapCacheDir } from '../../snap/local/pack/project.js';
+import { ensureSquashfsTools } from '../../snap/local/pack/squashfs.js';
 import { upstreamCacheDir } from '../../src/lib/upstream-paths.js';
 
 const STAND_IN = `#!/bin/sh
@@ -61,6 +65,37 @@ esac
 exit 0
 `;
 
+export interface UnpackedSnap {
+  readonly snap: BuiltSnap;
+  /** The unpacked tree: $SNAP. */
+  readonly root: string;
+  readonly unpackSeconds: number;
+}
+
+let unpacked: UnpackedSnap | undefined;
+
+/**
+ * The .snap of this checkout (built when the cache has none for its inputs; that takes minutes),
+ * unpacked once per process. Throws saying why when it cannot be built: no upstream build, no
+ * dist/, no squashfs-tools.
+ */
+export function unpackedSnap(): UnpackedSnap {
+  if (unpacked) return unpacked;
+  const bin = join(upstreamCacheDir(), 'bin', 'kubelet');
+  if (!existsSync(bin)) throw new Error(`no upstream build at ${bin}: run \`npm run build:upstream\` first`);
+  const log = (line: string) => process.stderr.write(`[snap] ${line}\n`);
+  ensureSquashfsTools(log);
+  const snap = ensureCachedSnap({ upstreamCache: upstreamCacheDir(), log });
+  const dir = mkdtempSync(join(tmpdir(), 'microk8s-unpacked-'));
+  process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
+  const root = join(dir, 'snap');
+  const started = Date.now();
+  execFileSync('unsquashfs', ['-no-progress', '-d', root, snap.file], { stdio: 'ignore' });
+  unpacked = { snap, root, unpackSeconds: (Date.now() - started) / 1000 };
+  log(`${snap.file} (${snap.bytes} bytes) unpacked at ${root} in ${unpacked.unpackSeconds} s`);
+  return unpacked;
+}
+
 export interface HookRun {
   readonly code: number | null;
   readonly stdout: string;
@@ -69,21 +104,20 @@ export interface HookRun {
 
 export class SimulatedSnap {
   readonly work: string;
-  readonly prime: string;
+  /** $SNAP: the unpacked .snap (shared, never written). */
+  readonly snapDir: string;
   readonly stub: string;
   readonly common: string;
   revision = 1;
+  /** More environment for the hooks and the app (e.g. MICROK8S_LAUNCH_CONFIG). */
+  extraEnv: Record<string, string> = {};
 
   constructor(label: string) {
     mkdirSync(snapCacheDir(), { recursive: true });
     this.work = mkdtempSync(join(snapCacheDir(), `${label}-`));
-    this.prime = join(this.work, 'prime');
+    this.snapDir = unpackedSnap().root;
     this.stub = join(this.work, 'stub');
     this.common = join(this.work, 'common');
-    const bin = join(upstreamCacheDir(), 'bin', 'kubelet');
-    if (!existsSync(bin))
-      throw new Error(`no upstream build at ${bin}: run \`npm run build:upstream\` first`);
-    assemblePrime({ prime: this.prime, upstreamCache: upstreamCacheDir() });
     mkdirSync(join(this.stub, 'bin'), { recursive: true });
     mkdirSync(this.common, { recursive: true });
     mkdirSync(this.data(), { recursive: true });
@@ -99,19 +133,20 @@ export class SimulatedSnap {
     return {
       PATH: `${join(this.stub, 'bin')}:/usr/sbin:/usr/bin:/sbin:/bin`,
       HOME: this.work,
-      SNAP: this.prime,
+      SNAP: this.snapDir,
       SNAP_DATA: this.data(),
       SNAP_COMMON: this.common,
       SNAP_NAME: 'microk8s',
       SNAP_REVISION: String(this.revision),
       SNAP_VERSION: '1.36.3',
       STUB_DIR: this.stub,
+      ...this.extraEnv,
     };
   }
 
   /** Runs meta/hooks/NAME as snapd would (its environment, no terminal), under `launcher` if given. */
   hook(name: string, timeoutMs = 180_000, launcher: readonly string[] = []): HookRun {
-    const argv = [...launcher, join(this.prime, 'meta', 'hooks', name)];
+    const argv = [...launcher, join(this.snapDir, 'meta', 'hooks', name)];
     const r = spawnSync(argv[0]!, argv.slice(1), {
       env: this.env(),
       encoding: 'utf8',
@@ -122,7 +157,7 @@ export class SimulatedSnap {
 
   /** The microk8s app, as a user runs it. */
   app(args: readonly string[], timeoutMs = 60_000): HookRun {
-    const r = spawnSync(join(this.prime, 'commands', 'microk8s'), args, {
+    const r = spawnSync(join(this.snapDir, 'commands', 'microk8s'), args, {
       env: this.env(),
       encoding: 'utf8',
       timeout: timeoutMs,

@@ -3,8 +3,9 @@
  * cache, the pinned Node, dist/), checked as snapd would (meta/snap.yaml's fields, every app's
  * command and hook executable, every ELF binary of the snap's architecture), the CLI run from
  * the tree, and a squashfs made with snapd's mksquashfs options, listed and unpacked again.
- * Packing the whole tree with xz takes minutes on two cores (`npm run snap` does that); the
- * pack here is of the tree's metadata, commands and one real binary, through the same code.
+ * Packing the whole tree with xz takes minutes on two cores (`npm run snap` does that, once per
+ * set of inputs, and hooks.test.ts checks and runs that .snap unpacked); the pack here is of
+ * the tree's metadata, commands and one real binary, through the same code.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';

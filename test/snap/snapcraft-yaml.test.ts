@@ -26,10 +26,16 @@ test('strict, core24, stable, with system user names', () => {
   assert.ok(project['system-usernames']);
 });
 
-test('the apps: microk8s and one daemon per service of the catalog, nothing else', () => {
-  const expected = ['microk8s', ...SERVICE_NAMES.map((name) => `daemon-${name}`)].sort();
+test('the apps: microk8s, one daemon per service of the catalog, the launch-config oneshot, nothing else', () => {
+  const expected = ['microk8s', 'launch-config', ...SERVICE_NAMES.map((name) => `daemon-${name}`)].sort();
   assert.equal(Object.keys(project.apps).sort(), expected);
   assert.is(project.apps.microk8s?.daemon, undefined);
+  // Run once by configure when the install queued addons; never started with the node.
+  const launch = project.apps['launch-config']!;
+  assert.is(launch.daemon, 'oneshot');
+  assert.is(launch['install-mode'], 'disable');
+  assert.equal(launch.after, ['daemon-kube-apiserver']);
+  assert.is(launch.command, 'commands/microk8s launch-config apply --wait 900');
 });
 
 test('each daemon: off at install, restarted, pods survive its stop, after what it needs only', () => {

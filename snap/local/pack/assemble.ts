@@ -22,7 +22,7 @@ import {
 } from 'node:fs';
 import { basename, dirname, join, relative } from 'node:path';
 import { PARTS } from '../build/parts.js';
-import { PRIME, partBinDir } from './layout.js';
+import { PRIME, partBinDir, snapImageSlugs } from './layout.js';
 import { PROJECT_ROOT, readSnapcraft } from './project.js';
 import { snapArchitecture, snapYamlText } from './snap-yaml.js';
 
@@ -70,9 +70,10 @@ function upstreamParts(prime: string, cache: string): void {
     }
     for (const [link, target] of Object.entries(part.links ?? {})) symlinkSync(target, join(dir, link));
   }
-  const images = join(cache, 'images');
-  for (const name of existsSync(images) ? readdirSync(images) : []) {
-    if (name.endsWith('.tar')) place(join(images, name), join(prime, PRIME.images, name));
+  for (const slug of snapImageSlugs()) {
+    const source = join(cache, 'images', `${slug}.tar`);
+    if (!existsSync(source)) missing(`the image ${slug}`, source);
+    place(source, join(prime, PRIME.images, `${slug}.tar`));
   }
 }
 

@@ -6,6 +6,7 @@
  */
 import { join } from 'node:path';
 import type { GoPart } from '../build/parts.js';
+import { ADDON_IMAGES } from '../images/addon-images.js';
 
 export const PRIME = {
   bin: 'bin',
@@ -25,4 +26,12 @@ export const PRIME = {
 /** The prime folder of a part's binaries: CNI plugins where containerd and the kubelet look. */
 export function partBinDir(part: Pick<GoPart, 'name'>): string {
   return part.name === 'cni' ? PRIME.cniBin : PRIME.bin;
+}
+
+/**
+ * The image tars the snap carries (<cache>/images/<slug>.tar): the ones this checkout's recipes
+ * build. The cache is shared, so it may hold images that other checkouts build as well.
+ */
+export function snapImageSlugs(): string[] {
+  return ['pause', 'busybox', ...ADDON_IMAGES.map((image) => image.slug)];
 }

@@ -1,17 +1,18 @@
 /**
  * `npm run snap [-- --output FILE] [--skip-build]`: the .snap file. snapcraft cannot run here (it needs snapd
  * or LXD), so this builds what its parts would (the upstream cache, dist/), assembles the prime
- * tree (assemble.ts), checks it as snapd would (check.ts) and packs it (squashfs.ts). The
- * output goes to a cache folder outside the clone unless --output names a file.
+ * tree (assemble.ts), checks it as snapd would (check.ts) and packs it (squashfs.ts), unless
+ * the upstream cache holds a .snap of the same inputs already (cached-snap.ts). The .snap stays
+ * in that cache; --output copies it to a file as well.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { copyFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { upstreamCacheDir } from '../../../src/lib/upstream-paths.js';
-import { assemblePrime } from './assemble.js';
-import { checkPrimeTree } from './check.js';
-import { PROJECT_ROOT, readSnapcraft, snapCacheDir, snapcraftSchemaErrors } from './project.js';
-import { ensureSquashfsTools, packSquashfs } from './squashfs.js';
+import { ensureCachedSnap } from './cached-snap.js';
+import { PROJECT_ROOT, readSnapcraft, snapcraftSchemaErrors } from './project.js';
+import { snapArchitecture } from './snap-yaml.js';
+import { ensureSquashfsTools } from './squashfs.js';
 
 function log(line: string): void {
   process.stdout.write(`${line}\n`);
@@ -31,23 +32,11 @@ function main(argv: string[]): void {
   // --skip-build packs dist/ as it is (while the tree does not compile, for a look at the snap).
   if (!argv.includes('--skip-build'))
     execFileSync('npm', ['run', 'build'], { cwd: PROJECT_ROOT, stdio: 'inherit' });
-  const out = snapCacheDir();
-  mkdirSync(out, { recursive: true });
-  let started = Date.now();
-  const tree = assemblePrime({ prime: join(out, 'prime'), upstreamCache: upstreamCacheDir() });
-  log(`prime tree: ${tree.prime} (${Date.now() - started} ms)`);
-  const check = checkPrimeTree(tree.prime);
-  if (check.problems.length > 0)
-    throw new Error(`the prime tree is not a valid snap:\n  ${check.problems.join('\n  ')}`);
-  const file =
-    at >= 0 && argv[at + 1]
-      ? resolve(argv[at + 1]!)
-      : join(out, `${tree.name}_${tree.version}_${tree.architecture}.snap`);
-  log(`packing ${file} (mksquashfs, xz)`);
-  started = Date.now();
-  const packed = packSquashfs(tree.prime, file);
+  const snap = ensureCachedSnap({ upstreamCache: upstreamCacheDir(), log });
+  const file = at >= 0 && argv[at + 1] ? resolve(argv[at + 1]!) : snap.file;
+  if (file !== snap.file) copyFileSync(snap.file, file);
   log(
-    `${packed.file}: ${packed.bytes} bytes (${(packed.bytes / 1024 / 1024).toFixed(1)} MiB), packed in ${((Date.now() - started) / 1000).toFixed(1)} s; ${check.elfFiles} ELF files, all ${tree.architecture}`,
+    `${file}: ${snap.bytes} bytes (${(snap.bytes / 1024 / 1024).toFixed(1)} MiB), ${snap.built ? 'built' : 'reused from the cache; built'} in ${snap.buildSeconds} s; ${snap.elfFiles} ELF files, all ${snapArchitecture()}`,
   );
 }
 
