@@ -1,7 +1,7 @@
 /**
  * What a node's kernel must allow before pods can have a network: IP forwarding, and bridged
  * traffic passing through iptables (kube-proxy's rules must see pod-to-service traffic on the
- * bridge). Done before each kubelet start and checked by `inspect`. A step that cannot be done
+ * bridge); and enough inotify instances for the kubelet and the other daemons. Done before each kubelet start and checked by `inspect`. A step that cannot be done
  * (a kernel without br_netfilter, a read-only /proc/sys) is returned as a warning with what to
  * do, never skipped silently.
  */
@@ -11,6 +11,8 @@ export interface HostSetting {
   readonly key: string;
   readonly want: string;
   readonly why: string;
+  /** The value is a floor: a host that already allows more keeps its own. */
+  readonly atLeast?: boolean;
 }
 
 export const HOST_SETTINGS: readonly HostSetting[] = [
@@ -20,7 +22,21 @@ export const HOST_SETTINGS: readonly HostSetting[] = [
     want: '1',
     why: 'services answer pods on the same bridge (needs br_netfilter)',
   },
+  {
+    // The kubelet, containerd, kube-apiserver and kube-controller-manager each hold inotify
+    // instances (the kubelet's log following among them); the kernel's default of 128 per user
+    // runs out with a few nodes on one machine (the lab) or many pods, and kubelets then crash
+    // with "inotify_init: too many open files" and `kubectl logs` stalls.
+    key: 'fs/inotify/max_user_instances',
+    want: '1024',
+    atLeast: true,
+    why: 'kubelets and log streams have the inotify instances they need',
+  },
 ];
+
+function satisfied(setting: HostSetting, value: string): boolean {
+  return setting.atLeast ? Number(value) >= Number(setting.want) : value === setting.want;
+}
 
 export interface HostCheck {
   readonly name: string;
@@ -38,7 +54,7 @@ export function checkHostSettings(): HostCheck[] {
     const name = setting.key.replaceAll('/', '.');
     try {
       const value = readFileSync(sysctlPath(setting.key), 'utf8').trim();
-      return value === setting.want
+      return satisfied(setting, value)
         ? { name, ok: true, detail: value }
         : { name, ok: false, detail: value, hint: `sysctl -w ${name}=${setting.want}: ${setting.why}` };
     } catch {
@@ -58,7 +74,7 @@ export function prepareHost(): string[] {
   for (const setting of HOST_SETTINGS) {
     const name = setting.key.replaceAll('/', '.');
     try {
-      if (readFileSync(sysctlPath(setting.key), 'utf8').trim() !== setting.want) {
+      if (!satisfied(setting, readFileSync(sysctlPath(setting.key), 'utf8').trim())) {
         writeFileSync(sysctlPath(setting.key), setting.want);
       }
     } catch (error) {
