@@ -373,7 +373,8 @@ test('a control-plane node that joins while rbac is disabled starts with AlwaysA
     `a third control-plane node joined and ready: ${((Date.now() - started) / 1000).toFixed(1)} s`,
   );
   const args = readFileSync(join(node3.home, 'data', 'args', 'kube-apiserver'), 'utf8');
-  assert.match(args, /^--authorization-mode=AlwaysAllow$/m);
+  const report = JSON.stringify(node3.supervisorReport().services.find((x) => x.name === 'kube-apiserver'));
+  assert.ok(/^--authorization-mode=AlwaysAllow$/m.test(args), `node3's kube-apiserver: ${report}\n${args}`);
   assert.is((await node3.ok(['status', '-a', 'rbac'])).trim(), 'disabled');
 });
 

@@ -11,6 +11,7 @@
  */
 import { mkdir, readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { createLogger } from '../../lib/log.js';
 import type { Paths } from '../../lib/paths.js';
 import { editArgsFile } from '../../node/args-file.js';
@@ -39,6 +40,12 @@ export const FOLLOW_LIMITS = {
   everyMs: 10_000,
   /** One agent's answer; a start is never held longer than this per agent. */
   requestTimeoutMs: 5_000,
+  /**
+   * A control-plane node's own datastore may not answer yet when its first services start (a
+   * node that just joined catches up first): its reads are retried this long, a pause between.
+   */
+  localReadWaitMs: 60_000,
+  localReadPauseMs: 1_000,
 } as const;
 
 /** A worker asks the agents it knows, in order, until one answers. */
@@ -124,13 +131,19 @@ export async function applyServiceRecord(
  * supervisor logs them); a record that cannot be read leaves the file as it is.
  */
 export async function followBeforeStart(paths: Paths, service: FollowedService): Promise<string[]> {
-  try {
-    await applyServiceRecord(paths, service, await fetchClusterArgs(paths));
-    return [];
-  } catch (error) {
-    return [
-      `the cluster args of ${service} could not be read; started on this node's own: ${(error as Error).message}`,
-    ];
+  const worker = currentNodeRecord(paths).kind === 'worker';
+  const deadline = Date.now() + (worker ? 0 : FOLLOW_LIMITS.localReadWaitMs);
+  for (;;) {
+    try {
+      await applyServiceRecord(paths, service, await fetchClusterArgs(paths));
+      return [];
+    } catch (error) {
+      if (Date.now() >= deadline)
+        return [
+          `the cluster args of ${service} could not be read; started on this node's own: ${(error as Error).message}`,
+        ];
+      await sleep(FOLLOW_LIMITS.localReadPauseMs);
+    }
   }
 }
 
