@@ -3,15 +3,22 @@
  * recorded with an undo, so a failed enable rolls back what it applied, newest first, and the
  * error names the step that failed.
  */
+import type { ServiceArgsNode } from '../cluster/agent/protocol.js';
 import type { Paths } from '../lib/paths.js';
 import { resolveUpstreamPaths } from '../lib/upstream-paths.js';
+import type { ServiceName } from '../services/catalog.js';
 import { NETWORK } from '../services/upstream/layout.js';
 import type { AddonArgs } from './args.js';
 import { helmOutput } from './helm.js';
 import type { KubeClient } from './kube/client.js';
 import { describeObject, type KubeObject } from './kube/object.js';
 import { isWorkload, waitGone, waitPodsGone, waitRollout } from './kube/rollout.js';
-import { alreadyConfigured, configureService, type ServiceChange } from './service-config.js';
+import {
+  alreadyConfigured,
+  clusterServiceArgs,
+  configureService,
+  type ServiceChange,
+} from './service-config.js';
 import type { AddonSpec } from './spec.js';
 import { crdSchemas } from './validate/crd.js';
 import { validateObject } from './validate/manifests.js';
@@ -56,6 +63,8 @@ export interface AddonContext {
    * (MK_ADDON_NOT_ENABLED otherwise). `undo`: the helm ARGS a rollback runs (an uninstall).
    */
   helm(args: readonly string[], undo?: readonly string[]): Promise<string>;
+  /** A service's args as each control-plane node's args file has them. */
+  serviceArgs(service: ServiceName): Promise<ServiceArgsNode[]>;
 }
 
 /** A plugin module (the addon's `plugin` file): every export is optional. */
@@ -131,8 +140,12 @@ export class Context implements AddonContext {
     await this.step('wait for the rollout', () => waitRollout(this.kube, objects, this.progress, timeoutMs));
   }
 
+  serviceArgs(service: ServiceName): Promise<ServiceArgsNode[]> {
+    return this.step(`read the args of ${service}`, () => clusterServiceArgs(this.node.paths, service));
+  }
+
   async configureService(change: ServiceChange, undo?: ServiceChange): Promise<void> {
-    const needed = !alreadyConfigured(this.node.paths, change);
+    const needed = change.everyNode || !alreadyConfigured(this.node.paths, change);
     const lines = await this.step(`configure ${change.service}`, () =>
       configureService(this.node.paths, change),
     );

@@ -118,7 +118,7 @@ export async function enableAddons(
     for (const { spec } of planned) {
       for (const conflict of spec.conflicts) {
         const other = findAddon(repos, conflict);
-        if (await isEnabled(kube, other))
+        if (await isEnabled(kube, other, paths))
           throw new MicroK8sError(
             'MK_ADDON_CONFLICT',
             `${spec.name} conflicts with ${other.name}, which is enabled`,
@@ -140,7 +140,7 @@ export async function enableAddons(
         const started = Date.now();
         const seconds = () => Math.round((Date.now() - started) / 100) / 10;
         // A dependency already enabled is left alone; a named addon is applied again (new args).
-        if (!explicit.has(p.spec.name) && (await isEnabled(kube, p.spec))) {
+        if (!explicit.has(p.spec.name) && (await isEnabled(kube, p.spec, paths))) {
           outcomes.push({ name: p.spec.name, result: 'already-enabled', seconds: 0 });
           continue;
         }
@@ -191,7 +191,7 @@ export async function disableAddons(
       if (options.force) break;
       for (const other of all) {
         if (named.some((n) => n.spec === other) || !other.dependencies.includes(spec.name)) continue;
-        if (await isEnabled(kube, other))
+        if (await isEnabled(kube, other, paths))
           throw new MicroK8sError(
             'MK_ADDON_CONFLICT',
             `${other.name} depends on ${spec.name}; disable it first or use --force`,
@@ -208,7 +208,7 @@ export async function disableAddons(
       const outcomes: AddonOutcome[] = [];
       for (const p of planned) {
         const started = Date.now();
-        const enabled = await isEnabled(kube, p.spec);
+        const enabled = await isEnabled(kube, p.spec, paths);
         progress(`disabling ${p.spec.name}`);
         const ctx = new Context(p.spec, facts, p.objects, kube, progress);
         const args = options.purge ? { ...p.args, purge: 'true' } : p.args;
@@ -259,7 +259,7 @@ export async function addonStatuses(paths: Paths): Promise<AddonStatus[]> {
           description: spec.description,
           version: spec.version,
           needsRegistry: spec.needsRegistry,
-          enabled: await isEnabled(kube, spec),
+          enabled: await isEnabled(kube, spec, paths),
         });
       }
     }
@@ -274,7 +274,7 @@ export async function addonState(paths: Paths, name: string): Promise<'enabled' 
   const spec = findAddon(repositories(paths), name);
   const kube = new KubeClient(adminCredentials(paths));
   try {
-    return (await isEnabled(kube, spec)) ? 'enabled' : 'disabled';
+    return (await isEnabled(kube, spec, paths)) ? 'enabled' : 'disabled';
   } finally {
     await kube.close();
   }

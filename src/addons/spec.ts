@@ -1,9 +1,11 @@
 /**
  * A repository's index (addons.yaml): what each addon is, what it needs and how its state is
- * read. Parsed strictly: an unknown key or a wrong type is MK_ADDON_REPOSITORY naming the file
- * and the field, so a typo never silently drops a dependency.
+ * read (an object's presence, or a service's arg on every control-plane node). Parsed strictly:
+ * an unknown key or a wrong type is MK_ADDON_REPOSITORY naming the file and the field, so a typo
+ * never silently drops a dependency.
  */
 import { MicroK8sError } from '../lib/errors.js';
+import { SERVICE_NAMES, type ServiceName } from '../services/catalog.js';
 
 /**
  * ip-ranges: FIRST-LAST or CIDR items, comma-separated, not overlapping (src/lib/ip-range.ts);
@@ -23,11 +25,27 @@ export interface ArgumentSpec {
 }
 
 /** The object whose presence says the addon is enabled (as MicroK8s checks a Deployment). */
-export interface StatusCheck {
+export interface ObjectStatusCheck {
   readonly apiVersion: string;
   readonly kind: string;
   readonly namespace?: string;
   readonly name: string;
+}
+
+/**
+ * An addon that is a setting, not objects (rbac): enabled when every control-plane node's
+ * args file of `service` gives `arg` a comma-separated value that includes `includes`.
+ */
+export interface ServiceArgStatusCheck {
+  readonly service: ServiceName;
+  readonly arg: string;
+  readonly includes: string;
+}
+
+export type StatusCheck = ObjectStatusCheck | ServiceArgStatusCheck;
+
+export function isServiceArgStatus(check: StatusCheck): check is ServiceArgStatusCheck {
+  return 'service' in check;
 }
 
 export interface AddonSpec {
@@ -110,6 +128,17 @@ function parseArgument(file: string, field: string, value: unknown): ArgumentSpe
 
 function parseStatus(file: string, field: string, value: unknown): StatusCheck {
   const s = obj(file, field, value);
+  if (s.service !== undefined) {
+    checkKeys(file, field, s, ['service', 'arg', 'includes']);
+    const service = str(file, `${field}.service`, s.service);
+    if (!(SERVICE_NAMES as readonly string[]).includes(service))
+      throw bad(file, `${field}.service`, `must be one of ${SERVICE_NAMES.join(', ')}`);
+    return {
+      service: service as ServiceName,
+      arg: str(file, `${field}.arg`, s.arg, NAME_RE),
+      includes: str(file, `${field}.includes`, s.includes),
+    };
+  }
   checkKeys(file, field, s, ['apiVersion', 'kind', 'namespace', 'name']);
   return {
     apiVersion: str(file, `${field}.apiVersion`, s.apiVersion),

@@ -244,7 +244,8 @@ test('status lists both as enabled; status -a answers per addon', async () => {
   assert.is((await node.ok(['status', '-a', 'dns'])).trim(), 'enabled');
   assert.is((await node.ok(['status', '-a', 'storage'])).trim(), 'enabled');
   const json = JSON.parse(await node.ok(['status', '--json'])) as { addons: { enabled: string[] } };
-  assert.equal(json.addons.enabled.sort(), ['dns', 'hostpath-storage']);
+  // rbac is enabled on a fresh node (the API server starts with Node,RBAC).
+  assert.equal(json.addons.enabled.sort(), ['dns', 'hostpath-storage', 'rbac']);
 });
 
 test('a pod resolves kubernetes.default.svc.cluster.local and a Service name through CoreDNS', async () => {

@@ -16,6 +16,7 @@ import { loadPlugin } from '../../src/addons/plugin-loader.js';
 import { parseObjects, renderAddon } from '../../src/addons/render.js';
 import { repositories } from '../../src/addons/repo-store.js';
 import { findAddon, loadRepository } from '../../src/addons/repository.js';
+import { isServiceArgStatus } from '../../src/addons/spec.js';
 import { crdSchemas } from '../../src/addons/validate/crd.js';
 import { schemaFileName, validateObject } from '../../src/addons/validate/manifests.js';
 import { resolvePaths } from '../../src/lib/paths.js';
@@ -33,7 +34,8 @@ test('every core addon renders and every object passes the Kubernetes 1.36 schem
   for (const spec of core.addons) {
     const plugin = await loadPlugin(spec);
     const rendered = renderAddon(spec, plugin.variables?.(nodeFacts(paths), {}) ?? {});
-    assert.ok(rendered.objects.length > 0, spec.name);
+    // A setting (rbac: the API server's args) has no objects.
+    assert.ok(rendered.objects.length > 0 || isServiceArgStatus(spec.status), spec.name);
     // Custom resources against the addon's own CRDs, as render and apply check them.
     const custom = crdSchemas(rendered.objects);
     for (const object of rendered.objects) validateObject(object, spec.name, undefined, custom);
@@ -216,6 +218,27 @@ test('a repository without an index, or with a broken one, is MK_ADDON_REPOSITOR
     () => loadRepository('broken', broken),
     'MK_ADDON_REPOSITORY',
     /addons\[0\]\.dependancies is not a known field/,
+  );
+});
+
+test("rbac's status is a service arg on every control-plane node; a status naming no service is refused", () => {
+  const rbac = findAddon(repositories(), 'rbac');
+  assert.equal(rbac.status, { service: 'kube-apiserver', arg: 'authorization-mode', includes: 'RBAC' });
+  assert.equal(rbac.manifests, []);
+  const dir = join(scratch, 'bad-status-repo');
+  mkdirSync(join(dir, 'thing'), { recursive: true });
+  const refused = (status: string, why: RegExp) => {
+    const entry = `  - name: thing\n    description: x\n    version: "1"\n    architectures: [amd64]\n    status: ${status}\n`;
+    writeFileSync(join(dir, 'addons.yaml'), `addons:\n${entry}`);
+    throwsCode(() => loadRepository('bad', dir), 'MK_ADDON_REPOSITORY', why);
+  };
+  refused(
+    '{service: kube-apiservr, arg: authorization-mode, includes: RBAC}',
+    /addons\[0\]\.status\.service must be one of/,
+  );
+  refused(
+    '{service: kubelet, arg: x, includes: y, name: z}',
+    /addons\[0\]\.status\.name is not a known field/,
   );
 });
 

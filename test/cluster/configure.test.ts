@@ -8,7 +8,11 @@ import { request as httpsRequest } from 'node:https';
 import { dirname, join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { fetchClusterArgs } from '../../src/cluster/agent/cluster-args-follow.js';
+import { requestServiceArgs } from '../../src/cluster/agent/configure.js';
+import type { ClusterArgs } from '../../src/cluster/cluster-args.js';
 import { certsLayout } from '../../src/cluster/pki/layout.js';
+import { resolvePaths } from '../../src/lib/paths.js';
 import { isProcessAlive } from '../../src/lib/process.js';
 import { cliNodes, expectError, ROOT, type Run, until } from './cli-nodes.js';
 
@@ -72,28 +76,47 @@ test.before(async () => {
 
 test.after(() => nodes.stopAll([1, 2]));
 
-test('a request without a member certificate: 401 MK_AGENT_UNAUTHORIZED, nothing changed', async () => {
-  const before = readFileSync(argsFile(1), 'utf8');
-  const answer = await new Promise<{ status: number; code?: string }>((resolve, reject) => {
+function withoutRevisions(args: ClusterArgs): ClusterArgs {
+  return Object.fromEntries(
+    Object.entries(args).map(([service, r]) => [service, { set: r.set, remove: r.remove }]),
+  );
+}
+
+/** One request to node1's agent without a client certificate: its status and error code. */
+function anonymousRequest(
+  method: string,
+  path: string,
+  body?: object,
+): Promise<{ status: number; code?: string }> {
+  return new Promise((resolve, reject) => {
     const req = httpsRequest(
       {
         host: address(1),
         port: AGENT_PORT,
-        path: '/v1/configure',
-        method: 'POST',
+        path,
+        method,
         headers: { 'content-type': 'application/json' },
         ca: readFileSync(certsLayout(join(home(1), 'data', 'certs')).ca.certPath),
         checkServerIdentity: () => undefined,
         timeout: 30_000,
       },
       (res) => {
-        let body = '';
-        res.on('data', (c) => (body += c));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, code: JSON.parse(body).code }));
+        let text = '';
+        res.on('data', (c) => (text += c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, code: JSON.parse(text).code }));
       },
     );
     req.on('error', reject);
-    req.end(JSON.stringify({ service: 'datastore', set: { 'snapshot-entries': '7' }, propagate: true }));
+    req.end(body === undefined ? undefined : JSON.stringify(body));
+  });
+}
+
+test('a request without a member certificate: 401 MK_AGENT_UNAUTHORIZED, nothing changed', async () => {
+  const before = readFileSync(argsFile(1), 'utf8');
+  const answer = await anonymousRequest('POST', '/v1/configure', {
+    service: 'datastore',
+    set: { 'snapshot-entries': '7' },
+    propagate: true,
   });
   assert.equal(answer, { status: 401, code: 'MK_AGENT_UNAUTHORIZED' });
   assert.is(readFileSync(argsFile(1), 'utf8'), before);
@@ -182,6 +205,46 @@ test("a datastore that died on a bad flag is repaired with configure --local and
   assert.is(readFileSync(argsFile(1), 'utf8'), good);
   assert.ok(isProcessAlive(pidOf(1)));
   assert.is(await memberCount(1), 2);
+});
+
+test("a cluster-wide kubelet change is recorded for the workers; every member's args read back through the agents", async () => {
+  const r = await cli(1, ['configure', 'kubelet', '--set', 'cluster-domain=example.test', '--json']);
+  assert.is(r.code, 0, r.stderr + r.stdout);
+  assert.is((JSON.parse(r.stdout) as { recorded?: boolean }).recorded, true);
+  // Read back as a worker's proxy and a starting kubelet read it (node2's own datastore).
+  const args = await fetchClusterArgs(resolvePaths({ MICROK8S_HOME: home(2) }));
+  assert.equal(withoutRevisions(args), {
+    kubelet: { set: { 'cluster-domain': 'example.test' }, remove: [] },
+  });
+  assert.match(args.kubelet?.revision ?? '', /^\d+$/);
+  const removed = await cli(2, ['configure', 'kubelet', '--remove', 'cluster-domain', '--json']);
+  assert.is(removed.code, 0, removed.stderr + removed.stdout);
+  assert.equal(withoutRevisions(await fetchClusterArgs(resolvePaths({ MICROK8S_HOME: home(1) }))), {
+    kubelet: { set: {}, remove: ['cluster-domain'] },
+  });
+  // A datastore flag is not followed by workers: nothing recorded.
+  const ds = await cli(1, ['configure', 'datastore', '--set', 'snapshot-entries=5000', '--json']);
+  assert.is((JSON.parse(ds.stdout) as { recorded?: boolean }).recorded, undefined);
+  const read = await requestServiceArgs(resolvePaths({ MICROK8S_HOME: home(1) }), {
+    service: 'datastore',
+    all: true,
+  });
+  assert.equal(
+    read.nodes.map((n) => [n.node, n.address, n.flags['snapshot-entries']]),
+    [
+      ['node1', address(1), ['5000']],
+      ['node2', address(2), ['5000']],
+    ],
+  );
+});
+
+test('without a client certificate: the cluster args and service args are refused (401)', async () => {
+  const unauthorized = { status: 401, code: 'MK_AGENT_UNAUTHORIZED' };
+  assert.equal(await anonymousRequest('GET', '/v1/cluster-args'), unauthorized);
+  assert.equal(
+    await anonymousRequest('POST', '/v1/service-args', { service: 'kube-apiserver', all: true }),
+    unauthorized,
+  );
 });
 
 test('the pretty output: one line per node', async () => {

@@ -20,6 +20,8 @@ import { isProcessAlive } from '../../lib/process.js';
 import { editArgsFile, writeArgsFile } from '../../node/args-file.js';
 import { type ServiceName, serviceArgsFile, serviceSpec } from '../../services/catalog.js';
 import { type RestartOutcome, restartService } from '../../services/restart.js';
+import { localApiRequest } from '../kubernetes/local-api.js';
+import { adminTls } from '../kubernetes/node-daemons.js';
 import { AgentClient } from './client.js';
 import { type AgentContext, agentContext, readAgentBind, readDatastoreConfig } from './context.js';
 import { localStatusIfRunning } from './local-datastore.js';
@@ -29,6 +31,8 @@ import {
   type ConfigureNodeResult,
   type ConfigureRequest,
   type ConfigureResponse,
+  type ServiceArgsRequest,
+  type ServiceArgsResponse,
 } from './protocol.js';
 
 const log = createLogger('cluster.agent');
@@ -40,6 +44,10 @@ export const CONFIGURE_LIMITS = {
   /** One node's answer (its restart included) / the whole cluster's, for the CLI. */
   nodeTimeoutMs: 3 * 60_000,
   clusterTimeoutMs: 15 * 60_000,
+  /** A restarted API server answers /readyz within this (it waits for its datastore and caches). */
+  apiServerReadyMs: 180_000,
+  /** One member's args read back (status asks every member: a dead one must not hold it long). */
+  readTimeoutMs: 3_000,
 } as const;
 
 export interface ConfigureTarget {
@@ -80,7 +88,25 @@ function readinessOf(
       // In a snap the proxy's pid is unknown here; its state file is not waited for then.
       if (pid !== undefined) await waitForProxy(ctx.paths, pid, CONFIGURE_LIMITS.readyWaitMs);
     };
+  if (service === 'kube-apiserver') return () => apiServerReady(ctx);
   return undefined;
+}
+
+/**
+ * A restarted API server serves: this node's /readyz answers 200 with the admin identity. A
+ * roll over the control plane waits for it before the next node's API server goes down.
+ */
+async function apiServerReady(ctx: AgentContext): Promise<void> {
+  const deadline = Date.now() + CONFIGURE_LIMITS.apiServerReadyMs;
+  while (Date.now() < deadline) {
+    const answer = await localApiRequest(adminTls(ctx.paths), { method: 'GET', path: '/readyz' });
+    if (answer?.status === 200) return;
+    await sleep(CONFIGURE_LIMITS.readyPollMs * 2);
+  }
+  throw new MicroK8sError(
+    'MK_SERVICE_RESTART',
+    `the restarted kube-apiserver did not answer /readyz within ${CONFIGURE_LIMITS.apiServerReadyMs / 1000} s`,
+  );
 }
 
 function restartText(outcome: RestartOutcome): string {
@@ -164,12 +190,13 @@ function memberCredentials(ctx: AgentContext): { ca: string; clientCert: { cert:
 }
 
 /** One request to an agent, as a member of the cluster. */
-async function callAgent(
+async function callAgent<T = ConfigureResponse>(
   ctx: AgentContext,
   target: { host: string; port: number; localAddress?: string },
-  body: ConfigureRequest,
+  body: ConfigureRequest | ServiceArgsRequest,
   timeoutMs: number,
-): Promise<ConfigureResponse> {
+  path = `${API_PREFIX}/configure`,
+): Promise<T> {
   const client = new AgentClient({
     host: target.host,
     port: target.port,
@@ -179,7 +206,7 @@ async function callAgent(
     responseTimeoutMs: timeoutMs,
   });
   try {
-    return await client.request<ConfigureResponse>('POST', `${API_PREFIX}/configure`, body);
+    return await client.request<T>('POST', path, body);
   } finally {
     await client.close();
   }
@@ -219,19 +246,53 @@ export async function configureNodes(
   return { service: req.service, results };
 }
 
-/**
- * The CLI's side: ask this node's own agent, with this node's member certificate. Its address
- * is the agent's --bind (loopback when it binds every address).
- */
-export async function requestConfigure(paths: Paths, req: ConfigureRequest): Promise<ConfigureResponse> {
-  const ctx = agentContext(paths);
+/** Another member's args of a service (its agent, as a member). */
+export async function readServiceArgsAt(
+  ctx: AgentContext,
+  host: string,
+  req: ServiceArgsRequest,
+  localAddress: string,
+): Promise<ServiceArgsResponse> {
+  const target = { host, port: readAgentBind(ctx).port, localAddress };
+  return callAgent<ServiceArgsResponse>(
+    ctx,
+    target,
+    req,
+    CONFIGURE_LIMITS.readTimeoutMs,
+    `${API_PREFIX}/service-args`,
+  );
+}
+
+/** This node's own agent: its --bind (loopback when it binds every address). */
+function ownAgent(ctx: AgentContext): { host: string; port: number; localAddress?: string } {
   const bind = readAgentBind(ctx);
   const wildcard = bind.host === '0.0.0.0' || bind.host === '::';
   const host = wildcard ? '127.0.0.1' : bind.host;
+  return { host, port: bind.port, ...(wildcard || isIP(host) === 0 ? {} : { localAddress: host }) };
+}
+
+/** The CLI's side: ask this node's own agent, with this node's member certificate. */
+export async function requestConfigure(paths: Paths, req: ConfigureRequest): Promise<ConfigureResponse> {
+  const ctx = agentContext(paths);
   return callAgent(
     ctx,
-    { host, port: bind.port, ...(wildcard || isIP(host) === 0 ? {} : { localAddress: host }) },
+    ownAgent(ctx),
     req,
     req.propagate ? CONFIGURE_LIMITS.clusterTimeoutMs : CONFIGURE_LIMITS.nodeTimeoutMs,
+  );
+}
+
+/** A service's args on this node, or (`all`) on every control-plane node, through this node's agent. */
+export async function requestServiceArgs(
+  paths: Paths,
+  req: ServiceArgsRequest,
+): Promise<ServiceArgsResponse> {
+  const ctx = agentContext(paths);
+  return callAgent<ServiceArgsResponse>(
+    ctx,
+    ownAgent(ctx),
+    req,
+    CONFIGURE_LIMITS.readTimeoutMs * 4,
+    `${API_PREFIX}/service-args`,
   );
 }

@@ -12,8 +12,16 @@ import type { DaemonConfig } from '../../datastore/node/config.js';
 import { parseFailureDomain, readDatastoreArgs } from '../../datastore/node/config.js';
 import { MicroK8sError } from '../../lib/errors.js';
 import { createLogger } from '../../lib/log.js';
-import { checkArgsEdit } from '../../node/args-file.js';
-import { serviceSpec } from '../../services/catalog.js';
+import { checkArgsEdit, readArgsFile } from '../../node/args-file.js';
+import { serviceArgsFile, serviceSpec } from '../../services/catalog.js';
+import {
+  type ClusterArgs,
+  isFollowedService,
+  readClusterArgs,
+  recordClusterChange,
+  restoreClusterArgs,
+  WORKER_FOLLOWED,
+} from '../cluster-args.js';
 import { exists } from '../files.js';
 import { JoinTokenStore, type TokenRole } from '../join/token-store.js';
 import { parseKubeconfig } from '../pki/kubeconfig.js';
@@ -24,7 +32,7 @@ import { checkNotRevoked, recordCertificate } from '../workers/certificates.js';
 import { claimNodeName, nameClaim, releaseNodeName } from '../workers/names.js';
 import { findWorker, forgetWorker, recordWorker } from '../workers/registry.js';
 import { issuePeerPair, signWorkerCsr } from './certs.js';
-import { configureNodes } from './configure.js';
+import { configureNodes, readServiceArgsAt } from './configure.js';
 import { type AgentContext, readDatastoreConfig } from './context.js';
 import { etcdSocketPath } from './datastore-args.js';
 import { AGENT_LIMITS } from './limits.js';
@@ -38,6 +46,9 @@ import {
   type JoinRequest,
   type PemPair,
   type RemoveRequest,
+  type ServiceArgsNode,
+  type ServiceArgsRequest,
+  type ServiceArgsResponse,
   type SignCsrRequest,
   WORKER_CERT_NAMES,
   type WorkerCertName,
@@ -112,23 +123,33 @@ export class AgentHandlers {
     req: SignCsrRequest,
     caller: X509Certificate | undefined,
   ): Promise<{ certs: Partial<Record<WorkerCertName, string>> }> {
+    const socket = this.etcdSocket(readDatastoreConfig(this.ctx));
+    const hostname = await this.workerCaller(caller, socket, "renewing a worker's certificates");
+    const certs = await this.signAll(hostname, req.csrs, socket);
+    log.info('renewed the certificates of a worker', { hostname, names: Object.keys(certs) });
+    return { certs };
+  }
+
+  /** The worker a request comes from: its current kubelet certificate, not revoked, still a worker. */
+  private async workerCaller(
+    caller: X509Certificate | undefined,
+    socket: string,
+    what: string,
+  ): Promise<string> {
     const prefix = clientIdentity('kubelet', '').commonName;
     const cn = /^CN=(.*)$/m.exec(caller?.subject ?? '')?.[1];
     if (caller === undefined || cn === undefined || !cn.startsWith(prefix)) {
       throw new MicroK8sError(
         'MK_AGENT_UNAUTHORIZED',
-        "renewing a worker's certificates needs its current kubelet certificate (mutual TLS)",
+        `${what} needs a worker's current kubelet certificate (mutual TLS)`,
       );
     }
     const hostname = checkHostname(cn.slice(prefix.length));
-    const socket = this.etcdSocket(readDatastoreConfig(this.ctx));
     await checkNotRevoked(socket, caller);
     if ((await findWorker(socket, hostname)) === undefined) {
       throw new MicroK8sError('MK_CERT_REVOKED', `${hostname} is not a worker of this cluster any more`);
     }
-    const certs = await this.signAll(hostname, req.csrs, socket);
-    log.info('renewed the certificates of a worker', { hostname, names: Object.keys(certs) });
-    return { certs };
+    return hostname;
   }
 
   /**
@@ -167,14 +188,80 @@ export class AgentHandlers {
     if (!req.propagate) return configureNodes(this.ctx, req, self, []);
     // Rolls started here run one after the other. A request passed on by another node's roll is
     // not queued: two rolls started on two nodes would otherwise wait for each other.
-    const run = this.configuring.then(async () => {
-      const others = (await this.members(config))
-        .filter((m) => m.id !== config.id && hostOf(m.peerAddress) !== '')
-        .map((m) => ({ id: m.id, host: hostOf(m.peerAddress) }));
-      return configureNodes(this.ctx, req, self, others);
-    });
+    const run = this.configuring.then(() => this.recordedRoll(config, req, self));
     this.configuring = run.catch(() => undefined);
     return run;
+  }
+
+  /**
+   * A roll over the whole control plane. A change of a service workers run too is recorded in
+   * the keyspace first (../cluster-args.ts: workers and later joiners follow it, and each node's
+   * restart applies it, so it must already say the new thing), and put back if the roll fails.
+   */
+  private async recordedRoll(
+    config: DaemonConfig,
+    req: ConfigureRequest,
+    self: { id: number; host: string },
+  ): Promise<ConfigureResponse> {
+    const others = await this.otherMembers(config);
+    if (!isFollowedService(req.service)) return configureNodes(this.ctx, req, self, others);
+    const socket = this.etcdSocket(config);
+    const { before } = await recordClusterChange(socket, req.service, req);
+    const answer = await configureNodes(this.ctx, req, self, others);
+    if (answer.results.some((r) => !r.ok)) {
+      await restoreClusterArgs(socket, req.service, before);
+      return answer;
+    }
+    log.info('recorded a cluster-wide change for the workers', { service: req.service });
+    return { ...answer, recorded: true };
+  }
+
+  private async otherMembers(config: DaemonConfig): Promise<{ id: number; host: string }[]> {
+    return (await this.members(config))
+      .filter((m) => m.id !== config.id && hostOf(m.peerAddress) !== '')
+      .map((m) => ({ id: m.id, host: hostOf(m.peerAddress) }));
+  }
+
+  /**
+   * The cluster-wide args workers follow: for a worker (its kubelet certificate, not revoked, a
+   * worker the cluster still has) or a member.
+   */
+  async clusterArgs(
+    caller: X509Certificate | undefined,
+    member: number | undefined,
+  ): Promise<{ args: ClusterArgs }> {
+    const config = readDatastoreConfig(this.ctx);
+    const socket = this.etcdSocket(config);
+    if (member !== undefined && (await localStatus(config.dataDir)).members.some((m) => m.id === member))
+      return { args: await readClusterArgs(socket) };
+    await this.workerCaller(caller, socket, 'reading the cluster args');
+    return { args: await readClusterArgs(socket, WORKER_FOLLOWED) };
+  }
+
+  /**
+   * A service's args as each control-plane node's args file has them (`all`), or this node's:
+   * what an addon's status reads (the API server's --authorization-mode). For a member only.
+   */
+  async serviceArgs(req: ServiceArgsRequest, caller: number | undefined): Promise<ServiceArgsResponse> {
+    const config = await this.requireMember(caller, 'reading service args');
+    const service = serviceSpec(req.service).name;
+    const here: ServiceArgsNode = {
+      node: `node${config.id}`,
+      address: config.peerListen.host,
+      flags: Object.fromEntries(readArgsFile(serviceArgsFile(this.ctx.paths, service), { missingOk: true })),
+    };
+    if (!req.all) return { service, nodes: [here] };
+    const nodes = [here];
+    for (const member of await this.otherMembers(config)) {
+      const answer = await readServiceArgsAt(
+        this.ctx,
+        member.host,
+        { service, all: false },
+        config.peerListen.host,
+      );
+      nodes.push(...answer.nodes.map((n) => ({ ...n, node: `node${member.id}`, address: member.host })));
+    }
+    return { service, nodes };
   }
 
   /**

@@ -110,6 +110,28 @@ export interface ConfigureNodeResult {
 export interface ConfigureResponse {
   readonly service: string;
   readonly results: readonly ConfigureNodeResult[];
+  /** The change was recorded for the workers and later joiners (kubelet, kube-proxy). */
+  readonly recorded?: boolean;
+}
+
+/** A service's args as a node's args file has them; `all`: every control-plane node's. */
+export interface ServiceArgsRequest {
+  readonly service: string;
+  readonly all: boolean;
+}
+
+export interface ServiceArgsNode {
+  readonly node: string;
+  readonly address: string;
+  /** flag -> its values, as the args file lists them ('' for a bare flag). */
+  readonly flags: Readonly<Record<string, readonly string[]>>;
+  /** The member did not answer (its code): its args are unknown, not empty. */
+  readonly error?: string;
+}
+
+export interface ServiceArgsResponse {
+  readonly service: string;
+  readonly nodes: readonly ServiceArgsNode[];
 }
 
 export interface ErrorBody {
@@ -261,6 +283,11 @@ export function parseConfigureRequest(body: unknown): ConfigureRequest {
   if (entries.length === 0 && remove.length === 0 && !request.restart)
     bad('nothing to do: give set, remove or restart');
   return request;
+}
+
+export function parseServiceArgsRequest(body: unknown): ServiceArgsRequest {
+  const o = object(body);
+  return { service: str(o, 'service', 64), all: bool(o, 'all') };
 }
 
 /**

@@ -52,7 +52,8 @@ export async function recordAgentEndpoint(ctx: AgentContext, endpoint: AgentEndp
   });
 }
 
-async function agentEndpoints(ctx: AgentContext): Promise<AgentEndpoint[]> {
+/** The agent the worker joined through, then the other control-plane nodes on its port. */
+export async function agentEndpoints(ctx: AgentContext): Promise<AgentEndpoint[]> {
   let joined: AgentEndpoint;
   try {
     joined = JSON.parse(await readFile(join(ctx.credentials, AGENT_FILE), 'utf8')) as AgentEndpoint;

@@ -9,6 +9,8 @@
  *   POST /v1/sign-csr   a worker renews its certificates, with its current kubelet certificate
  *   POST /v1/remove     member removal, for a caller with a member's certificate (mutual TLS)
  *   POST /v1/configure  a service's args (+ restart) here or on every control-plane node, same rule
+ *   POST /v1/service-args  a service's args as this or every control-plane node has them, same rule
+ *   GET  /v1/cluster-args  the kubelet/kube-proxy args recorded cluster-wide, for a worker or member
  */
 import type { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -29,6 +31,7 @@ import {
   parseConfigureRequest,
   parseJoinRequest,
   parseRemoveRequest,
+  parseServiceArgsRequest,
   parseSignCsrRequest,
 } from './protocol.js';
 
@@ -139,6 +142,14 @@ export class AgentServer {
         return send(res, 200, await h.remove(parseRemoveRequest(await readJson(req)), memberOf(req)));
       if (req.method === 'POST' && path === `${API_PREFIX}/configure`)
         return send(res, 200, await h.configure(parseConfigureRequest(await readJson(req)), memberOf(req)));
+      if (req.method === 'POST' && path === `${API_PREFIX}/service-args`)
+        return send(
+          res,
+          200,
+          await h.serviceArgs(parseServiceArgsRequest(await readJson(req)), memberOf(req)),
+        );
+      if (req.method === 'GET' && path === `${API_PREFIX}/cluster-args`)
+        return send(res, 200, await h.clusterArgs(verifiedClient(req), memberOf(req)));
       send(res, 404, { code: 'MK_AGENT_BAD_REQUEST', message: `no ${req.method} ${path}` });
     } catch (error) {
       sendError(res, error, path);

@@ -13,6 +13,7 @@ import { DAEMON_UMASK } from '../../lib/file-modes.js';
 import { createLogger } from '../../lib/log.js';
 import type { Paths } from '../../lib/paths.js';
 import { writeFileAtomic } from '../../node/atomic-write.js';
+import { FOLLOW_LIMITS, followRound } from '../agent/cluster-args-follow.js';
 import { agentContext } from '../agent/context.js';
 import { RENEW_LIMITS, renewWorkerCertificates } from '../agent/renew.js';
 import { PUBLIC_MODE } from '../files.js';
@@ -71,6 +72,20 @@ export async function runProxyDaemon(paths: Paths, argsFile: string): Promise<Pr
   const renewTimer = setInterval(renew, RENEW_LIMITS.checkEveryMs);
   renewTimer.unref();
   renew();
+  // A worker has no agent a `configure` roll could reach: it follows the cluster-wide kubelet
+  // and kube-proxy args recorded in the keyspace (cluster-args-follow.ts), one round at a time.
+  let following = false;
+  const follow = () => {
+    if (following) return;
+    following = true;
+    void followRound(paths)
+      .catch((error: unknown) => log.warn('could not follow the cluster args; trying again later', { error }))
+      .finally(() => {
+        following = false;
+      });
+  };
+  const followTimer = setInterval(follow, FOLLOW_LIMITS.everyMs);
+  followTimer.unref();
   const reload = async () => {
     try {
       await proxy.setUpstreams(readProxyArgsFile(argsFile).upstreams);
@@ -88,6 +103,7 @@ export async function runProxyDaemon(paths: Paths, argsFile: string): Promise<Pr
     stopping ??= (async () => {
       clearInterval(timer);
       clearInterval(renewTimer);
+      clearInterval(followTimer);
       process.off('SIGHUP', onHup);
       await proxy.stop();
       await writing;

@@ -16,6 +16,7 @@ import { type ClientTls, nodeDaemonSpecs } from '../../services/upstream/daemons
 import { ensureCgroupRoot, prepareHost } from '../../services/upstream/host-prep.js';
 import { upstreamLayout } from '../../services/upstream/layout.js';
 import { importLocalImages } from '../../services/upstream/local-images.js';
+import { followBeforeStart } from '../agent/cluster-args-follow.js';
 import { parseKubeconfig } from '../pki/kubeconfig.js';
 import { certsLayout } from '../pki/layout.js';
 import { ensureFlannelNodeReader } from './flannel-rbac.js';
@@ -52,6 +53,7 @@ export function nodeDaemons(paths: Paths): DaemonSpec[] {
     role: worker ? 'worker' : 'control-plane',
     ...(admin ? { adminTls: admin, prepareFlanneld: () => ensureFlannelNodeReader(admin) } : {}),
     embeddedDatastore: !worker && usesEmbeddedDatastore(paths),
+    followClusterArgs: (service) => followBeforeStart(paths, service),
     prepareKubelet: async () => [
       ...prepareHost(),
       ...ensureCgroupRoot(layout.cgroupRoot),

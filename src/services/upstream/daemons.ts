@@ -34,6 +34,11 @@ export interface NodeDaemonContext {
   readonly embeddedDatastore: boolean;
   /** Before each kubelet start: host preparation and the local images; returns what failed. */
   readonly prepareKubelet: () => Promise<string[]>;
+  /**
+   * Before each kubelet, kube-proxy and kube-apiserver start: the cluster-wide args of the service written into
+   * its args file (a node that joined after a change starts with it); returns what failed.
+   */
+  readonly followClusterArgs?: (service: 'kubelet' | 'kube-proxy' | 'kube-apiserver') => Promise<string[]>;
   /** Before each flanneld start (control plane): what the cluster must grant it; returns what failed. */
   readonly prepareFlanneld?: () => Promise<string[]>;
 }
@@ -105,6 +110,7 @@ export function nodeDaemonSpecs(ctx: NodeDaemonContext): DaemonSpec[] {
       command: upstreamCommand(ctx, 'kube-apiserver', 'kube-apiserver'),
       dependsOn: ctx.embeddedDatastore ? ['datastore'] : [],
       probe: { kind: 'http', url: `${apiServer}/readyz`, ...(ctx.adminTls ?? {}) },
+      prestart: async () => (await ctx.followClusterArgs?.('kube-apiserver')) ?? [],
       stopTimeoutMs: 20 * SECOND,
     },
     {
@@ -186,7 +192,10 @@ function nodeAgents(ctx: NodeDaemonContext, env: Record<string, string>, api: st
       env,
       dependsOn: ['containerd', api],
       probe: { kind: 'http', url: 'http://127.0.0.1:10248/healthz' },
-      prestart: ctx.prepareKubelet,
+      prestart: async () => [
+        ...((await ctx.followClusterArgs?.('kubelet')) ?? []),
+        ...(await ctx.prepareKubelet()),
+      ],
       stopTimeoutMs: 20 * SECOND,
     },
     {
@@ -195,6 +204,7 @@ function nodeAgents(ctx: NodeDaemonContext, env: Record<string, string>, api: st
       env,
       dependsOn: [api],
       probe: { kind: 'http', url: 'http://127.0.0.1:10256/healthz' },
+      prestart: async () => (await ctx.followClusterArgs?.('kube-proxy')) ?? [],
       stopTimeoutMs: 10 * SECOND,
     },
   ];
