@@ -6,12 +6,13 @@ import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 
-function moduleFiles(dir: string): string[] {
+/** Every file below `dir`, recursively, as paths relative to it, sorted folder by folder. */
+export function filesBelow(dir: string): string[] {
   const out: string[] = [];
   for (const name of readdirSync(dir).sort()) {
-    const path = join(dir, name);
-    if (statSync(path).isDirectory()) out.push(...moduleFiles(path));
-    else out.push(path);
+    if (statSync(join(dir, name)).isDirectory())
+      out.push(...filesBelow(join(dir, name)).map((f) => join(name, f)));
+    else out.push(name);
   }
   return out;
 }
@@ -25,9 +26,9 @@ export function cacheKey(parts: {
   const hash = createHash('sha256');
   hash.update(JSON.stringify(parts.spec));
   hash.update(`\0${parts.goVersion}\0${parts.extra ?? ''}\0`);
-  for (const file of moduleFiles(parts.moduleDir)) {
-    hash.update(`${file.slice(parts.moduleDir.length)}\0`);
-    hash.update(readFileSync(file));
+  for (const file of filesBelow(parts.moduleDir)) {
+    hash.update(`/${file}\0`);
+    hash.update(readFileSync(join(parts.moduleDir, file)));
   }
   return hash.digest('hex').slice(0, 20);
 }

@@ -7,12 +7,13 @@
  * layout library, but not the list of images (addon-images.ts): adding an addon does not
  * rebuild the others.
  */
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { buildImageLayout } from '../../../src/services/images/oci-layout.js';
 import type { TarEntry } from '../../../src/services/images/tar-write.js';
+import { filesBelow } from '../build/cache-key.js';
 import { goBuild } from '../build/go-build.js';
 import type { GoPart } from '../build/parts.js';
 import { type BuiltImage, cachedImage, libraryInputs, recipeHash, storeImage } from './recipe-cache.js';
@@ -60,11 +61,7 @@ export function addonPart(name: string, version: string, overrides: Partial<GoPa
 
 async function moduleFiles(dir: string): Promise<Record<string, Buffer>> {
   const out: Record<string, Buffer> = {};
-  for (const entry of (await readdir(dir, { withFileTypes: true })).sort((a, b) =>
-    a.name.localeCompare(b.name),
-  )) {
-    if (entry.isFile()) out[`module/${entry.name}`] = await readFile(join(dir, entry.name));
-  }
+  for (const file of filesBelow(dir)) out[`module/${file}`] = await readFile(join(dir, file));
   return out;
 }
 

@@ -9,8 +9,9 @@
  * bytes keeps the key).
  */
 import { createHash, type Hash } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync, realpathSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, realpathSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
+import { filesBelow } from '../build/cache-key.js';
 import { PARTS } from '../build/parts.js';
 import { snapImageSlugs } from './layout.js';
 
@@ -19,9 +20,7 @@ function filesUnder(root: string, dir: string): string[] {
   const path = join(root, dir);
   if (!existsSync(path)) return [];
   if (!statSync(path).isDirectory()) return [dir];
-  return readdirSync(path)
-    .sort()
-    .flatMap((name) => filesUnder(root, join(dir, name)));
+  return filesBelow(path).map((file) => join(dir, file));
 }
 
 function addFiles(hash: Hash, root: string, dirs: readonly string[]): void {
