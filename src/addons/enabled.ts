@@ -3,19 +3,16 @@
  * (a setting such as rbac) every control-plane node's args file of the service gives the arg a
  * value that includes the word (read through the agents, service-config.ts).
  */
-import { MicroK8sError } from '../lib/errors.js';
 import type { Paths } from '../lib/paths.js';
 import type { KubeClient } from './kube/client.js';
 import type { KubeObject } from './kube/object.js';
 import { clusterServiceArgs } from './service-config.js';
 import { type AddonSpec, isServiceArgStatus } from './spec.js';
 
-/** `paths` (this node) is needed for a service-arg status only. */
-export async function isEnabled(kube: KubeClient, spec: AddonSpec, paths?: Paths): Promise<boolean> {
+/** `paths`: this node, whose agent asks the members for a service-arg status. */
+export async function isEnabled(kube: KubeClient, spec: AddonSpec, paths: Paths): Promise<boolean> {
   const s = spec.status;
   if (isServiceArgStatus(s)) {
-    if (paths === undefined)
-      throw new MicroK8sError('MK_INTERNAL', `the status of ${spec.name} needs this node's paths`);
     // A member that does not answer is left out: a node being restarted must not flip the status.
     const known = (await clusterServiceArgs(paths, s.service)).filter((n) => n.error === undefined);
     return known.length > 0 && known.every((n) => argIncludes(n.flags[s.arg], s.includes));

@@ -17,15 +17,15 @@ import { coreRepository, findAddon } from './repository.js';
 export const HELM_CALL_TIMEOUT_MS = 5 * 60_000;
 
 /** MK_ADDON_NOT_ENABLED unless the helm addon is enabled. */
-export async function requireHelmAddon(kube: KubeClient): Promise<void> {
-  if (!(await isEnabled(kube, findAddon([coreRepository()], 'helm'))))
+export async function requireHelmAddon(kube: KubeClient, paths: Paths): Promise<void> {
+  if (!(await isEnabled(kube, findAddon([coreRepository()], 'helm'), paths)))
     throw new MicroK8sError('MK_ADDON_NOT_ENABLED', 'the helm addon is not enabled', { addon: 'helm' });
 }
 
 export async function runHelm(paths: Paths, args: readonly string[]): Promise<number> {
   const kube = new KubeClient(adminCredentials(paths));
   try {
-    await requireHelmAddon(kube);
+    await requireHelmAddon(kube, paths);
   } finally {
     await kube.close();
   }
@@ -39,7 +39,7 @@ export async function helmOutput(
   args: readonly string[],
   timeoutMs = HELM_CALL_TIMEOUT_MS,
 ): Promise<string> {
-  await requireHelmAddon(kube);
+  await requireHelmAddon(kube, paths);
   const [command, ...rest] = passthroughCommand(paths, 'helm', args);
   const env = passthroughEnv(paths, 'helm');
   return new Promise((resolveRun, rejectRun) => {
