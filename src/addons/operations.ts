@@ -102,8 +102,9 @@ export async function enableAddons(
   progress: Progress,
 ): Promise<AddonOutcome[]> {
   const repos = repositories(paths);
-  const wanted = resolveRequests(repos, parseAddonWords(words));
-  const explicit = new Set(parseAddonWords(words).map((r) => findAddon(repos, r.requested).name));
+  const requests = parseAddonWords(words);
+  const wanted = resolveRequests(repos, requests);
+  const explicit = new Set(requests.map((r) => findAddon(repos, r.requested).name));
   for (const { spec } of wanted) checkArchitecture(spec);
   const facts = nodeFacts(paths);
   const table = effectiveImageTable(paths);
