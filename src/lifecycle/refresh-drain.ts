@@ -8,7 +8,7 @@
  * get a refused connection and go to another endpoint at once (datastore/node/daemon.ts).
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { adminRequest, localStatus } from '../cluster/agent/local-datastore.js';
+import { localStatus, requestTransfer } from '../cluster/agent/local-datastore.js';
 import type { NodeStatusReport } from '../datastore/node/driver.js';
 import { MicroK8sError } from '../lib/errors.js';
 
@@ -47,7 +47,7 @@ export async function handLeadershipOver(dataDir: string): Promise<DrainResult> 
   let asked = 0;
   while (Date.now() - start < DRAIN_LIMITS.transferTimeoutMs) {
     if (Date.now() - asked >= DRAIN_LIMITS.askAgainMs) {
-      await adminRequest(dataDir, 'POST', `/transfer?to=${transferTarget(report) ?? to}`);
+      await requestTransfer(dataDir, transferTarget(report) ?? to);
       asked = Date.now();
     }
     await sleep(DRAIN_LIMITS.pollMs);
